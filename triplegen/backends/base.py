@@ -1,0 +1,66 @@
+"""The one interface every generator implements: a batch of requests in, one completion out per request.
+
+The pipeline owns everything else (rendering, parsing, checks, retries, writing), so a backend is
+only transport: the rules generator, an in-process vLLM engine and a fleet of OpenAI-compatible
+servers all look the same to it. Backends return raw text, never parsed triples, so that a reject
+row can always show exactly what the model wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Request:
+    """One generation request; `key` identifies the unique caption it was rendered from."""
+
+    key: str
+    caption: str
+    messages: list[dict[str, str]]  # chat messages rendered from the prompt template
+    seed: int  # per row and per attempt, so a rerun is reproducible
+    attempt: int = 1
+
+
+@dataclass
+class Completion:
+    """What a backend produced for one request.
+
+    `text` is None only when the backend could not get any output (e.g. a server that kept failing);
+    then `error` says why and the pipeline records reason `backend_error`.
+    """
+
+    text: str | None
+    finish_reason: str | None = "stop"  # "stop", "length" (truncated), or None when unknown
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+    server: str | None = None  # which endpoint answered (openai backend)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A generator of raw JSON text for rendered chat requests."""
+
+    name: str  # "rules", "vllm", "openai": written into every row
+    model: str  # model name or path; "rules" for the rules generator
+    deterministic: bool  # True when a retry would give the same answer (no point retrying)
+
+    def generate(self, requests: list[Request], sampling: dict[str, Any]) -> list[Completion]:
+        """Return one completion per request, in order. Must not raise for one bad row."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class BackendStats:
+    """Counters a backend keeps for the progress display and the dataset card."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    server_errors: int = 0
+    retries: int = 0
+    extra: dict[str, int] = field(default_factory=dict)

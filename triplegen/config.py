@@ -1,0 +1,114 @@
+"""The typed configuration of a `triplegen generate` run (CLI flags and Python callers share it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from triplegen.errors import TripleGenError
+
+BackendName = Literal["auto", "rules", "vllm", "openai"]
+
+
+class Shard(BaseModel):
+    """`--shard i/N`: this run handles the ids whose hash falls in bucket i of N (0-based)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int = Field(ge=0)
+    count: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _in_range(self) -> "Shard":
+        if self.index >= self.count:
+            raise ValueError(f"shard index {self.index} must be below the shard count {self.count}")
+        return self
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        try:
+            index, count = (int(part) for part in text.split("/"))
+        except ValueError:
+            raise TripleGenError(f"--shard must look like i/N (e.g. 3/8), got {text!r}") from None
+        try:
+            return cls(index=index, count=count)
+        except ValueError as exc:
+            raise TripleGenError(f"--shard {text}: index must be in 0..N-1") from exc
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+class EngineOptions(BaseModel):
+    """Options passed through to `vllm.LLM` (in-process backend)."""
+
+    tensor_parallel_size: int = 1
+    data_parallel_size: int = 1
+    dtype: str = "auto"
+    max_model_len: int | None = None
+    gpu_memory_utilization: float = 0.9
+    enforce_eager: bool = False
+    seed: int = 0
+
+
+class ServerOptions(BaseModel):
+    """Options of the `openai` backend (any OpenAI-compatible server)."""
+
+    base_urls: list[str] = Field(default_factory=list)
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(default=64, ge=1)
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=5, ge=0)  # transport retries per request (429/5xx/timeouts)
+    check_schema: bool = True  # refuse servers that ignore response_format
+
+
+class GenerateConfig(BaseModel):
+    """Everything that defines a generate run; saved into the output's Parquet metadata."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: Path
+    output: Path
+    rejects: Path | None = None  # default: <output stem>.rejects.parquet
+    caption_col: str = "caption"
+    image_col: str | None = "image"  # carried through when present
+    id_col: str | None = None  # default: "id" when present, else a hash of image + caption
+    prompt: str = "default"  # a template name from prompts/ or a path to a YAML file
+    backend: BackendName = "auto"  # auto: vllm with --model, openai with --base-url, else rules
+    model: str | None = None
+    engine: EngineOptions = Field(default_factory=EngineOptions)
+    server: ServerOptions = Field(default_factory=ServerOptions)
+    temperature: float | None = None  # None: the template's sampling default
+    max_tokens: int | None = None
+    max_attempts: int = Field(default=3, ge=1)
+    seed: int = 0
+    chunk_size: int = Field(default=2048, ge=1)  # rows per checkpointed chunk
+    shard: Shard | None = None
+    limit: int | None = Field(default=None, ge=1)
+    semantic_check: bool = False
+    overwrite: bool = False
+    quiet: bool = False
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _parse_shard(cls, value):
+        return Shard.parse(value) if isinstance(value, str) else value
+
+    @property
+    def rejects_path(self) -> Path:
+        return self.rejects or self.output.with_name(self.output.stem + ".rejects.parquet")
+
+    @property
+    def card_path(self) -> Path:
+        return self.output.with_name(self.output.stem + ".card.md")
+
+    def resolved_backend(self) -> str:
+        if self.backend != "auto":
+            return self.backend
+        if self.server.base_urls:
+            return "openai"
+        if self.model:
+            return "vllm"
+        return "rules"

@@ -1,0 +1,104 @@
+"""Quality checks: the reason codes generate retries on and validate reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from triplegen.checks import REASONS, CheckConfig, check_caption, check_triple
+
+CAPTION = "A man riding a horse on a beach."
+
+
+def test_a_good_triple_passes():
+    assert check_triple(CAPTION, "On a beach, a man is riding a horse.", "A man not riding a horse on a beach.") == []
+
+
+@pytest.mark.parametrize(
+    ("caption", "reason"),
+    [(None, "empty_caption"), ("", "empty_caption"), ("  \t\n", "empty_caption"), ("x" * 20_000, "caption_too_long")],
+)
+def test_unusable_captions(caption, reason):
+    assert check_caption(caption) == reason
+
+
+def test_caption_bound_is_configurable():
+    assert check_caption("A dog.") is None
+    assert check_caption("A dog on a sofa.", CheckConfig(max_caption_chars=5)) == "caption_too_long"
+
+
+@pytest.mark.parametrize(
+    ("paraphrase", "negation", "reasons"),
+    [
+        (None, None, ["empty_paraphrase", "empty_negation"]),
+        ("  ", "", ["empty_paraphrase", "empty_negation"]),
+        ("a man riding a horse on a beach", "No man riding a horse on a beach.", ["paraphrase_copy"]),
+        ("A MAN  riding a horse, on a beach!", "No man riding a horse on a beach.", ["paraphrase_copy"]),
+        ("On a beach, a man is riding a horse.", "A man riding a horse on a beach", ["negation_copy"]),
+        ("On a beach, a man is not riding a horse.", "No man rides a horse on a beach.", ["paraphrase_polarity"]),
+        ("On a beach, a man is riding a horse.", "On the beach a man rides a horse.", ["negation_polarity"]),
+        ("A man.", "No man riding a horse on a beach.", ["paraphrase_too_short"]),
+        ("On a beach, a man is riding a horse.", "Not.", ["negation_too_short"]),
+        ("A man riding a horse " * 10, "No man riding a horse on a beach.", ["paraphrase_too_long"]),
+        ("Here is the paraphrase: a man rides a horse on a beach.", "No man rides a horse on the beach.",
+         ["paraphrase_meta"]),
+        ("Sure! On a beach a man rides a horse.", "Negated caption: no man rides a horse.",
+         ["paraphrase_meta", "negation_meta"]),
+    ],
+)
+def test_each_defect_has_its_reason(paraphrase, negation, reasons):
+    assert check_triple(CAPTION, paraphrase, negation) == reasons
+
+
+def test_negation_equal_to_paraphrase_is_reported():
+    reasons = check_triple(CAPTION, "A man not riding a horse on the beach.", "A man not riding a horse on the beach")
+    assert reasons == ["paraphrase_polarity", "negation_equals_paraphrase"]
+
+
+def test_output_character_limit():
+    config = CheckConfig(max_output_chars=20)
+    assert check_triple(CAPTION, "On a beach, a man is riding a horse.", "No man on a beach.", config) == [
+        "paraphrase_too_long"
+    ]
+
+
+def test_already_negated_caption_is_negated_by_removing_the_cue():
+    caption = "A clean kitchen with no one in it."
+    assert check_triple(caption, "A clean kitchen where nobody is present.", "A clean kitchen with people in it.") == []
+    assert check_triple(caption, "A clean kitchen with people in it.", "A clean kitchen without anyone in it.") == [
+        "paraphrase_polarity",
+        "negation_polarity",
+    ]
+
+
+def test_short_captions_may_grow_a_little():
+    assert check_triple("Two dogs.", "A pair of dogs standing together.", "No dogs.") == []
+
+
+def test_every_code_is_described_and_json_safe():
+    codes = {
+        "empty_caption", "caption_too_long", "invalid_json", "missing_field", "truncated", "backend_error",
+        "empty_paraphrase", "empty_negation", "paraphrase_copy", "negation_copy", "paraphrase_polarity",
+        "negation_polarity", "paraphrase_too_long", "negation_too_long", "paraphrase_too_short",
+        "negation_too_short", "negation_equals_paraphrase", "low_paraphrase_similarity",
+    }
+    assert codes <= REASONS.keys()
+    assert all(code.isidentifier() and text for code, text in REASONS.items())
+    json.dumps(REASONS)
+
+
+def test_codes_returned_are_all_registered():
+    cases = [(None, None), ("x", "x"), (CAPTION, CAPTION), ("Sure: a caption.", "A negated caption.")]
+    for paraphrase, negation in cases:
+        assert set(check_triple(CAPTION, paraphrase, negation)) <= REASONS.keys()
+
+
+def test_human_paraphrases_of_sugarcrepe_pass(sugarcrepe_dir):
+    items = [item for path in sorted(sugarcrepe_dir.glob("*.json")) for item in json.loads(path.read_text())]
+    failing = [
+        item for item in items
+        if any(r.startswith("paraphrase") for r in check_triple(item["caption"], item["caption2"], None))
+    ]
+    # The few failures are real: exact copies in the data and lexical negations ("shirtless" -> "without shirts").
+    assert len(failing) / len(items) < 0.005

@@ -1,0 +1,148 @@
+"""Quality checks of a generated triple, shared by `generate` (to decide a retry) and `validate`.
+
+Each check is one small function that returns None (pass) or a stable reason code; the pipeline
+counts the codes, so nothing here counts. Per output field the checks run in a fixed order and stop
+at the first failure: a copy of the caption also "keeps polarity", and reporting that twice would
+double-count one defect. `REASONS` lists every code the toolkit writes, including the pipeline's own
+(parsing, truncation, backend failures) and the optional semantic check's, so that reports and the
+dataset card can describe any code they meet.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from triplegen.polarity import flips_polarity, keeps_polarity
+
+REASONS: dict[str, str] = {
+    "empty_caption": "the source caption is missing, empty or only whitespace",
+    "caption_too_long": "the source caption is longer than the configured maximum",
+    "invalid_json": "the model output is not a JSON object",
+    "missing_field": "the JSON object lacks the paraphrase or the negation string",
+    "truncated": "the output hit the token limit before it was complete",
+    "backend_error": "the backend returned no output for this caption",
+    "empty_paraphrase": "the paraphrase is empty or only whitespace",
+    "paraphrase_too_long": "the paraphrase is far longer than the caption or the character limit",
+    "paraphrase_too_short": "the paraphrase has far fewer words than the caption",
+    "paraphrase_meta": "the paraphrase talks about the task instead of the image",
+    "paraphrase_copy": "the paraphrase repeats the caption (ignoring case, punctuation, spacing)",
+    "paraphrase_polarity": "the paraphrase adds or removes a negation cue",
+    "empty_negation": "the negation is empty or only whitespace",
+    "negation_too_long": "the negation is far longer than the caption or the character limit",
+    "negation_too_short": "the negation has far fewer words than the caption",
+    "negation_meta": "the negation talks about the task instead of the image",
+    "negation_copy": "the negation repeats the caption (ignoring case, punctuation, spacing)",
+    "negation_polarity": "the negation neither adds nor removes a negation cue",
+    "negation_equals_paraphrase": "the negation and the paraphrase are the same text",
+    "low_paraphrase_similarity": "the paraphrase's sentence embedding is far from the caption's",
+    "low_negation_similarity": "the negation's sentence embedding is far from the caption's (off topic)",
+}
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """Bounds of the checks; the defaults accept every human paraphrase of SugarCrepe++."""
+
+    max_caption_chars: int = 1000
+    max_output_chars: int = 1500
+    min_length_ratio: float = 0.5  # output words / caption words, below this: too short
+    max_length_ratio: float = 3.0  # above this (plus the slack): too long
+    length_slack_words: int = 4  # short captions may grow by a few words ("Two dogs")
+
+
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+_META = re.compile(
+    r"\b(?:paraphras\w*|rephras\w*|negat\w*|caption|sentence)\b|^\s*(?:sure|certainly)\b|\bas an ai\b",
+    re.IGNORECASE,
+)
+
+
+def normalise(text: str) -> str:
+    """Text compared for copies: lower case, words only, single spaces."""
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def word_count(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def check_caption(caption: str | None, config: CheckConfig = CheckConfig()) -> str | None:
+    """None when the caption is usable as a source, else `empty_caption` or `caption_too_long`."""
+    if caption is None or not caption.strip():
+        return "empty_caption"
+    if len(caption) > config.max_caption_chars:
+        return "caption_too_long"
+    return None
+
+
+# Each check: (caption, output, config) -> passes?  Its reason is "<field>_<suffix>".
+Check = Callable[[str, str, CheckConfig], bool]
+
+
+def _not_empty(caption: str, output: str, config: CheckConfig) -> bool:
+    return bool(output.strip())
+
+
+def _not_too_long(caption: str, output: str, config: CheckConfig) -> bool:
+    limit = config.max_length_ratio * word_count(caption) + config.length_slack_words
+    return len(output) <= config.max_output_chars and word_count(output) <= limit
+
+
+def _not_too_short(caption: str, output: str, config: CheckConfig) -> bool:
+    return word_count(output) >= config.min_length_ratio * word_count(caption)
+
+
+def _on_task(caption: str, output: str, config: CheckConfig) -> bool:
+    """Chatter such as "Here is the negated caption: ..." unless the caption itself used the words."""
+    return not _META.search(output) or bool(_META.search(caption))
+
+
+def _not_copy(caption: str, output: str, config: CheckConfig) -> bool:
+    return normalise(output) != normalise(caption)
+
+
+def _keeps_polarity(caption: str, output: str, config: CheckConfig) -> bool:
+    return keeps_polarity(caption, output)
+
+
+def _flips_polarity(caption: str, output: str, config: CheckConfig) -> bool:
+    return flips_polarity(caption, output)
+
+
+_COMMON: list[tuple[str, Check]] = [
+    ("empty", _not_empty),
+    ("too_long", _not_too_long),
+    ("too_short", _not_too_short),
+    ("meta", _on_task),
+    ("copy", _not_copy),
+]
+PARAPHRASE_CHECKS: list[tuple[str, Check]] = [*_COMMON, ("polarity", _keeps_polarity)]
+NEGATION_CHECKS: list[tuple[str, Check]] = [*_COMMON, ("polarity", _flips_polarity)]
+
+
+def _first_failure(field: str, checks: list[tuple[str, Check]], caption: str, output: str | None,
+                   config: CheckConfig) -> str | None:
+    if output is None:
+        return f"empty_{field}"
+    for suffix, passes in checks:
+        if not passes(caption, output, config):
+            return f"empty_{field}" if suffix == "empty" else f"{field}_{suffix}"
+    return None
+
+
+def check_triple(caption: str, paraphrase: str | None, negation: str | None,
+                 config: CheckConfig = CheckConfig()) -> list[str]:
+    """Reason codes of a generated pair, [] when it passes: paraphrase first, then negation."""
+    reasons = [
+        reason
+        for reason in (
+            _first_failure("paraphrase", PARAPHRASE_CHECKS, caption, paraphrase, config),
+            _first_failure("negation", NEGATION_CHECKS, caption, negation, config),
+        )
+        if reason is not None
+    ]
+    if paraphrase and negation and normalise(paraphrase) == normalise(negation) and normalise(negation):
+        reasons.append("negation_equals_paraphrase")
+    return reasons

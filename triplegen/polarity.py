@@ -1,0 +1,91 @@
+"""Negation cues of English captions: the evidence behind the polarity checks.
+
+A caption's polarity is read from explicit negation cues only ("no", "not", "n't", "never",
+"without", "free of", ...). Lexical look-alikes are word-bounded away ("note", "knot", "snow",
+"Nokia", "nonetheless"), and fixed phrases whose "no"/"not" asserts rather than denies are
+removed before matching: "nothing but" (= only), "not only ... but", "no doubt", "cannot help but",
+"none other than", and sign text such as "a no parking sign", which names an object instead of
+denying one. Adjectives of absence ("empty", "bare") and quasi-negators ("hardly", "barely") are
+not cues: "an empty room" affirms a room, and treating it as negated would make the checks demand
+that a paraphrase keep a word rather than a meaning.
+
+The checks compare cue counts, not just presence, so that an already negated caption ("a room
+with no people") can be negated by removing its cue and an extra cue in a paraphrase is noticed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Polarity = Literal["positive", "negative"]
+
+_APOSTROPHE = "['\u2019]"
+
+# Phrases whose negation word does not deny anything in the scene; blanked before cue matching.
+_NOT_NEGATIONS = re.compile(
+    r"""
+    \bnothing\s+but\b
+    | \bnot\s+only\b
+    | \bnot\s+to\s+mention\b
+    | \bnone\s+other\s+than\b
+    | \bno\s+(?:doubt|wonder|matter)\b
+    | \bwithout\s+(?:a\s+)?doubt\b
+    | \bno\s+(?:less|fewer)\s+than\b
+    | \b(?:can\s*not|can""" + _APOSTROPHE + r"""t|could\s*not|couldn""" + _APOSTROPHE + r"""t)\s+help\s+but\b
+    | \bno\.\s*\d                                   # "No. 5": a number, not a denial
+    # sign text: "a no parking sign", "no smoking signs", "No bicycles, skates or skateboards sign"
+    | \bno[\s-]+(?:(?!(?:and|a|an|the|with|in|on|of|at|near|by)\b)[\w-]+["\u201d']?,?\s+(?:or\s+)?){1,4}?signs?\b
+    | \b(?:says|say|saying|reads|read|reading|marked)\s*:?\s*["\u201c]?\s*no\b
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+_CUES = re.compile(
+    r"""
+    \bno[\s-]one\b
+    | \b(?:no|not|never|none|nobody|nothing|nowhere|neither|nor|without|cannot)\b
+    | \b\w+n""" + _APOSTROPHE + r"""t\b
+    | \b(?:free|devoid|void|empty)\s+of\b
+    | \black(?:s|ed|ing)?\b
+    | \babsen(?:t|ce\s+of)\b
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def negation_cues(text: str | None) -> list[str]:
+    """Every negation cue in `text`, lower-cased, in reading order ([] for none or no text)."""
+    if not text:
+        return []
+    cleaned = _NOT_NEGATIONS.sub(lambda m: " " * len(m.group(0)), text)
+    return [" ".join(m.group(0).lower().replace("\u2019", "'").split()) for m in _CUES.finditer(cleaned)]
+
+
+def is_negated(text: str | None) -> bool:
+    """True when `text` carries at least one negation cue."""
+    return bool(negation_cues(text))
+
+
+def polarity(text: str | None) -> Polarity:
+    """"negative" when `text` carries a negation cue, else "positive"."""
+    return "negative" if is_negated(text) else "positive"
+
+
+def keeps_polarity(original: str, other: str) -> bool:
+    """A paraphrase keeps polarity when it has the same number of cues as the original.
+
+    Counting (not just presence) catches a paraphrase that adds a second negation to an
+    already negated caption ("no people" -> "no people and no chairs").
+    """
+    return len(negation_cues(original)) == len(negation_cues(other))
+
+
+def flips_polarity(original: str, other: str) -> bool:
+    """A negation flips polarity when it adds or removes at least one cue.
+
+    An affirmative caption needs a cue in its negation; an already negated caption is negated by
+    removing one ("a room with no people" -> "a room with people"), so any change in the count
+    counts as a flip. Two cues that cancel ("not without") are not recognised as a double negation.
+    """
+    return len(negation_cues(original)) != len(negation_cues(other))

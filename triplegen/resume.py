@@ -1,0 +1,116 @@
+"""The state of a resumable run: a work folder of finished chunks next to the output.
+
+Layout of `<output>.parts/`:
+    fingerprint.json            what the run was started with (prompt hash, model, input, ...)
+    chunk-000042.parquet        accepted rows of chunk 42
+    chunk-000042.rejects.parquet
+    chunk-000042.done           completion marker (JSON counts), written last
+
+A chunk counts as finished only when its marker exists; the marker is written after both part files
+were renamed into place (as datatrove's completion markers), so a run killed at any moment leaves
+either a finished chunk or one that is simply done again. A rerun with different settings would mix
+two runs in one file, so it is refused unless the user asks to start over.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from triplegen.errors import TripleGenError
+from triplegen.writer import write_json_atomic
+
+FINGERPRINT = "fingerprint.json"
+
+
+def work_folder_for(output: Path) -> Path:
+    return output.with_name(output.name + ".parts")
+
+
+class WorkFolder:
+    """Finished chunks of one run and the fingerprint that ties them to their settings."""
+
+    def __init__(self, output: Path):
+        self.output = output
+        self.path = work_folder_for(output)
+
+    def open(self, fingerprint: dict, overwrite: bool, extra_outputs: tuple[Path, ...] = ()) -> int:
+        """Prepare the folder for a run; returns how many chunks a previous run already finished."""
+        if overwrite and self.path.exists():
+            shutil.rmtree(self.path)
+        if not self.path.exists():
+            existing = [p for p in (self.output, *extra_outputs) if p.exists()]
+            if existing and not overwrite:
+                raise TripleGenError(
+                    f"{existing[0]} already exists; pass --overwrite to replace it or choose another -o"
+                )
+            self.path.mkdir(parents=True)
+            write_json_atomic(self.path / FINGERPRINT, fingerprint)
+            return 0
+        stored = self._stored_fingerprint()
+        if stored is None:  # killed before the fingerprint was written: nothing was finished
+            write_json_atomic(self.path / FINGERPRINT, fingerprint)
+            return len(self.done_chunks())
+        changed = _differences(stored, fingerprint)
+        if changed:
+            raise TripleGenError(
+                f"{self.path} holds an unfinished run with a different {', '.join(changed)}; "
+                "rerun with the original settings to resume it, or pass --overwrite to start over"
+            )
+        return len(self.done_chunks())
+
+    def _stored_fingerprint(self) -> dict | None:
+        try:
+            return json.loads((self.path / FINGERPRINT).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise TripleGenError(f"{self.path / FINGERPRINT} is unreadable ({exc}); pass --overwrite") from None
+
+    def part(self, index: int) -> Path:
+        return self.path / f"chunk-{index:06d}.parquet"
+
+    def rejects_part(self, index: int) -> Path:
+        return self.path / f"chunk-{index:06d}.rejects.parquet"
+
+    def marker(self, index: int) -> Path:
+        return self.path / f"chunk-{index:06d}.done"
+
+    def is_done(self, index: int) -> bool:
+        return self.marker(index).exists()
+
+    def mark_done(self, index: int, summary: dict) -> None:
+        write_json_atomic(self.marker(index), summary)
+
+    def done_chunks(self) -> list[int]:
+        return sorted(int(p.name[6:12]) for p in self.path.glob("chunk-*.done"))
+
+    def summaries(self) -> list[dict]:
+        return [json.loads(self.marker(i).read_text(encoding="utf-8")) for i in self.done_chunks()]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+# Names shown to the user when a setting differs between the stored and the new run.
+_LABELS = {
+    "prompt_hash": "prompt (hash)",
+    "prompt": "prompt",
+    "model": "model",
+    "backend": "backend",
+    "seed": "seed",
+    "columns": "columns",
+    "input": "input",
+    "shard": "shard",
+    "limit": "limit",
+    "chunk_size": "chunk size",
+    "sampling": "sampling settings",
+    "max_attempts": "max attempts",
+    "checks": "checks",
+}
+
+
+def _differences(stored: dict, current: dict) -> list[str]:
+    keys = sorted(set(stored) | set(current))
+    return [_LABELS.get(key, key) for key in keys if stored.get(key) != current.get(key)]

@@ -1,0 +1,123 @@
+"""Atomic writers: a Parquet file (or a small text file) appears complete or not at all.
+
+Data goes to a temp file in the destination's folder (same file system, so `os.replace` is atomic);
+only a clean `finalize()` renames it. A crash or an exception leaves the destination untouched, which
+is what makes a killed run safe to restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from triplegen.errors import TripleGenError
+from triplegen.schema import METADATA_KEY
+
+ROW_GROUP_ROWS = 8192
+
+
+@dataclass(frozen=True)
+class WriteSummary:
+    path: Path
+    rows: int
+    bytes: int
+
+
+def _temp_path(path: Path) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise TripleGenError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+    os.close(handle)
+    return Path(name)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a small text file (card, marker, report) through a temp file and a rename."""
+    temp = _temp_path(path)
+    try:
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, value) -> None:
+    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def with_run_metadata(schema: pa.Schema, run: dict | None) -> pa.Schema:
+    """The schema carrying the run's config as JSON under the `triplegen` key-value metadata key."""
+    if run is None:
+        return schema
+    metadata = dict(schema.metadata or {})
+    metadata[METADATA_KEY] = json.dumps(run, sort_keys=True, default=str).encode()
+    return schema.with_metadata(metadata)
+
+
+class ParquetSink:
+    """A buffered Parquet writer used as a context manager; the file appears only on success.
+
+    Written rows are cast to the declared schema, so every part and the merged file agree on it.
+    """
+
+    def __init__(self, path: Path | str, schema: pa.Schema, run: dict | None = None,
+                 row_group_rows: int = ROW_GROUP_ROWS):
+        self.path = Path(path)
+        self.schema = with_run_metadata(schema, run)
+        self.row_group_rows = row_group_rows
+        self.rows = 0
+        self._temp = _temp_path(self.path)
+        self._writer = pq.ParquetWriter(self._temp, self.schema, compression="zstd")
+        self._done = False
+
+    def write(self, data: pa.Table | pa.RecordBatch) -> None:
+        if data.num_rows == 0:
+            return
+        table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+        if not table.schema.equals(self.schema, check_metadata=False):
+            table = table.select(self.schema.names).cast(self.schema)
+        self._writer.write_table(table, row_group_size=self.row_group_rows)
+        self.rows += table.num_rows
+
+    def finalize(self) -> WriteSummary:
+        """Close and rename into place; returns rows and bytes written."""
+        self._writer.close()
+        os.replace(self._temp, self.path)
+        self._done = True
+        return WriteSummary(self.path, self.rows, self.path.stat().st_size)
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        try:
+            self._writer.close()
+        finally:
+            self._temp.unlink(missing_ok=True)
+            self._done = True
+
+    def __enter__(self) -> "ParquetSink":
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is not None:
+            self.abort()
+        elif not self._done:
+            self.finalize()
+
+
+def write_parquet_atomic(path: Path, table: pa.Table, schema: pa.Schema, run: dict | None = None) -> WriteSummary:
+    with ParquetSink(path, schema, run) as sink:
+        sink.write(table)
+        return sink.finalize()

@@ -1,0 +1,135 @@
+"""The synthetic benchmark's captions must be exactly true of their images and negations exactly
+false, or the benchmark measures noise. Checked independently of the generator's own logic: the
+scene is read back from the pixels, and the captions are parsed from their text."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections import Counter
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from semclip_train.synthetic import BACKGROUND, COLOURS, generate_items, write_benchmark
+
+RELATIONS = {"above": (1, 0), "below": (-1, 0), "to the left of": (0, 1), "to the right of": (0, -1)}
+KIND = r"(red|green|blue|yellow|purple) (circle|square|triangle)"
+CLAUSE = re.compile(rf"^(a|no) {KIND}(?: ({'|'.join(RELATIONS)}) a {KIND})?$")
+
+
+def scene_from_pixels(image: Image.Image) -> dict[tuple[int, int], tuple[str, str]]:
+    """(row, col) -> (colour, shape) of the object drawn in each cell of the 2 x 2 grid."""
+    pixels = np.asarray(image.convert("RGB")).astype(int)
+    half = pixels.shape[0] // 2
+    found = {}
+    for row in range(2):
+        for col in range(2):
+            cell = pixels[row * half : (row + 1) * half, col * half : (col + 1) * half]
+            mask = np.abs(cell - np.array(BACKGROUND)).sum(-1) > 60
+            if mask.sum() < 4:
+                continue
+            mean = cell[mask].mean(0)
+            colour = min(COLOURS, key=lambda name: np.abs(mean - np.array(COLOURS[name])).sum())
+            ys, xs = np.nonzero(mask)
+            fill = mask.sum() / ((ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1))
+            shape = "square" if fill > 0.9 else "circle" if fill > 0.65 else "triangle"
+            found[(row, col)] = (colour, shape)
+    return found
+
+
+def truth(text: str, scene: dict[tuple[int, int], tuple[str, str]]) -> bool:
+    """Parse one caption of the synthetic grammar and evaluate it on the scene read from pixels."""
+    text = text.removeprefix("there is ")
+    parts = re.split(r" and | without ", text)
+    joiners = re.findall(r" (and|without) ", text)
+    value = True
+    for index, part in enumerate(parts):
+        if index and joiners[index - 1] == "without":
+            part = "no " + part.removeprefix("a ")
+        match = CLAUSE.match(part)
+        assert match, f"caption clause {part!r} is outside the grammar"
+        quantifier, c1, s1, relation, c2, s2 = match.groups()
+        if relation is None:
+            present = (c1, s1) in scene.values()
+        else:
+            drow, dcol = RELATIONS[relation]
+            present = any(
+                kind == (c1, s1) and scene.get((r + drow, c + dcol)) == (c2, s2) for (r, c), kind in scene.items()
+            )
+        value = value and (present if quantifier == "a" else not present)
+    return value
+
+
+def shape_words(text: str) -> Counter:
+    return Counter(re.findall(KIND, text))
+
+
+@pytest.fixture(scope="module")
+def benchmark(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synthetic")
+    return write_benchmark(out, train_count=300, test_count=120, seed=3)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_captions_and_paraphrases_are_true_and_negations_false_of_the_pixels(benchmark, split):
+    rows = pq.read_table(benchmark[split]).to_pylist()
+    assert rows
+    for row in rows:
+        scene = scene_from_pixels(Image.open(io.BytesIO(row["image"]["bytes"])))
+        spec = {(obj["row"], obj["col"]): (obj["colour"], obj["shape"]) for obj in json.loads(row["scene"])}
+        assert scene == spec, row["id"]
+        assert truth(row["caption"], scene), row["caption"]
+        assert truth(row["paraphrase"], scene), row["paraphrase"]
+        assert not truth(row["negation"], scene), row["negation"]
+
+
+def test_negations_reuse_the_captions_objects_and_paraphrases_change_the_words(benchmark):
+    rows = pq.read_table(benchmark["train"]).to_pylist()
+    for row in rows:
+        assert shape_words(row["negation"]) == shape_words(row["caption"]), row
+        assert shape_words(row["paraphrase"]) == shape_words(row["caption"]), row
+        assert row["paraphrase"] != row["caption"]
+    negated = sum(" no " in f" {row['negation']} " and " no " not in f" {row['caption']} " for row in rows)
+    affirmed = sum(" no " in f" {row['caption']} " and " no " not in f" {row['negation']} " for row in rows)
+    assert negated > 30 and affirmed > 30  # both directions of the flip occur
+
+
+def test_each_test_caption_is_true_of_its_own_image_only(benchmark):
+    rows = pq.read_table(benchmark["test"]).to_pylist()
+    scenes = [scene_from_pixels(Image.open(io.BytesIO(row["image"]["bytes"]))) for row in rows]
+    for i, row in enumerate(rows):
+        matches = [j for j, scene in enumerate(scenes) if truth(row["caption"], scene)]
+        assert matches == [i], row["caption"]
+
+
+def test_the_file_is_a_triple_record_that_polars_and_datasets_load(benchmark):
+    import polars as pl
+
+    frame = pl.read_parquet(benchmark["test"])
+    assert frame.columns[:5] == ["id", "image", "caption", "paraphrase", "negation"]
+    assert set(frame["backend"]) == {"synthetic"}
+    assert frame["id"].n_unique() == frame.height == 120
+    metadata = pq.read_schema(benchmark["test"]).metadata[b"triplegen"]
+    assert json.loads(metadata)["split"] == "test"
+    from datasets import load_dataset
+
+    loaded = load_dataset("parquet", data_files=str(benchmark["test"]), split="train")
+    assert loaded.num_rows == 120 and loaded[0]["caption"] == frame["caption"][0]
+
+
+def test_image_files_instead_of_embedded_bytes(tmp_path):
+    paths = write_benchmark(tmp_path, train_count=10, test_count=5, seed=1, embed_images=False)
+    rows = pq.read_table(paths["train"]).to_pylist()
+    for row in rows:
+        scene = scene_from_pixels(Image.open(tmp_path / "images" / row["image"]))
+        assert truth(row["caption"], scene)
+
+
+def test_same_seed_same_items_other_seed_other_items():
+    first = [item.caption for item in generate_items(50, seed=7)]
+    assert first == [item.caption for item in generate_items(50, seed=7)]
+    assert first != [item.caption for item in generate_items(50, seed=8)]

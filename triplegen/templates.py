@@ -296,9 +296,14 @@ def _locate(name_or_path: str | Path) -> Any:
     raise TripleGenError(f"unknown prompt template '{text}' (available: {available}; or give a path to a .yaml file)")
 
 
+def template_source(name_or_path: str | Path) -> tuple[str, str]:
+    """(file, YAML text) of a packaged template name or a template path, as written (comments kept)."""
+    return _read(_locate(name_or_path))
+
+
 def load_template(name_or_path: str | Path) -> PromptTemplate:
     """A packaged template by name ("default") or a template file by path, validated and compiled."""
-    file, text = _read(_locate(name_or_path))
+    file, text = template_source(name_or_path)
     template, problems = inspect_template(file, text)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"

@@ -194,14 +194,16 @@ def fingerprint_vision(model: "CLIPModel") -> str:
 class DualEncoder(nn.Module):
     """The CLIP towers plus the loss as one module, so DDP sees a single forward per step.
 
-    Images come either as pixels or as cached image embeddings (frozen vision tower); the three
-    caption kinds arrive as one [3B, L] token batch so the text tower runs once.
+    Images come either as pixels or as cached image embeddings (frozen vision tower). The texts the
+    loss needs (its `required_texts`, e.g. caption, paraphrase, negation) arrive as one [kB, L]
+    token batch in that order, so the text tower runs once per step.
     """
 
     def __init__(self, clip: "CLIPModel", loss: nn.Module):
         super().__init__()
         self.clip = clip
         self.loss = loss
+        self.texts: tuple[str, ...] = tuple(getattr(loss, "required_texts", ("caption",)))
 
     def forward(
         self,
@@ -214,8 +216,11 @@ class DualEncoder(nn.Module):
             image_embeds = encode_images(self.clip, pixel_values)
         image_features = F.normalize(image_embeds, dim=-1)  # [B, d]
         text = F.normalize(encode_text(self.clip, input_ids, attention_mask), dim=-1)  # [kB, d]
-        batch = image_features.shape[0]
-        captions = text[:batch]
-        paraphrases = text[batch : 2 * batch] if text.shape[0] >= 2 * batch else None
-        negations = text[2 * batch : 3 * batch] if text.shape[0] >= 3 * batch else None
-        return self.loss(image_features, captions, paraphrases, negations, self.clip.logit_scale.exp())
+        chunks = dict(zip(self.texts, text.split(image_features.shape[0])))
+        return self.loss(
+            image_features,
+            chunks["caption"],
+            chunks.get("paraphrase"),
+            chunks.get("negation"),
+            self.clip.logit_scale.exp(),
+        )

@@ -1,0 +1,145 @@
+"""Atomic checkpoints that resume a run exactly, and the final `save_pretrained` model.
+
+A checkpoint is a folder `checkpoints/step-<N>/` with
+  - `model.safetensors`: the unwrapped model (CLIP + any learnable loss parameters), no pickle;
+  - `state.pt`: optimizer state, step, epoch position, samples seen, config and the RNG states
+    (python, numpy, torch, cuda), all plain tensors and containers, read with
+    `torch.load(weights_only=True)` so a checkpoint from elsewhere cannot run code.
+The folder is written under a temporary name and renamed; then `checkpoints/latest` (a text file,
+also replaced atomically) is pointed at it. A crash at any moment leaves the previous checkpoint
+usable. There is no scheduler object (the learning rate is `lr_at(step)`) and no gradient scaler
+(bf16 needs none), so the step is their whole state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from semclip_train.errors import SemClipError
+
+LATEST = "latest"
+KEEP = 2  # checkpoints kept on disk; older ones are removed after a new one is complete
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name beside `path`; renamed onto it only if the block finishes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+def rng_state() -> dict[str, Any]:
+    """Every generator a run draws from, as tensors and plain containers (weights_only-safe)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
+                  "has_gauss": has_gauss, "gauss": gauss},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(run_dir: Path, module: torch.nn.Module, state: dict[str, Any]) -> Path:
+    """Write checkpoint `step-<state['step']>` and point `latest` at it (call on rank 0 only)."""
+    from safetensors.torch import save_file
+
+    folder = run_dir / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"step-{state['step']:08d}"
+    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}."))
+    tensors = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
+    save_file(_untie(tensors), str(tmp / "model.safetensors"))
+    torch.save(state, tmp / "state.pt")
+    final = folder / name
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    atomic_write_text(folder / LATEST, name)
+    for old in sorted(p for p in folder.glob("step-*") if p.is_dir())[:-KEEP]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _untie(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses tensors sharing storage; copy the second of any shared pair."""
+    seen: set[int] = set()
+    out = {}
+    for key, tensor in tensors.items():
+        pointer = tensor.untyped_storage().data_ptr()
+        out[key] = tensor.clone() if pointer in seen and tensor.numel() else tensor
+        seen.add(pointer)
+    return out
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    pointer = run_dir / "checkpoints" / LATEST
+    if not pointer.is_file():
+        return None
+    folder = run_dir / "checkpoints" / pointer.read_text().strip()
+    if not (folder / "state.pt").is_file():
+        raise SemClipError(f"{pointer} names {folder.name}, which is incomplete or missing")
+    return folder
+
+
+def load_checkpoint(folder: Path, module: torch.nn.Module) -> dict[str, Any]:
+    """Restore the model weights in place and return the training state (no unpickling)."""
+    from safetensors.torch import load_file
+
+    try:
+        weights = load_file(str(folder / "model.safetensors"))
+        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: the user's to fix, not a bug here
+        raise SemClipError(f"cannot read checkpoint {folder}: {str(exc).splitlines()[0]}") from exc
+    missing, unexpected = module.load_state_dict(weights, strict=False)
+    if unexpected or [key for key in missing if key not in module.state_dict()]:
+        raise SemClipError(f"checkpoint {folder} does not match the model ({len(unexpected)} unexpected keys)")
+    if missing:
+        raise SemClipError(f"checkpoint {folder} lacks {len(missing)} model tensors, e.g. {missing[0]}")
+    return state
+
+
+def save_final(run_dir: Path, clip: Any, processor: Any) -> Path:
+    """`run_dir/final`: `CLIPModel.from_pretrained(run_dir / "final")` and its processor load it."""
+    final = run_dir / "final"
+    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=".final."))
+    clip.save_pretrained(tmp, safe_serialization=True)
+    processor.save_pretrained(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final

@@ -1,0 +1,177 @@
+"""The typed configuration of a training run: CLI flags, a YAML/JSON config file and Python callers
+all build one `TrainConfig`, which is validated on construction and saved resolved in the run dir.
+
+Precedence, lowest first: field defaults < the saved config of the run being resumed < the
+`--config` file < flags given on the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from semclip_train.errors import SemClipError
+
+LossName = Literal["clip", "semclip", "paraphrase-only", "negation-only", "negclip", "conclip"]
+Precision = Literal["auto", "bf16", "fp32"]
+CONFIG_NAME = "config.json"
+
+
+class TrainConfig(BaseModel):
+    """Everything that defines a training run (defaults: method.md, the reference's recipe)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # data
+    triples: Path | None = None  # None only when resuming: taken from the run's saved config
+    image_root: Path | None = None  # default: the folder of the triples file
+    val_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)  # of the distinct images
+    strict_images: bool = False  # fail on the first unreadable image instead of skipping it
+    workers: int = Field(default=2, ge=0)
+    # model
+    model: str | None = None  # hub name or local folder of a pretrained CLIPModel
+    clip_config: Path | None = None  # `--model-config`: random init from a CLIPConfig JSON/folder
+    processor: str | None = None  # default: --model, or the --model-config folder
+    freeze_vision: bool = True
+    freeze_text: bool = False
+    grad_checkpointing: bool = False
+    cache_image_embeddings: bool = True  # only used while the vision tower is frozen
+    image_cache_dir: Path | None = None  # default: <output>/image_cache
+    # loss
+    loss: LossName = "semclip"
+    alpha: float | None = Field(default=None, ge=0.0)  # None: the loss variant's own weights
+    beta: float | None = Field(default=None, ge=0.0)
+    gamma: float | None = Field(default=None, ge=0.0)
+    n_projections: int | None = Field(default=None, ge=1)
+    learnable_projections: bool | None = None
+    normalize_projections: bool | None = None
+    # optimisation
+    epochs: int = Field(default=1, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)  # optimizer steps; overrides epochs
+    batch_size: int = Field(default=256, ge=1)  # per process, per micro-step
+    grad_accum: int = Field(default=1, ge=1)
+    lr: float = Field(default=5e-5, gt=0.0)
+    min_lr: float = Field(default=0.0, ge=0.0)
+    weight_decay: float = Field(default=0.2, ge=0.0)
+    warmup_steps: int = Field(default=50, ge=0)
+    beta1: float = Field(default=0.9, gt=0.0, lt=1.0)
+    beta2: float = Field(default=0.98, gt=0.0, lt=1.0)
+    eps: float = Field(default=1e-6, gt=0.0)
+    grad_clip: float | None = Field(default=1.0, gt=0.0)
+    precision: Precision = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    seed: int = 0
+    device: str | None = None  # default: the rank's CUDA device, else CPU
+    # run
+    output: Path | None = None
+    resume: Path | None = None  # a run dir; continues from its latest checkpoint
+    checkpoint_every: int = Field(default=500, ge=1)  # optimizer steps (and at each epoch end)
+    log_every: int = Field(default=10, ge=1)
+    eval_every: int | None = Field(default=None, ge=1)
+    eval: list[str] = Field(default_factory=list)  # e.g. "ccneg:val.parquet", see evaluate.py
+    quiet: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        if self.output is None and self.resume is None:
+            raise ValueError("an output folder is needed (--output)")
+        if self.resume is not None and self.output is not None and _same(self.resume, self.output) is False:
+            raise ValueError(f"--resume {self.resume} and --output {self.output} name different runs")
+        if self.triples is None:
+            raise ValueError("the triples Parquet file is needed (--triples)")
+        if self.model is None and self.clip_config is None:
+            raise ValueError("name a pretrained model (--model) or a random-init config (--model-config)")
+        if self.model is not None and self.clip_config is not None:
+            raise ValueError("--model and --model-config exclude each other")
+        if self.freeze_vision and self.freeze_text:
+            raise ValueError("both towers frozen: only the logit scale would train")
+        if self.eval and self.eval_every is None:
+            raise ValueError("--eval needs --eval-every N")
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr {self.min_lr} is above lr {self.lr}")
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return self.output if self.output is not None else self.resume  # type: ignore[return-value]
+
+    @property
+    def processor_source(self) -> str:
+        return self.processor or self.model or str(self.clip_config)
+
+    @property
+    def max_logit_scale(self) -> float:
+        return math.log(100.0)  # clamp as in CLIP and OpenCLIP
+
+    def loss_options(self) -> dict[str, Any]:
+        """Only the loss options the user set: a loss refuses options that do not apply to it."""
+        names = ("alpha", "beta", "gamma", "n_projections", "learnable_projections", "normalize_projections")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.expanduser().resolve() == b.expanduser().resolve()
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A YAML or JSON mapping of option names (dashes or underscores) to values."""
+    if not path.is_file():
+        raise SemClipError(f"config file not found: {path}")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # yaml and json raise different types; both are the user's file
+        raise SemClipError(f"cannot parse config file {path}: {str(exc).splitlines()[0]}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SemClipError(f"config file {path} must hold a mapping of option names to values")
+    return {str(key).replace("-", "_"): value for key, value in data.items()}
+
+
+def build_config(**layers: dict[str, Any] | None) -> TrainConfig:
+    """Merge option layers (later wins) into a validated config; errors become one line."""
+    merged: dict[str, Any] = {}
+    for layer in layers.values():
+        merged.update({key: value for key, value in (layer or {}).items() if value is not None})
+    try:
+        return TrainConfig(**merged)
+    except ValidationError as exc:
+        raise SemClipError(f"invalid training config: {_describe(exc)}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return (f"{where}: {message}" if where else message) + extra
+
+
+def resolve_config(flags: dict[str, Any], config_file: Path | None = None) -> TrainConfig:
+    """The run's config from defaults, the resumed run's saved config, a config file and flags."""
+    from_file = read_config_file(config_file) if config_file is not None else {}
+    resume = flags.get("resume") or from_file.get("resume")
+    saved: dict[str, Any] = {}
+    if resume is not None:
+        saved_path = Path(resume) / CONFIG_NAME
+        if not saved_path.is_file():
+            raise SemClipError(f"--resume {resume}: no {CONFIG_NAME} there, not a run folder")
+        saved = json.loads(saved_path.read_text())
+        saved.pop("resume", None)
+    return build_config(saved=saved, file=from_file, flags=flags)
+
+
+def save_config(config: TrainConfig, folder: Path) -> Path:
+    """Write the resolved config as JSON, atomically."""
+    from semclip_train.checkpoint import atomic_write_text
+
+    return atomic_write_text(folder / CONFIG_NAME, config.model_dump_json(indent=2))

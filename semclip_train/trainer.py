@@ -1,0 +1,251 @@
+"""The training loop: plain PyTorch, one process or many under `torchrun` (DDP).
+
+Batches. `batch_size` is per process and per micro-step; one optimizer step consumes
+`batch_size * world_size * grad_accum` triples. The global micro-batch (`batch_size * world_size`
+items, every rank's features gathered with gradients) is the set of contrastive negatives.
+
+Gradient accumulation does NOT enlarge that set: each micro-batch's loss sees only its own global
+micro-batch, and the step averages the micro-batch gradients (the reference code's accumulation does
+the same). It lets a larger *effective* batch fit in memory for the averaging of gradients, not for
+the contrastive denominator; with `grad_accum = k` the step equals one on k times the batch only
+for losses without cross-sample terms (the text-to-text SemCLIP terms), not for InfoNCE.
+For more negatives use more ranks, a larger `batch_size`, or `--grad-checkpointing`.
+
+Determinism. The data order depends only on (seed, epoch); the torch generator is re-seeded from
+(seed, rank, step) at every step (per-rank seeding that a resume reproduces exactly), and a
+checkpoint stores the optimizer and RNG states, so `--resume` ends where an uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from semclip_train import distributed
+from semclip_train.components import (
+    build_data, build_image_cache, build_loader, build_model, build_optimizer, precision_context,
+)
+from semclip_train.config import TrainConfig, save_config
+from semclip_train.errors import SemClipError
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced; `final_dir` loads with `CLIPModel.from_pretrained`."""
+
+    run_dir: Path
+    final_dir: Path | None
+    steps: int
+    samples_seen: int
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    val_loss: float | None = None
+    skipped_images: int = 0
+    skipped_rows: int = 0
+
+
+def lr_at(step: int, lr: float, min_lr: float, warmup_steps: int, total_steps: int) -> float:
+    """Linear warm-up over `warmup_steps`, then cosine from `lr` to `min_lr` at `total_steps`."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def clamp_logit_scale(clip: torch.nn.Module, maximum: float) -> None:
+    """Keep the temperature in [0, ln 100] after each step, as CLIP and OpenCLIP do."""
+    with torch.no_grad():
+        clip.logit_scale.clamp_(0.0, maximum)
+
+
+def seed_step(seed: int, rank: int, step: int) -> None:
+    torch.manual_seed((seed * 1_000_003 + rank * 7_919 + step) % 2**63)
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train as `config` says; under torchrun every rank calls this (only rank 0 writes)."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    context = distributed.init_distributed()
+    try:
+        return _train(config, context)
+    finally:
+        distributed.destroy_distributed()
+
+
+def _train(config: TrainConfig, context: distributed.DistributedContext) -> TrainResult:
+    from semclip_train.checkpoint import (
+        latest_checkpoint, load_checkpoint, save_checkpoint, save_final, set_rng_state,
+    )
+    from semclip_train.metrics_log import MetricsLog, NullLog
+    from semclip_train.model import set_train_mode
+
+    rank, world = context.rank, context.world_size
+    device = torch.device(config.device) if config.device else context.device
+    random.seed(config.seed + rank)
+    np.random.seed((config.seed + rank) % 2**32)
+    torch.manual_seed(config.seed + rank)
+    run_dir = config.run_dir
+    checkpoint = latest_checkpoint(run_dir) if config.resume is not None else None
+    if config.resume is None and ((run_dir / "checkpoints").exists() or (run_dir / "final").exists()):
+        raise SemClipError(f"{run_dir} already holds a run: pass --resume {run_dir} or another --output")
+    autocast = precision_context(config, device)
+    if config.eval_every is not None:
+        from semclip_train.evaluate import run_during_training  # noqa: F401  (fail before training)
+
+    module, processor = build_model(config, rank, world)
+    data = build_data(config)
+    module.to(device)
+    resumed: dict[str, Any] = load_checkpoint(checkpoint, module) if checkpoint is not None else {}
+    if context.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir)
+    distributed.barrier()
+    log = MetricsLog(run_dir, config.quiet, resumed.get("step")) if context.is_main else NullLog()
+    log.event({"event": "data", "train_rows": len(data.train), "val_rows": len(data.val),
+               "images": len(data.all.images), "skipped_images": len(data.all.skipped_images),
+               "skipped_rows": data.all.skipped_rows, "skipped": data.all.skipped_images})
+    if data.all.skipped_images:
+        log.message(f"skipped {len(data.all.skipped_images)} unreadable image(s) and their "
+                    f"{data.all.skipped_rows} row(s); see the 'data' record in metrics.jsonl")
+
+    cache = build_image_cache(config, module, processor, data, device, autocast, rank, world)
+    pin = device.type == "cuda"
+    loader, sampler = build_loader(data.train, processor, module.texts, config, rank, world, cache is None, pin)
+    global_batch = config.batch_size * world
+    steps_per_epoch = len(data.train) // global_batch // config.grad_accum
+    if steps_per_epoch == 0:
+        raise SemClipError(f"{len(data.train)} training rows cannot fill one step of "
+                           f"{global_batch * config.grad_accum} (batch x ranks x grad-accum)")
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    optimizer = build_optimizer(module, config, device)
+    if resumed:
+        optimizer.load_state_dict(resumed["optimizer"])
+        if context.is_main:
+            set_rng_state(resumed["rng"])
+    ddp = distributed.wrap_ddp(module, context)
+    step, samples_seen = resumed.get("step", 0), resumed.get("samples_seen", 0)
+    clip = module.clip
+    set_train_mode(clip, config.freeze_vision, config.freeze_text)
+
+    def prepare(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        inputs = {"input_ids": batch["input_ids"].to(device, non_blocking=pin),
+                  "attention_mask": batch["attention_mask"].to(device, non_blocking=pin)}
+        if cache is not None:
+            inputs["image_embeds"] = cache.lookup(batch["image_index"])
+        else:
+            inputs["pixel_values"] = batch["pixel_values"].to(device, non_blocking=pin)
+        return inputs
+
+    log.start(total_steps, step)
+    last_terms: dict[str, float] = {}
+    val_loss = None
+    tick, tick_step = time.perf_counter(), step
+    epoch = resumed.get("epoch", 0)
+    done_in_epoch = resumed.get("step_in_epoch", 0)
+    while step < total_steps:
+        sampler.set_epoch(epoch, start=done_in_epoch * config.grad_accum)
+        batches = iter(loader)
+        for step_in_epoch in range(done_in_epoch, steps_per_epoch):
+            if step >= total_steps:
+                break
+            seed_step(config.seed, rank, step)
+            lr = lr_at(step, config.lr, config.min_lr, config.warmup_steps, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            micro_batches = [prepare(next(batches)) for _ in range(config.grad_accum)]
+            terms = accumulate_gradients(ddp, micro_batches, autocast)
+            if config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            clamp_logit_scale(clip, config.max_logit_scale)
+            step += 1
+            samples_seen += global_batch * config.grad_accum
+
+            if step % config.log_every == 0 or step == total_steps:
+                elapsed = time.perf_counter() - tick
+                last_terms = {k: distributed.all_reduce_mean(v).item() for k, v in terms.items()}
+                log.step(step, {"epoch": epoch, "samples_seen": samples_seen, "lr": lr,
+                                "logit_scale": clip.logit_scale.exp().item(),
+                                "samples_per_s": (step - tick_step) * global_batch * config.grad_accum / max(elapsed, 1e-9),
+                                **last_terms})
+                tick, tick_step = time.perf_counter(), step
+            if config.eval_every is not None and step % config.eval_every == 0:
+                run_evaluation(config, clip, processor, device, step, log, context)
+                set_train_mode(clip, config.freeze_vision, config.freeze_text)
+            end_of_epoch = step_in_epoch + 1 == steps_per_epoch
+            if end_of_epoch:
+                val_loss = validate(module, data.val, processor, config, rank, world, cache, prepare, autocast)
+                if val_loss is not None:
+                    log.event({"event": "validation", "step": step, "epoch": epoch, "val_loss": val_loss})
+                set_train_mode(clip, config.freeze_vision, config.freeze_text)
+            if context.is_main and (step % config.checkpoint_every == 0 or end_of_epoch or step == total_steps):
+                position = (epoch + 1, 0) if end_of_epoch else (epoch, step_in_epoch + 1)
+                save_checkpoint(run_dir, module, checkpoint_state(config, optimizer, step, samples_seen, position))
+        epoch, done_in_epoch = epoch + 1, 0
+
+    final_dir = save_final(run_dir, clip, processor) if context.is_main else None
+    distributed.barrier()
+    log.close()
+    return TrainResult(run_dir, final_dir, step, samples_seen, last_terms, val_loss,
+                       len(data.all.skipped_images), data.all.skipped_rows)
+
+
+def accumulate_gradients(ddp: torch.nn.Module, micro_batches: list[dict], autocast) -> dict[str, torch.Tensor]:
+    """Backward through each micro-batch's loss / k; DDP syncs gradients only on the last one."""
+    totals: dict[str, torch.Tensor] = {}
+    k = len(micro_batches)
+    for i, inputs in enumerate(micro_batches):
+        sync = i == k - 1 or not hasattr(ddp, "no_sync")
+        with contextlib.nullcontext() if sync else ddp.no_sync():
+            with autocast():
+                terms = ddp(**inputs)
+            (terms["loss"] / k).backward()
+        for name, value in terms.items():
+            totals[name] = totals.get(name, 0.0) + value.detach().float() / k
+    return totals
+
+
+@torch.no_grad()
+def validate(module, val, processor, config, rank, world, cache, prepare, autocast) -> float | None:
+    """Mean loss over the validation split's full global batches (None when it has none)."""
+    if len(val) < config.batch_size * world:
+        return None
+    loader, sampler = build_loader(val, processor, module.texts, config, rank, world, cache is None, False)
+    sampler.set_epoch(0)
+    module.eval()
+    losses = []
+    for batch in loader:
+        with autocast():
+            losses.append(module(**prepare(batch))["loss"].float())
+    return distributed.all_reduce_mean(torch.stack(losses).mean()).item()
+
+
+def run_evaluation(config, clip, processor, device, step, log, context) -> None:
+    """`--eval-every`: rank 0 runs the evaluations named by `--eval` (see evaluate.py)."""
+    if context.is_main:
+        from semclip_train.evaluate import run_during_training
+
+        clip.eval()
+        results = run_during_training(clip, processor, config.eval, device)
+        log.event({"event": "evaluation", "step": step, **{f"eval/{k}": v for k, v in results.items()}})
+    distributed.barrier()
+
+
+def checkpoint_state(config: TrainConfig, optimizer, step: int, samples_seen: int, position) -> dict[str, Any]:
+    from semclip_train.checkpoint import rng_state
+
+    epoch, step_in_epoch = position
+    return {
+        "step": step, "epoch": epoch, "step_in_epoch": step_in_epoch, "samples_seen": samples_seen,
+        "optimizer": optimizer.state_dict(), "scaler": None, "scheduler": {"step": step},
+        "config": config.model_dump(mode="json"), "rng": rng_state(),
+    }

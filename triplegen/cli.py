@@ -46,6 +46,10 @@ def main() -> None:
 
 def _register() -> None:
     """Attach each command module's command(s) to `app` (one line per command)."""
+    from triplegen.commands import generate, merge, validate  # noqa: E402
+    app.command()(generate.generate)
+    app.command()(validate.validate)
+    app.command()(merge.merge)
 
 
 _register()

@@ -1,0 +1,79 @@
+"""The dataset card written beside a generated triples file: what is in it, how it was made, how to load it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from triplegen.checks import REASONS
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "n/a"
+
+
+def render_card(run: dict, output: Path, rejects: Path) -> str:
+    """Markdown for `<stem>.card.md`; `run` is the metadata stored in the Parquet file."""
+    counts, tokens, prompt = run["counts"], run["tokens"], run["prompt"]
+    config = run["config"]
+    backend = run["backend"]
+    if backend == "rules":
+        backend += " (the built-in rules generator, no LLM)"
+    rows = counts["rows"]
+    lines = [
+        f"# {output.name}",
+        "",
+        f"(caption, paraphrase, negation) triples made by `triplegen generate` from `{config['input']}`.",
+        f"Rejected rows, with the raw output and the reason, are in `{rejects.name}`.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| input rows | {rows:,} |",
+        f"| accepted | {counts['accepted']:,} ({_pct(counts['accepted'], rows)}) |",
+        f"| rejected | {counts['rejected']:,} ({_pct(counts['rejected'], rows)}) |",
+        f"| unique captions sent to the backend | {counts['generated']:,} |",
+        f"| retries | {counts['retries']:,} |",
+        f"| backend | {backend} |",
+        f"| model | {run['model']} |",
+        f"| prompt | {prompt['name']} v{prompt['version']} (hash `{prompt['hash']}`) |",
+        f"| seed | {config['seed']} |",
+        f"| attempts allowed | {config['max_attempts']} |",
+        f"| prompt tokens | {tokens['prompt']:,} |",
+        f"| completion tokens | {tokens['completion']:,} |",
+    ]
+    if config.get("shard"):
+        shard = config["shard"]
+        lines.append(f"| shard | {shard['index']}/{shard['count']} |")
+    lines += ["", "## Checks", ""]
+    judged = counts["judged"]
+    failures = run["check_failures"]
+    if failures:
+        lines += [f"Pass rate of each check over the {judged:,} outputs judged (all attempts):", "",
+                  "| reason | meaning | failures | pass rate |", "|---|---|---|---|"]
+        for code, n in sorted(failures.items(), key=lambda item: -item[1]):
+            lines.append(f"| `{code}` | {REASONS.get(code, '')} | {n:,} | {_pct(judged - n, judged) if judged else 'n/a'} |")
+    else:
+        lines.append(f"Every one of the {judged:,} outputs judged passed every check.")
+    reasons = run["reject_reasons"]
+    if reasons:
+        lines += ["", "## Rejects by reason", "", "| reason | rows |", "|---|---|"]
+        lines += [f"| `{code}` | {n:,} |" for code, n in sorted(reasons.items(), key=lambda item: -item[1])]
+    name = output.name
+    lines += [
+        "", "## Load it", "", "```python",
+        "import polars as pl",
+        f'df = pl.read_parquet("{name}")',
+        "",
+        "import pyarrow.parquet as pq",
+        f'table = pq.read_table("{name}")',
+        "",
+        "from datasets import load_dataset",
+        f'ds = load_dataset("parquet", data_files="{name}")["train"]',
+        "",
+        "import json  # the run's config, counts and token totals",
+        f'run = json.loads(pq.read_schema("{name}").metadata[b"triplegen"])',
+        "```",
+        "",
+        "Check it again at any time with `triplegen validate " + name + "`.",
+        "",
+    ]
+    return "\n".join(lines)

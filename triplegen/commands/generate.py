@@ -1,0 +1,97 @@
+"""`triplegen generate`: a thin layer that builds a GenerateConfig and calls `triplegen.run.generate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from triplegen.commands.options import (
+    ENGINE, SERVER, BackendChoice, BaseUrl, Dtype, Model, Overwrite, Quiet, SemanticCheck, build,
+)
+from triplegen.config import EngineOptions, GenerateConfig, ServerOptions
+
+INPUT = "Input"
+RUN = "Run"
+
+EXAMPLES = """\
+Examples:
+
+  triplegen generate examples/captions.parquet -o out/triples.parquet
+
+  triplegen generate caps.csv -o t.parquet --caption-col text --id-col key --limit 1000
+
+  triplegen generate caps.parquet -o t.parquet --model Qwen/Qwen2.5-7B-Instruct --data-parallel-size 8
+
+  triplegen generate caps.parquet -o part3.parquet --shard 3/8 --base-url http://gpu1:8000/v1
+
+A killed run resumes when the same command is run again.
+"""
+
+
+def generate(
+    input: Annotated[Path, typer.Argument(help="Captions: .parquet, .csv, .jsonl, or a folder of .parquet files.",
+                                          show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output Parquet file; a missing folder is created.",
+                                         show_default=False)],
+    rejects: Annotated[Path | None, typer.Option(help="Rejects file (default: <output stem>.rejects.parquet).",
+                                                 show_default=False)] = None,
+    caption_col: Annotated[str, typer.Option(help="Column with the caption.", rich_help_panel=INPUT)] = "caption",
+    image_col: Annotated[str, typer.Option(
+        help="Column with the image (path, URL or {bytes, path}); may be absent unless you name another one.",
+        rich_help_panel=INPUT)] = "image",
+    id_col: Annotated[str | None, typer.Option(
+        help="Column with unique row ids (default: 'id' if present, else a hash of image + caption).",
+        rich_help_panel=INPUT, show_default=False)] = None,
+    shard: Annotated[str | None, typer.Option(help="Handle only shard i of N (e.g. 3/8), split by id hash.",
+                                              rich_help_panel=INPUT, show_default=False)] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N rows (of this shard).",
+                                              rich_help_panel=INPUT, show_default=False)] = None,
+    prompt: Annotated[str, typer.Option(help="Prompt template name (triplegen prompts list) or YAML path.")] = "default",
+    backend: Annotated[BackendChoice, typer.Option(
+        help="auto: vllm with --model, openai with --base-url, else the built-in rules generator.")] = BackendChoice.auto,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight per run.", rich_help_panel=SERVER)] = 64,
+    max_attempts: Annotated[int, typer.Option(min=1, help="Tries per caption before it is rejected.",
+                                              rich_help_panel=RUN)] = 3,
+    seed: Annotated[int, typer.Option(help="Run seed; each row's seed derives from it.", rich_help_panel=RUN)] = 0,
+    temperature: Annotated[float | None, typer.Option(help="Override the template's temperature.",
+                                                      rich_help_panel=RUN, show_default=False)] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1, help="Override the template's max_tokens.",
+                                                   rich_help_panel=RUN, show_default=False)] = None,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Rows per checkpointed chunk.", rich_help_panel=RUN)] = 2048,
+    semantic_check: SemanticCheck = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    tensor_parallel_size: Annotated[int, typer.Option(min=1, rich_help_panel=ENGINE)] = 1,
+    data_parallel_size: Annotated[int, typer.Option(min=1, rich_help_panel=ENGINE)] = 1,
+    dtype: Annotated[Dtype, typer.Option(rich_help_panel=ENGINE)] = Dtype.auto,
+    max_model_len: Annotated[int | None, typer.Option(min=1, rich_help_panel=ENGINE, show_default=False)] = None,
+    gpu_memory_utilization: Annotated[float, typer.Option(min=0.05, max=1.0, rich_help_panel=ENGINE)] = 0.9,
+    enforce_eager: Annotated[bool, typer.Option(help="Disable CUDA graphs (faster start).",
+                                                rich_help_panel=ENGINE)] = False,
+) -> None:
+    """Turn captions into (caption, paraphrase, negation) triples, checked, in a Parquet file."""
+    from triplegen.run import generate as run_generate
+
+    config = build(
+        GenerateConfig,
+        input=input, output=output, rejects=rejects, caption_col=caption_col, image_col=image_col, id_col=id_col,
+        prompt=prompt, backend=backend.value, model=model, temperature=temperature, max_tokens=max_tokens,
+        max_attempts=max_attempts, seed=seed, chunk_size=chunk_size, shard=shard, limit=limit,
+        semantic_check=semantic_check, overwrite=overwrite, quiet=quiet,
+        engine=build(EngineOptions, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
+                     dtype=dtype.value, max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
+                     enforce_eager=enforce_eager, seed=seed),
+        server=build(ServerOptions, base_urls=base_url or [], concurrency=concurrency),
+    )
+    summary = run_generate(config)
+    typer.echo(
+        f"{summary.output}: {summary.accepted:,} accepted, {summary.rejected:,} rejected ({summary.rejects}); "
+        f"backend {summary.backend}; card {summary.card}"
+    )
+
+
+generate.__doc__ = f"{generate.__doc__}\n\n{EXAMPLES}"

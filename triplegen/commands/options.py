@@ -1,0 +1,58 @@
+"""Option declarations shared by the triplegen commands, defined once (Typer `Annotated` aliases)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from triplegen.errors import TripleGenError
+
+T = TypeVar("T")
+
+
+class BackendChoice(str, Enum):
+    auto = "auto"
+    rules = "rules"
+    vllm = "vllm"
+    openai = "openai"
+
+
+class Dtype(str, Enum):
+    auto = "auto"
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+ENGINE = "vLLM engine (--backend vllm)"
+SERVER = "Served models (--backend openai)"
+
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output (and discard an unfinished run's parts).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notices; errors still go to stderr.")]
+SemanticCheck = Annotated[
+    bool, typer.Option("--semantic-check", help="Also check sentence-embedding similarity (needs the 'semantic' extra).")
+]
+BaseUrl = Annotated[
+    list[str] | None,
+    typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://gpu1:8000/v1; repeat for several.",
+                 rich_help_panel=SERVER, show_default=False),
+]
+Model = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Model name or local folder (vllm) or served model name (openai).",
+                 show_default=False),
+]
+
+
+def build(model: type[T], **values) -> T:
+    """Construct a pydantic config, turning a validation error into one line for the user."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "config"
+        raise TripleGenError(f"invalid {where.replace('_', '-')}: {first['msg']}") from None

@@ -1,0 +1,118 @@
+"""Join Parquet parts into one file, streaming; and join shard outputs with a proof of completeness.
+
+A run's chunk parts are joined at its end; the outputs of `--shard i/N` runs are joined by
+`triplegen merge`, which also proves that no id is doubled and, given the input, none is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from triplegen.errors import TripleGenError
+from triplegen.readers import CaptionSource, Columns
+from triplegen.schema import METADATA_KEY, reject_schema
+from triplegen.writer import ParquetSink, WriteSummary
+
+
+def read_run_metadata(path: Path) -> dict | None:
+    """The `triplegen` key-value metadata of a Parquet file, or None if it has none."""
+    metadata = pq.read_schema(path).metadata or {}
+    raw = metadata.get(METADATA_KEY)
+    return json.loads(raw) if raw else None
+
+
+def concat_parquet(inputs: Iterable[Path], output: Path, schema: pa.Schema, run: dict | None = None) -> WriteSummary:
+    """Stream the row groups of `inputs` into `output` (atomically); memory is one row group."""
+    with ParquetSink(output, schema, run) as sink:
+        for path in inputs:
+            parquet = pq.ParquetFile(path)
+            for group in range(parquet.num_row_groups):
+                sink.write(parquet.read_row_group(group))
+        return sink.finalize()
+
+
+def rejects_beside(path: Path) -> Path:
+    return path.with_name(path.stem + ".rejects.parquet")
+
+
+@dataclass
+class MergeSummary:
+    output: WriteSummary
+    rejects: WriteSummary
+    parts: list[Path]
+    checked_against_input: bool = False
+    ids: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def merge_shards(parts: list[Path], output: Path, rejects: Path | None = None, input: Path | None = None,
+                 overwrite: bool = False) -> MergeSummary:
+    """Join shard outputs and their rejects; refuse doubled ids, and missing ones when `input` is given."""
+    parts = [Path(p) for p in parts]
+    rejects = rejects or rejects_beside(output)
+    for path in parts:
+        if not path.exists():
+            raise TripleGenError(f"part not found: {path}")
+    for target in (output, rejects):
+        if target.exists() and not overwrite:
+            raise TripleGenError(f"{target} already exists; pass --overwrite to replace it")
+    reject_parts = [rejects_beside(p) for p in parts if rejects_beside(p).exists()]
+    notes = [f"no rejects file beside {p}" for p in parts if not rejects_beside(p).exists()]
+    try:
+        schema = pa.unify_schemas([pq.read_schema(p) for p in parts], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+        raise TripleGenError(f"the parts cannot be joined: {str(exc).splitlines()[0]}") from None
+    schema = schema.remove_metadata()
+
+    seen = _collect_ids(parts + reject_parts)
+    checked = False
+    if input is not None:
+        _compare_with_input(seen, input, read_run_metadata(parts[0]))
+        checked = True
+    runs = [read_run_metadata(p) for p in parts]
+    run = {"merged_from": [str(p) for p in parts], "runs": runs}
+    out = concat_parquet(parts, output, schema, run)
+    rej = concat_parquet(reject_parts, rejects, reject_schema(), run)
+    return MergeSummary(out, rej, parts, checked, len(seen), notes)
+
+
+def _collect_ids(paths: list[Path]) -> dict[str, Path]:
+    seen: dict[str, Path] = {}
+    for path in paths:
+        try:
+            parquet = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise TripleGenError(f"cannot read {path} as Parquet: {str(exc).splitlines()[0]}") from None
+        if "id" not in parquet.schema_arrow.names:
+            raise TripleGenError(f"{path} has no 'id' column; is it a triplegen output?")
+        for batch in parquet.iter_batches(columns=["id"]):
+            for row_id in batch.column(0).to_pylist():
+                if row_id in seen:
+                    where = "twice in " + str(path) if seen[row_id] == path else f"in {seen[row_id]} and {path}"
+                    raise TripleGenError(f"id {row_id!r} appears {where}; the parts overlap")
+                seen[row_id] = path
+    return seen
+
+
+def _compare_with_input(seen: dict[str, Path], input: Path, run: dict | None) -> None:
+    config = (run or {}).get("config", {})
+    columns = Columns(
+        caption=config.get("caption_col", "caption"),
+        image=config.get("image_col", "image"),
+        id=config.get("id_col"),
+    )
+    expected = {row_id for batch in CaptionSource(input, columns).id_batches() for row_id in batch}
+    missing = expected - seen.keys()
+    extra = seen.keys() - expected
+    if missing:
+        sample = ", ".join(sorted(missing)[:5])
+        raise TripleGenError(f"{len(missing)} input id(s) are in no part (e.g. {sample}); a shard is missing or unfinished")
+    if extra:
+        sample = ", ".join(sorted(extra)[:5])
+        raise TripleGenError(f"{len(extra)} id(s) in the parts are not in {input} (e.g. {sample})")

@@ -1,0 +1,341 @@
+"""The generate pipeline as small steps over chunks: read, dedupe, generate (render, call, check), write.
+
+As in datatrove, a step is a small object whose `run(chunks)` is a generator; the pipeline is a list
+of steps chained over an iterator of chunks. A chunk is a fixed run of `chunk_size` input rows, the
+unit that is written and checkpointed, so a chunk is also what a killed run repeats.
+
+Exact duplicate captions are generated once per chunk and fanned out to every row that has them;
+across chunks, a bounded cache (`FANOUT_CACHE` captions) reuses recent outcomes, so memory stays
+flat however large the input. Rows served from that fan-out record zero tokens, so the token columns
+sum to what was really spent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+import pyarrow as pa
+
+from triplegen.backends.base import Backend, Completion, Request
+from triplegen.checks import CheckConfig, check_caption, check_triple
+from triplegen.parsing import parse_output
+from triplegen.readers import CaptionSource
+from triplegen.resume import WorkFolder
+from triplegen.schema import reject_schema
+from triplegen.writer import ParquetSink
+
+FANOUT_CACHE = 20_000
+
+
+def row_seed(run_seed: int, row_id: str, attempt: int) -> int:
+    """A per-row, per-attempt seed: reruns reproduce it, retries get a fresh one (31 bits, any engine)."""
+    digest = hashlib.blake2b(f"{run_seed}\x1f{row_id}\x1f{attempt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+def shard_of(row_id: str, count: int) -> int:
+    """The shard an id belongs to: stable across machines and runs (not Python's salted hash())."""
+    digest = hashlib.blake2b(row_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count
+
+
+@dataclass
+class Outcome:
+    """What became of one unique caption: accepted (reason None) or rejected with a reason code."""
+
+    paraphrase: str | None = None
+    negation: str | None = None
+    reason: str | None = None  # the first failing check's code
+    codes: tuple[str, ...] = ()  # every failing check's code (reason is codes[0])
+    detail: str | None = None
+    raw_output: str | None = None
+    attempts: int = 0
+    seed: int | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class Chunk:
+    index: int
+    rows: pa.Table  # normalised input rows: id, caption, [image], carried columns
+    groups: dict[str, list[int]] = field(default_factory=dict)  # caption -> row positions
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # caption -> outcome
+    failures: Counter = field(default_factory=Counter)  # reason codes of every judged output
+    judged: int = 0  # outputs judged (all attempts)
+    retries: int = 0
+    generated: int = 0  # unique captions sent to the backend
+
+
+class Step:
+    name = "step"
+
+    def run(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+        raise NotImplementedError
+
+
+class ReadChunks:
+    """Source rows, restricted to this shard and the limit, cut into fixed chunks."""
+
+    def __init__(self, source: CaptionSource, chunk_size: int, shard=None, limit: int | None = None):
+        self.source, self.chunk_size, self.shard, self.limit = source, chunk_size, shard, limit
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        remaining = self.limit
+        for batch in self.source.batches():
+            if self.shard is not None:
+                mask = [shard_of(i, self.shard.count) == self.shard.index for i in batch.column(0).to_pylist()]
+                batch = batch.filter(pa.array(mask, pa.bool_()))
+            if remaining is not None:
+                batch = batch.slice(0, remaining)
+                remaining -= batch.num_rows
+            if batch.num_rows:
+                yield batch
+            if remaining == 0:
+                return
+
+    def __iter__(self) -> Iterator[Chunk]:
+        pending: list[pa.RecordBatch] = []
+        size, index = 0, 0
+        for batch in self.batches():
+            pending.append(batch)
+            size += batch.num_rows
+            while size >= self.chunk_size:
+                table = pa.Table.from_batches(pending, self.source.schema)
+                yield Chunk(index, table.slice(0, self.chunk_size).combine_chunks())
+                rest = table.slice(self.chunk_size)
+                pending, size, index = rest.to_batches(), rest.num_rows, index + 1
+        if size:
+            yield Chunk(index, pa.Table.from_batches(pending, self.source.schema).combine_chunks())
+
+
+class SkipFinished(Step):
+    """Drop chunks a previous run already wrote; `on_skip` reports them (for the progress bar)."""
+
+    name = "skip finished"
+
+    def __init__(self, work: WorkFolder, on_skip: Callable[[int], None]):
+        self.work, self.on_skip = work, on_skip
+
+    def run(self, chunks):
+        for chunk in chunks:
+            if self.work.is_done(chunk.index):
+                self.on_skip(chunk.index)
+            else:
+                yield chunk
+
+
+class Dedupe(Step):
+    """Group rows by exact caption; unusable captions are rejected here, never sent to the backend."""
+
+    name = "dedupe"
+
+    def __init__(self, checks: CheckConfig, cache_size: int = FANOUT_CACHE):
+        self.checks = checks
+        self.cache: OrderedDict[str, Outcome] = OrderedDict()
+        self.cache_size = cache_size
+
+    def run(self, chunks):
+        for chunk in chunks:
+            for position, caption in enumerate(chunk.rows.column("caption").to_pylist()):
+                chunk.groups.setdefault(caption, []).append(position)
+            for caption in chunk.groups:
+                reason = check_caption(caption, self.checks)
+                if reason is not None:
+                    chunk.outcomes[caption] = Outcome(reason=reason, codes=(reason,), detail=_caption_detail(caption))
+                elif caption in self.cache:
+                    chunk.outcomes[caption] = replace(self.cache[caption], prompt_tokens=0, completion_tokens=0)
+            yield chunk
+            self._remember(chunk)
+
+    def _remember(self, chunk: Chunk) -> None:
+        for caption, outcome in chunk.outcomes.items():
+            if outcome.attempts:
+                self.cache[caption] = outcome
+                self.cache.move_to_end(caption)
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+
+
+def _caption_detail(caption: str | None) -> str:
+    if caption is None:
+        return "caption is null"
+    if not caption.strip():
+        return "caption is empty or whitespace"
+    return f"caption has {len(caption)} characters"
+
+
+class Generate(Step):
+    """Render, call the backend, parse and check; failed rows retry with a fresh seed.
+
+    A deterministic backend would repeat the same answer, so it gets one attempt.
+    """
+
+    name = "generate"
+
+    def __init__(self, backend: Backend, template, sampling: dict, seed: int, max_attempts: int,
+                 checks: CheckConfig, semantic=None):
+        self.backend, self.template, self.sampling = backend, template, sampling
+        self.seed, self.checks, self.semantic = seed, checks, semantic
+        self.max_attempts = 1 if backend.deterministic else max_attempts
+
+    def run(self, chunks):
+        for chunk in chunks:
+            keys = {caption: chunk.rows.column("id")[rows[0]].as_py() for caption, rows in chunk.groups.items()}
+            pending = [c for c in chunk.groups if c not in chunk.outcomes]
+            chunk.generated = len(pending)
+            spent: dict[str, tuple[int, int]] = {}
+            for attempt in range(1, self.max_attempts + 1):
+                if not pending:
+                    break
+                if attempt > 1:
+                    chunk.retries += len(pending)
+                requests = [
+                    Request(key=keys[c], caption=c, messages=self.template.render(c),
+                            seed=row_seed(self.seed, keys[c], attempt), attempt=attempt)
+                    for c in pending
+                ]
+                completions = self.backend.generate(requests, dict(self.sampling))
+                judged = [self._judge(r, done) for r, done in zip(requests, completions)]
+                self._semantic(pending, judged)
+                retry = []
+                for caption, outcome in zip(pending, judged):
+                    before = spent.get(caption, (0, 0))
+                    spent[caption] = (before[0] + outcome.prompt_tokens, before[1] + outcome.completion_tokens)
+                    outcome.prompt_tokens, outcome.completion_tokens = spent[caption]
+                    outcome.attempts = attempt
+                    chunk.judged += 1
+                    chunk.failures.update(outcome.codes)
+                    if outcome.reason is None or attempt == self.max_attempts:
+                        chunk.outcomes[caption] = outcome
+                    else:
+                        retry.append(caption)
+                pending = retry
+            yield chunk
+
+    def _judge(self, request: Request, completion: Completion) -> Outcome:
+        outcome = Outcome(raw_output=completion.text, seed=request.seed, finish_reason=completion.finish_reason,
+                          prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens)
+        if completion.text is None:
+            return _fail(outcome, ["backend_error"], completion.error or "no output")
+        parsed = parse_output(completion.text, completion.finish_reason, self.template)
+        if parsed.reason is not None:
+            return _fail(outcome, [parsed.reason], parsed.detail)
+        outcome.paraphrase, outcome.negation = parsed.paraphrase, parsed.negation
+        reasons = check_triple(request.caption, parsed.paraphrase, parsed.negation, self.checks)
+        if reasons:
+            _fail(outcome, reasons, f"paraphrase={parsed.paraphrase!r} negation={parsed.negation!r}")
+        return outcome
+
+    def _semantic(self, captions: list[str], judged: list[Outcome]) -> None:
+        if self.semantic is None:
+            return
+        passed = [i for i, outcome in enumerate(judged) if outcome.reason is None]
+        if not passed:
+            return
+        verdicts = self.semantic.check(
+            [captions[i] for i in passed], [judged[i].paraphrase for i in passed], [judged[i].negation for i in passed]
+        )
+        for i, reasons in zip(passed, verdicts):
+            if reasons:
+                _fail(judged[i], reasons, "sentence-embedding similarity below the threshold")
+
+
+def _fail(outcome: Outcome, codes: list[str], detail: str | None) -> Outcome:
+    outcome.reason, outcome.codes = codes[0], tuple(codes)
+    outcome.detail = detail if len(codes) == 1 else f"{', '.join(codes)}: {detail}"
+    return outcome
+
+
+class WriteParts(Step):
+    """Write a chunk's accepted rows and rejects as part files, then its completion marker."""
+
+    name = "write"
+
+    def __init__(self, work: WorkFolder, schema: pa.Schema, provenance: dict):
+        self.work, self.schema, self.provenance = work, schema, provenance
+
+    def run(self, chunks):
+        for chunk in chunks:
+            accepted, rejected = [], []
+            for caption, rows in chunk.groups.items():
+                outcome = chunk.outcomes[caption]
+                for n, position in enumerate(rows):
+                    # fanned-out copies record zero tokens: the columns sum to what was spent
+                    copy = outcome if n == 0 else replace(outcome, prompt_tokens=0, completion_tokens=0)
+                    (accepted if outcome.reason is None else rejected).append((position, copy))
+            accepted.sort(key=lambda item: item[0])
+            rejected.sort(key=lambda item: item[0])
+            with ParquetSink(self.work.part(chunk.index), self.schema) as sink:
+                sink.write(self._accepted_table(chunk.rows, accepted))
+            with ParquetSink(self.work.rejects_part(chunk.index), reject_schema()) as sink:
+                sink.write(self._rejects_table(chunk.rows, rejected))
+            summary = self._summary(chunk, accepted, rejected)
+            self.work.mark_done(chunk.index, summary)
+            yield summary
+
+    def _accepted_table(self, rows: pa.Table, accepted: list[tuple[int, Outcome]]) -> pa.Table:
+        taken = rows.take(pa.array([p for p, _ in accepted], pa.int64()))
+        outcomes = [o for _, o in accepted]
+        n = len(outcomes)
+        generated = {
+            "paraphrase": [o.paraphrase for o in outcomes],
+            "negation": [o.negation for o in outcomes],
+            "backend": [self.provenance["backend"]] * n,
+            "model": [self.provenance["model"]] * n,
+            "prompt_name": [self.provenance["prompt_name"]] * n,
+            "prompt_version": [self.provenance["prompt_version"]] * n,
+            "prompt_hash": [self.provenance["prompt_hash"]] * n,
+            "seed": [o.seed for o in outcomes],
+            "attempts": [o.attempts for o in outcomes],
+            "finish_reason": [o.finish_reason for o in outcomes],
+            "prompt_tokens": [o.prompt_tokens for o in outcomes],
+            "completion_tokens": [o.completion_tokens for o in outcomes],
+        }
+        columns = [
+            taken.column(f.name) if f.name in taken.column_names and f.name not in generated
+            else pa.array(generated[f.name], f.type)
+            for f in self.schema
+        ]
+        return pa.Table.from_arrays(columns, schema=self.schema)
+
+    def _rejects_table(self, rows: pa.Table, rejected: list[tuple[int, Outcome]]) -> pa.Table:
+        ids, captions = rows.column("id").to_pylist(), rows.column("caption").to_pylist()
+        return pa.Table.from_pylist(
+            [
+                {"id": ids[p], "caption": captions[p], "raw_output": o.raw_output, "reason": o.reason,
+                 "detail": o.detail, "attempts": o.attempts, "backend": self.provenance["backend"],
+                 "model": self.provenance["model"]}
+                for p, o in rejected
+            ],
+            schema=reject_schema(),
+        )
+
+    def _summary(self, chunk: Chunk, accepted, rejected) -> dict:
+        return {
+            "chunk": chunk.index,
+            "rows": chunk.rows.num_rows,
+            "accepted": len(accepted),
+            "rejected": len(rejected),
+            "reject_reasons": dict(Counter(o.reason for _, o in rejected)),
+            "check_failures": dict(chunk.failures),
+            "judged": chunk.judged,
+            "generated": chunk.generated,
+            "retries": chunk.retries,
+            "prompt_tokens": sum(o.prompt_tokens for _, o in accepted + rejected),
+            "completion_tokens": sum(o.completion_tokens for _, o in accepted + rejected),
+            "backend": self.provenance["backend"],
+            "model": self.provenance["model"],
+        }
+
+
+def run_steps(chunks: Iterable[Chunk], steps: list[Step]) -> Iterator:
+    """Chain the steps' generators; the last step yields one summary per finished chunk."""
+    data: Iterable = chunks
+    for step in steps:
+        data = step.run(data)
+    return iter(data)

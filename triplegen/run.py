@@ -1,0 +1,219 @@
+"""`triplegen.generate(config)`: one resumable run from captions to a checked triples file.
+
+The order matters for resume: the input is scanned first (row count, duplicate ids), the work folder
+is opened against the run's fingerprint, the pipeline writes finished chunks, and only then are the
+parts joined into the final files, the card written and the work folder removed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from triplegen import __version__
+from triplegen.backends import Backend, make_backend
+from triplegen.card import render_card
+from triplegen.checks import CheckConfig
+from triplegen.config import GenerateConfig
+from triplegen.errors import TripleGenError
+from triplegen.merge import concat_parquet
+from triplegen.pipeline import Dedupe, Generate, ReadChunks, SkipFinished, WriteParts, run_steps, shard_of
+from triplegen.progress import RunProgress, stderr_console
+from triplegen.templates import load_template
+from triplegen.readers import CaptionSource, Columns
+from triplegen.resume import WorkFolder
+from triplegen.schema import reject_schema, triple_schema
+from triplegen.writer import write_text_atomic
+
+
+@dataclass
+class RunSummary:
+    """What a finished run produced; also stored (as `run`) in the output's Parquet metadata."""
+
+    output: Path
+    rejects: Path
+    card: Path
+    rows: int
+    accepted: int
+    rejected: int
+    backend: str
+    model: str
+    resumed_chunks: int
+    seconds: float
+    rows_per_s: float
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    run: dict = field(default_factory=dict)
+
+
+def generate(config: GenerateConfig, backend: Backend | None = None, console: Console | None = None) -> RunSummary:
+    """Generate triples for every input row; rerunning the same config resumes an interrupted run.
+
+    `backend` plugs in any object implementing `triplegen.backends.Backend` instead of the one the
+    config names (the caller keeps ownership: it is not closed here).
+    """
+    started = time.monotonic()
+    console = console or stderr_console()
+    template = load_template(config.prompt)
+    source = CaptionSource(config.input, Columns(config.caption_col, config.image_col, config.id_col))
+    schema = triple_schema(source.image_type, source.extra_fields)
+    _check_paths(config, source)
+    planned = _scan(source, config)
+    sampling = _sampling(template, config)
+    checks = CheckConfig()
+
+    work = WorkFolder(config.output)
+    resumed = work.open(_fingerprint(config, template, source, sampling), config.overwrite, (config.rejects_path,))
+    owned = backend is None
+    try:
+        chunks_total = -(-planned // config.chunk_size)
+        if backend is None and resumed < chunks_total:
+            backend = make_backend(config, template.output_schema)
+        if backend is not None:
+            _announce(config, backend, console, resumed)
+        provenance = {
+            "backend": backend.name if backend else config.resolved_backend(),
+            "model": backend.model if backend else (config.model or "rules"),
+            "prompt_name": template.name, "prompt_version": template.version, "prompt_hash": template.hash,
+        }
+        with RunProgress(planned, config.quiet, getattr(backend, "stats", None), console) as progress:
+            skip = SkipFinished(work, lambda index: progress.advance(_marker(work, index), resumed=True))
+            steps = [skip, Dedupe(checks)]
+            if backend is not None:
+                semantic = _semantic_checker() if config.semantic_check else None
+                steps.append(Generate(backend, template, sampling, config.seed, config.max_attempts, checks, semantic))
+            steps.append(WriteParts(work, schema, provenance))
+            reader = ReadChunks(source, config.chunk_size, config.shard, config.limit)
+            for summary in run_steps(reader, steps):
+                progress.advance(summary)
+            rows_per_s = progress.rows_per_s()
+    finally:
+        if owned and backend is not None:
+            backend.close()
+
+    summaries = work.summaries()
+    run = _run_metadata(config, template, provenance, summaries)
+    if run["counts"]["rows"] != planned or len(summaries) != chunks_total:
+        raise RuntimeError(f"chunks cover {run['counts']['rows']} rows, expected {planned}")
+    chunks = work.done_chunks()
+    concat_parquet([work.part(i) for i in chunks], config.output, schema, run)
+    concat_parquet([work.rejects_part(i) for i in chunks], config.rejects_path, reject_schema(), run)
+    write_text_atomic(config.card_path, render_card(run, config.output, config.rejects_path))
+    work.remove()
+    counts = run["counts"]
+    return RunSummary(
+        output=config.output, rejects=config.rejects_path, card=config.card_path, rows=counts["rows"],
+        accepted=counts["accepted"], rejected=counts["rejected"], backend=provenance["backend"],
+        model=provenance["model"], resumed_chunks=resumed, seconds=time.monotonic() - started,
+        rows_per_s=rows_per_s, reject_reasons=run["reject_reasons"], run=run,
+    )
+
+
+def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
+    clashes = sorted({f.name for f in source.extra_fields} & set(triple_schema(None).names))
+    if clashes:
+        raise TripleGenError(
+            f"input columns {', '.join(clashes)} clash with the output's own columns; rename or drop them"
+        )
+    if config.rejects_path.resolve() == config.output.resolve():
+        raise TripleGenError("--rejects must differ from -o/--output")
+    if config.output.exists() and config.output.is_dir():
+        raise TripleGenError(f"-o {config.output} is a folder; give a file name such as {config.output}/triples.parquet")
+
+
+def _scan(source: CaptionSource, config: GenerateConfig) -> int:
+    """Count the rows this run will handle, and refuse duplicate ids (a cheap pass over the ids only)."""
+    seen: set[str] = set()
+    total = selected = 0
+    for ids in source.id_batches():
+        for row_id in ids:
+            if row_id in seen:
+                hint = ("--id-col names a column with repeats" if source.columns.id
+                        else "two rows have the same image and caption; drop the repeats")
+                raise TripleGenError(f"duplicate id {row_id!r} in {source.path} ({hint})")
+            seen.add(row_id)
+            total += 1
+            if config.shard is None or shard_of(row_id, config.shard.count) == config.shard.index:
+                selected += 1
+    if total == 0:
+        raise TripleGenError(f"{source.path} has no rows")
+    return selected if config.limit is None else min(selected, config.limit)
+
+
+def _sampling(template, config: GenerateConfig) -> dict:
+    sampling = template.sampling.model_dump()
+    if config.temperature is not None:
+        sampling["temperature"] = config.temperature
+    if config.max_tokens is not None:
+        sampling["max_tokens"] = config.max_tokens
+    return sampling
+
+
+def _fingerprint(config: GenerateConfig, template, source: CaptionSource, sampling: dict) -> dict:
+    return {
+        "prompt_hash": template.hash,
+        "prompt": f"{template.name} v{template.version}",
+        "backend": config.resolved_backend(),
+        "model": config.model,
+        "seed": config.seed,
+        "columns": [source.columns.caption, source.columns.image, source.columns.id],
+        "input": source.fingerprint()["files"],
+        "shard": str(config.shard) if config.shard else None,
+        "limit": config.limit,
+        "chunk_size": config.chunk_size,
+        "sampling": sampling,
+        "max_attempts": config.max_attempts,
+        "checks": {"semantic": config.semantic_check},
+    }
+
+
+def _announce(config: GenerateConfig, backend, console: Console, resumed: int) -> None:
+    if config.quiet:
+        return
+    if resumed:
+        console.print(f"Resuming: {resumed} chunk(s) were finished by an earlier run.")
+    if backend.name == "rules":
+        why = "no model was named (--model / --base-url)" if config.backend == "auto" else "--backend rules"
+        console.print(
+            f"[bold yellow]Using the built-in rules generator because {why}:[/] no LLM; "
+            "every row is marked backend=rules."
+        )
+    else:
+        console.print(f"Backend {backend.name}, model {backend.model}.")
+
+
+def _semantic_checker():
+    from triplegen.semantic import SemanticChecker
+
+    return SemanticChecker()
+
+
+def _marker(work: WorkFolder, index: int) -> dict:
+    return json.loads(work.marker(index).read_text(encoding="utf-8"))
+
+
+def _run_metadata(config: GenerateConfig, template, provenance: dict, summaries: list[dict]) -> dict:
+    def total(key: str) -> int:
+        return sum(s[key] for s in summaries)
+
+    def merged(key: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for s in summaries:
+            for code, n in s[key].items():
+                counts[code] = counts.get(code, 0) + n
+        return counts
+
+    return {
+        "triplegen_version": __version__,
+        "config": config.model_dump(mode="json"),
+        "backend": provenance["backend"],
+        "model": provenance["model"],
+        "prompt": {"name": template.name, "version": template.version, "hash": template.hash},
+        "counts": {k: total(k) for k in ("rows", "accepted", "rejected", "generated", "judged", "retries")},
+        "tokens": {"prompt": total("prompt_tokens"), "completion": total("completion_tokens")},
+        "reject_reasons": merged("reject_reasons"),
+        "check_failures": merged("check_failures"),
+    }

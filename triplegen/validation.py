@@ -1,0 +1,155 @@
+"""`triplegen.validate(...)`: check triples files with the same checks `generate` applies.
+
+A file `generate` wrote passes by construction (it only writes rows that passed these checks), so a
+failure here means the file was edited, produced elsewhere, or checked with stricter settings
+(`--semantic-check`). Several files are checked as one set, which is how shard outputs are proven
+free of doubled ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from triplegen.checks import REASONS, CheckConfig, check_caption, check_triple
+from triplegen.errors import TripleGenError
+from triplegen.schema import REQUIRED_TRIPLE_COLUMNS
+from triplegen.writer import ParquetSink, write_json_atomic
+
+# Reasons only validate can find (a file, not a generation, is being judged).
+FILE_REASONS = {
+    "duplicate_id": "the id appeared earlier in the checked files",
+    "missing_id": "the id is null or empty",
+}
+BATCH_ROWS = 8192
+
+
+@dataclass
+class ValidationReport:
+    files: list[str]
+    rows: int = 0
+    failed: int = 0
+    counts: Counter = field(default_factory=Counter)  # reason code -> failing rows
+    failures: list[dict] = field(default_factory=list)  # {"id", "file", "reasons"}
+    clean_rows: int | None = None
+
+    @property
+    def fail_rate(self) -> float:
+        return self.failed / self.rows if self.rows else 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "files": self.files, "rows": self.rows, "passed": self.rows - self.failed, "failed": self.failed,
+            "fail_rate": self.fail_rate, "counts": dict(self.counts.most_common()), "failures": self.failures,
+            "clean_rows": self.clean_rows,
+        }
+
+
+def describe(reason: str) -> str:
+    return REASONS.get(reason) or FILE_REASONS.get(reason, "")
+
+
+def _open(path: Path) -> pq.ParquetFile:
+    if not path.exists():
+        raise TripleGenError(f"file not found: {path}")
+    if path.is_dir():
+        raise TripleGenError(f"{path} is a folder; give the triples files themselves")
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise TripleGenError(f"cannot read {path} as Parquet: {str(exc).strip().splitlines()[0]}") from None
+    schema = parquet.schema_arrow
+    for name in REQUIRED_TRIPLE_COLUMNS:
+        if name not in schema.names:
+            raise TripleGenError(
+                f"{path} has no column {name!r}; a triples file needs {', '.join(REQUIRED_TRIPLE_COLUMNS)}"
+                f" (found: {', '.join(schema.names)})"
+            )
+        kind = schema.field(name).type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            raise TripleGenError(f"{path}: column {name!r} has type {kind}, expected string")
+    return parquet
+
+
+def validate(paths: list[Path], semantic_check: bool = False, write_clean: Path | None = None,
+             report: Path | None = None, checks: CheckConfig = CheckConfig()) -> ValidationReport:
+    """Check every row of every file; optionally write the passing rows and a JSON report."""
+    paths = [Path(p) for p in paths]
+    files = [_open(p) for p in paths]  # every schema problem is found before any row is read
+    semantic = _semantic_checker() if semantic_check else None
+    result = ValidationReport(files=[str(p) for p in paths])
+    seen: set[str] = set()
+    sink = _clean_sink(write_clean, files) if write_clean else None
+    try:
+        for path, parquet in zip(paths, files):
+            for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+                verdicts = _check_batch(batch, seen, checks, semantic)
+                keep = []
+                for row_id, reasons in verdicts:
+                    result.rows += 1
+                    keep.append(not reasons)
+                    if reasons:
+                        result.failed += 1
+                        result.counts.update(reasons)
+                        result.failures.append({"id": row_id, "file": str(path), "reasons": reasons})
+                if sink is not None:
+                    sink.write(batch.filter(pa.array(keep, pa.bool_())))
+        if sink is not None:
+            result.clean_rows = sink.finalize().rows
+    finally:
+        if sink is not None:
+            sink.abort()
+    if report is not None:
+        write_json_atomic(report, result.to_json())
+    return result
+
+
+def _check_batch(batch: pa.RecordBatch, seen: set[str], checks: CheckConfig, semantic) -> list[tuple[str, list[str]]]:
+    columns = {name: batch.column(name).to_pylist() for name in REQUIRED_TRIPLE_COLUMNS}
+    verdicts: list[tuple[str, list[str]]] = []
+    for row_id, caption, paraphrase, negation in zip(*(columns[n] for n in REQUIRED_TRIPLE_COLUMNS)):
+        reasons: list[str] = []
+        if not row_id:
+            reasons.append("missing_id")
+        elif row_id in seen:
+            reasons.append("duplicate_id")
+        else:
+            seen.add(row_id)
+        source_problem = check_caption(caption, checks)
+        if source_problem:
+            reasons.append(source_problem)
+        else:
+            reasons += check_triple(caption, paraphrase, negation, checks)
+        verdicts.append((row_id, reasons))
+    if semantic is not None:
+        rows = [i for i, (_, reasons) in enumerate(verdicts) if not reasons]
+        if rows:
+            found = semantic.check([columns["caption"][i] for i in rows], [columns["paraphrase"][i] for i in rows],
+                                   [columns["negation"][i] for i in rows])
+            for i, reasons in zip(rows, found):
+                verdicts[i][1].extend(reasons)
+    return verdicts
+
+
+def _clean_sink(path: Path, files: list[pq.ParquetFile]) -> ParquetSink:
+    try:
+        schema = pa.unify_schemas([f.schema_arrow for f in files], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise TripleGenError(f"the files' columns cannot be combined for --write-clean: {exc}") from None
+    metadata = files[0].schema_arrow.metadata or {}
+    return ParquetSink(path, schema.with_metadata(metadata))
+
+
+def _semantic_checker():
+    from triplegen.semantic import SemanticChecker
+
+    return SemanticChecker()
+
+
+def load_report(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -16,6 +16,7 @@ with no people") can be negated by removing its cue and an extra cue in a paraph
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 Polarity = Literal["positive", "negative"]
@@ -34,8 +35,10 @@ _NOT_NEGATIONS = re.compile(
     | \bno\s+(?:less|fewer)\s+than\b
     | \b(?:can\s*not|can""" + _APOSTROPHE + r"""t|could\s*not|couldn""" + _APOSTROPHE + r"""t)\s+help\s+but\b
     | \bno\.\s*\d                                   # "No. 5": a number, not a denial
-    # sign text: "a no parking sign", "no smoking signs", "No bicycles, skates or skateboards sign"
-    | \bno[\s-]+(?:(?!(?:and|a|an|the|with|in|on|of|at|near|by)\b)[\w-]+["\u201d']?,?\s+(?:or\s+)?){1,4}?signs?\b
+    # sign text ("a no parking sign", "No bicycles, skates or skateboards sign"), not "no stop sign"
+    | \bno[\s-]+["\u201c']?(?:[\w-]*ing|entry|dogs|pets|bikes|bicycles|trucks|vehicles|turns?|left|right|u-turns?
+        |outlet|thru|through|exit|food|drinks|alcohol|skateboards?)\b
+      (?:["\u201d']?,?\s+(?:or\s+)?(?!(?:and|a|an|the|with|in|on|of|at|near|by)\b)[\w-]+){0,3}?["\u201d']?\s+signs?\b
     | \b(?:says|say|saying|reads|read|reading|marked)\s*:?\s*["\u201c]?\s*no\b
     """,
     re.IGNORECASE | re.VERBOSE,
@@ -54,12 +57,31 @@ _CUES = re.compile(
 )
 
 
+_CUE_WORDS = frozenset(
+    "no not never none nobody nothing nowhere neither nor without cannot free devoid void empty absent absence "
+    "lack lacks lacked lacking".split()
+)
+_WORDS = re.compile(r"[a-z]+")
+
+
+@lru_cache(maxsize=4096)
+def cue_spans(text: str | None) -> tuple[tuple[int, int, str], ...]:
+    """(start, end, cue) of every negation cue, so a generator can remove exactly those words."""
+    if not text:
+        return ()
+    lowered = text.lower()
+    if "n't" not in lowered and "n\u2019t" not in lowered and _CUE_WORDS.isdisjoint(_WORDS.findall(lowered)):
+        return ()  # the common case, checked without the slower cue pattern
+    cleaned = _NOT_NEGATIONS.sub(lambda m: " " * len(m.group(0)), text)
+    return tuple(
+        (m.start(), m.end(), " ".join(m.group(0).lower().replace("\u2019", "'").split()))
+        for m in _CUES.finditer(cleaned)
+    )
+
+
 def negation_cues(text: str | None) -> list[str]:
     """Every negation cue in `text`, lower-cased, in reading order ([] for none or no text)."""
-    if not text:
-        return []
-    cleaned = _NOT_NEGATIONS.sub(lambda m: " " * len(m.group(0)), text)
-    return [" ".join(m.group(0).lower().replace("\u2019", "'").split()) for m in _CUES.finditer(cleaned)]
+    return [cue for _, _, cue in cue_spans(text)]
 
 
 def is_negated(text: str | None) -> bool:

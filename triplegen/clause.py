@@ -1,0 +1,160 @@
+"""Where a caption's predicate starts: the one structural fact both rule generators need.
+
+Negation puts "not" (or do-support) at the predicate, paraphrase turns a participle caption into a
+sentence or a simple present into a progressive there. Without a tagger, a word is taken as the
+predicate only when its neighbours leave no other reading: "lights" in "a woman lights a candle" is
+a verb, in "traffic lights on a street" a noun.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import takewhile
+from typing import Literal
+
+from triplegen.lexicon import (
+    AUXILIARIES,
+    CONJUNCTIONS,
+    CONTRACTED_BE,
+    DETERMINERS,
+    HAVE_FORMS,
+    IRREGULAR_PARTICIPLES,
+    PLURAL_QUANTIFIERS,
+    PREPOSITIONS,
+    SINGULAR_DETERMINERS,
+    THIRD_PERSON,
+    VERB_BASES,
+    Token,
+    is_participle,
+)
+
+Kind = Literal["contracted", "auxiliary", "perfect", "have", "present_s", "present_base", "participle"]
+
+_BE = frozenset("is are was were am".split())
+_MODALS_NEEDING_VERB = frozenset("can will may must might could would should does do did".split())
+PARTICLES = frozenset("up down out off away together around back over along about".split())
+OBJECT_WORDS = frozenset("it them him her his their its one something someone".split())
+IRREGULAR_PLURALS = frozenset("people men women children sheep cattle geese mice feet teeth police fish deer".split())
+_LINKING = frozenset("sit stand look seem appear lie lay rest remain stay sleep wait".split())
+_NOT_BEFORE_PARTICIPLE = frozenset("and or very well freshly newly brightly partially half".split())
+_PLURAL_PHRASES = [["a", "couple"], ["a", "few"], ["a", "lot"], ["a", "number"], ["a", "pair"]]
+_COLOURS = frozenset(
+    "red white black blue green yellow brown orange pink purple gray grey silver gold tan dark light".split()
+)
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """The first predicate word of a caption: `index` into its tokens and what kind of word it is."""
+
+    kind: Kind
+    index: int
+
+
+def is_plural(word: str) -> bool:
+    return word in IRREGULAR_PLURALS or (
+        word.endswith("s") and not word.endswith(("ss", "us", "is", "'s")) and len(word) > 3
+    )
+
+
+def find_predicate(text: str, tokens: list[Token]) -> Predicate | None:
+    """The first finite verb or subject participle, whichever the caption reaches first."""
+    for i, token in enumerate(tokens):
+        kind = _kind_at(text, tokens, i)
+        if kind is not None:
+            return Predicate(kind, i)
+    return None
+
+
+def _kind_at(text: str, tokens: list[Token], i: int) -> Kind | None:
+    word = tokens[i].lower
+    nxt = tokens[i + 1].lower if i + 1 < len(tokens) else ""
+    if CONTRACTED_BE.match(tokens[i].text):
+        return "contracted"
+    if word in AUXILIARIES:
+        if word in _MODALS_NEEDING_VERB and not (nxt == "be" or nxt in VERB_BASES or nxt in PARTICLES):
+            return None
+        return None if (word in _BE and i == 0) else "auxiliary"
+    if word in HAVE_FORMS and i > 0:
+        perfect = nxt == "been" or nxt in IRREGULAR_PARTICIPLES or (is_participle(nxt) and not nxt.endswith("ing"))
+        return "perfect" if perfect else "have"
+    if not _previous_is_noun(tokens, i):
+        return None
+    linking = THIRD_PERSON.get(word, word) in _LINKING and not (nxt and is_participle(nxt))
+    if not (linking or _next_allows_verb(text, tokens, i)):
+        return None
+    plural_subject = tokens[0].lower in PLURAL_QUANTIFIERS
+    if word in THIRD_PERSON and not plural_subject and (linking or _singular_subject(tokens, i) or _takes_object(tokens, i)):
+        return "present_s"
+    if word in VERB_BASES and _plural_subject_before(tokens, i) and (linking or _takes_object(tokens, i, True)):
+        return "present_base"
+    if is_participle(word) and _participle_after_noun(tokens, i):
+        return "participle"
+    return None
+
+
+def _previous_is_noun(tokens: list[Token], i: int) -> bool:
+    if i == 0:
+        return False
+    prev = tokens[i - 1].lower
+    return not (
+        prev in DETERMINERS or prev in PREPOSITIONS or prev in AUXILIARIES or prev in HAVE_FORMS
+        or (prev in CONJUNCTIONS and prev not in {"who", "that", "which"}) or prev.isdigit() or prev == "to"
+    )
+
+
+def _next_allows_verb(text: str, tokens: list[Token], i: int) -> bool:
+    """What may follow a verb: an object's determiner, a preposition, a particle, an adverb, the end."""
+    if i + 1 >= len(tokens) or text[tokens[i].end:tokens[i + 1].start].strip():
+        return True
+    nxt = tokens[i + 1].lower
+    return (
+        nxt in DETERMINERS or nxt in PREPOSITIONS or nxt in PARTICLES or nxt in OBJECT_WORDS
+        or nxt in {"and", "while"} or nxt.endswith("ly")
+    )
+
+
+def _singular_subject(tokens: list[Token], i: int) -> bool:
+    """ "A man rides", "She rides": a subject whose number says the -s word is a verb, not a plural."""
+    first = tokens[0].lower
+    return (first in SINGULAR_DETERMINERS or first in {"the", "he", "she", "it"}) and all(
+        t.lower != "and" for t in tokens[:i]
+    )
+
+
+def _takes_object(tokens: list[Token], i: int, prepositions: bool = False) -> bool:
+    """A following word that only a verb could take: "lights a candle", not "lights on a street"."""
+    if i + 1 >= len(tokens):
+        return False
+    nxt = tokens[i + 1].lower
+    return (
+        nxt in DETERMINERS or nxt in OBJECT_WORDS or nxt in PARTICLES or nxt.endswith("ly")
+        or (prepositions and nxt in PREPOSITIONS)
+    )
+
+
+def _plural_subject_before(tokens: list[Token], i: int) -> bool:
+    prev = tokens[i - 1].lower
+    return (
+        is_plural(prev) or prev in {"they", "we", "you", "i"}
+        or any(t.lower == "and" for t in tokens[:i]) or tokens[0].lower in PLURAL_QUANTIFIERS
+    )
+
+
+def _participle_after_noun(tokens: list[Token], i: int) -> bool:
+    """ "a man riding", "a bus parked": not "a red and white striped pole" (an adjective)."""
+    prev = tokens[i - 1].lower
+    return prev not in _NOT_BEFORE_PARTICIPLE and not (tokens[i].lower.endswith("ed") and prev in _COLOURS)
+
+
+def subject_is_plural(tokens: list[Token], end: int) -> bool:
+    """Number of the subject that ends before token `end` ("two dogs", "a couple of men", "a man and a dog")."""
+    words = [t.lower for t in tokens[:end]]
+    if not words:
+        return False
+    if words[0] in PLURAL_QUANTIFIERS or words[:2] in _PLURAL_PHRASES:
+        return True
+    if any(w == "and" and (nxt in DETERMINERS or is_plural(nxt)) for w, nxt in zip(words, words[1:])):
+        return True  # "a man and a woman", "a dog and cats"; not "a black and white dog"
+    head = list(takewhile(lambda w: w not in PREPOSITIONS, words))
+    return bool(head) and is_plural(head[-1])

@@ -1,0 +1,167 @@
+"""The small English lexicon the rule generators read captions with: word classes and verb forms.
+
+Captions are short, mostly noun phrases or simple present-tense sentences, so closed word classes
+(determiners, prepositions, auxiliaries) plus a list of the verbs captions actually use are enough
+to find the structure the rules need, at regex speed and without a tagger or a download.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import NamedTuple
+
+WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019\-][A-Za-z0-9]+)*")
+
+SINGULAR_DETERMINERS = frozenset("a an one this that each every another".split())
+PLURAL_QUANTIFIERS = frozenset(
+    "two three four five six seven eight nine ten eleven twelve several many some few numerous "
+    "multiple various these those both all lots".split()
+)
+DETERMINERS = SINGULAR_DETERMINERS | PLURAL_QUANTIFIERS | frozenset("the his her their its my our your".split())
+# "a couple of dogs", "a lot of cars": the quantifier goes, the noun stays.
+QUANTIFIER_PHRASES = re.compile(
+    r"^(?:a\s+(?:couple|lot|number|few|handful|bunch|variety|pair)\s+of|lots\s+of|a\s+few|some\s+of|both\s+of|all\s+of"
+    r"|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|many|some|numerous|multiple|various|few|all"
+    r"|both|these|those|a|an|one|the|this|that|each|every|another)\s+",
+    re.IGNORECASE,
+)
+PREPOSITIONS = frozenset(
+    "in on at near next by beside besides behind under over above below with of for from to into onto through "
+    "across along alongside around between inside outside against atop toward towards underneath beneath past "
+    "down up off out during among amongst like via upon within throughout than while as after before".split()
+)
+CONJUNCTIONS = frozenset("and or but while as where when that which who whose because so".split())
+PRONOUN_SUBJECTS = {"he": "does", "she": "does", "it": "does", "they": "do", "we": "do", "i": "do", "you": "do"}
+
+# Finite auxiliaries that take "not" directly after them.
+AUXILIARIES = frozenset("is are was were am can could will would should must may might does do did".split())
+HAVE_FORMS = {"has": "does", "have": "do", "had": "did"}
+CONTRACTED_BE = re.compile(r"^(there|it|that|he|she|what|here)(['\u2019])s$", re.IGNORECASE)
+
+# Words ending in -ing or -ed that are nouns or adjectives in captions, never participles.
+NOT_PARTICIPLES = frozenset(
+    """
+    ceiling building clothing wedding sibling thing something anything everything nothing king ring string spring
+    evening morning wing swing railing awning icing frosting stuffing topping dressing pudding sing bring during
+    sling sing ping bling duckling dumpling seedling darling sterling earring offering painting drawing
+    ceiling lightning tiling siding flooring lettering bedding netting seating shelving fencing plumbing
+    housing parking dining living morning stocking stockings ending landing opening crossing
+    red bed shed sled led hundred sacred naked wicked rugged ragged jagged bread speed seed weed steed
+    need feed reed bleed breed tweed embed bobsled
+    """.split()
+)
+IRREGULAR_PARTICIPLES = frozenset(
+    """
+    been gone done seen made taken given shown known grown thrown drawn worn torn broken chosen eaten fallen
+    forgotten gotten hidden ridden risen spoken stolen woken written beaten bitten driven frozen shaken sworn
+    begun sung sunk swum run come become held built bought brought caught fought left lost kept slept swept
+    sold told found hung laid led lit made met paid put read said sent set shot shut sat stood struck stuck
+    taught thought understood won wound
+    """.split()
+)
+
+# Verbs captions use as main verbs; the third person -s form and the participles are derived.
+_VERB_BASES = """
+ride sit stand hold play eat look walk lay lie fly run wait park carry wear watch hang rest cross drive pull
+push contain show feature have throw catch hit swing kick jump skate ski surf swim climb grab bite chew drink
+cook cut slice prepare serve hold lean face point read talk smile laugh pose stare sleep lounge graze roam
+travel move head go come pass enter leave cover fill line sell display overlook border surround approach
+follow lead chase fight share use try reach touch pet feed brush wash clean fix paint build take make give
+keep put set place hug kiss shake wave ride sail row paddle tow haul land take-off taxi glide soar hover
+perch sit stand stroll jog race chase dive float hang sit await stop turn make decorate top frame block
+light adorn fill hover wade balance perform swing lift wear sport protect shelter hide peek peer gaze
+admire observe check examine inspect work fly kneel crouch squat bend stretch reach hop rest grin cry
+see watch drag sniff lick nap sleep snuggle cuddle huddle gather crowd line wait stand queue look appear seem
+""".split()
+
+
+def third_person(base: str) -> str:
+    """rides, catches, flies, goes: the simple present of a singular subject."""
+    if base in ("have",):
+        return "has"
+    if base in ("go", "do"):
+        return base + "es"
+    if re.search(r"(?:s|sh|ch|x|z)$", base):
+        return base + "es"
+    if re.search(r"[^aeiou]y$", base):
+        return base[:-1] + "ies"
+    return base + "s"
+
+
+VERB_BASES = frozenset(_VERB_BASES) - {"have"}
+THIRD_PERSON = {third_person(base): base for base in VERB_BASES}
+
+
+def is_participle(word: str) -> bool:
+    """True for "riding", "parked", "shown": a verb form that can follow a noun in a caption."""
+    lower = word.lower()
+    if lower in NOT_PARTICIPLES:
+        return False
+    if lower in IRREGULAR_PARTICIPLES:
+        return True
+    return len(lower) > 4 and (lower.endswith("ing") or lower.endswith("ed"))
+
+
+def is_ing(word: str) -> bool:
+    lower = word.lower()
+    return len(lower) > 4 and lower.endswith("ing") and lower not in NOT_PARTICIPLES
+
+
+_new_token = tuple.__new__  # skips NamedTuple's keyword handling: tokenizing is the hot path
+
+
+class Token(NamedTuple):
+    """One word of a caption and where it sits, so edits splice the original text."""
+
+    text: str
+    start: int
+    end: int
+    lower: str  # lower case, curly apostrophe straightened
+
+
+@lru_cache(maxsize=4096)
+def tokenize(text: str) -> tuple[Token, ...]:
+    """The words of `text` with their offsets; cached because both generators re-read the same caption."""
+    lowered = text.lower().replace("\u2019", "'")
+    return tuple(
+        _new_token(Token, (text[start:end], start, end, lowered[start:end]))
+        for start, end in (match.span() for match in WORD.finditer(text))
+    )
+
+
+def match_case(template: str, word: str) -> str:
+    """`word` written like `template`: "NO" under "A", "No" under "A" at a sentence start."""
+    if template.isupper() and len(template) > 1:
+        return word.upper()
+    if template[:1].isupper():
+        return word[:1].upper() + word[1:]
+    return word
+
+
+def keeps_capital(word: str) -> bool:
+    """Acronyms and names keep their case when they stop being the first word ("TV", "McDonald's")."""
+    return word == "I" or (len(word) > 1 and any(c.isupper() for c in word[1:]))
+
+
+def capitalise_like(original: str, text: str) -> str:
+    """Give `text` the sentence-initial case of `original` (lower-case captions stay lower-case)."""
+    if not text:
+        return text
+    if original[:1].islower():
+        return text
+    return text[:1].upper() + text[1:]
+
+
+_DOUBLES = frozenset("sit run swim cut hit stop jog hug nap grab drag dig set put get wag skip shop chat pat bat".split())
+
+
+def present_participle(base: str) -> str:
+    """riding, sitting, lying, seeing: the -ing form for "rides" -> "is riding"."""
+    if base.endswith("ie"):
+        return base[:-2] + "ying"
+    if base in _DOUBLES:
+        return base + base[-1] + "ing"
+    if base.endswith("e") and not base.endswith(("ee", "ye", "oe")):
+        return base[:-1] + "ing"
+    return base + "ing"

@@ -1,0 +1,202 @@
+"""Rule-based negation of a caption, chosen by the caption's structure.
+
+Captions come in a few shapes, and each has one natural explicit negation:
+
+- already negated ("a room with no people"): remove every cue ("a room with people");
+- "there is/are" sentences: "there is a cat" -> "there is no cat";
+- a finite verb: auxiliaries take "not" ("is riding" -> "is not riding"), "has" becomes "does not
+  have", present-tense verbs take do-support ("rides" -> "does not ride", "play" -> "do not play");
+- a participle after the subject ("a man riding a horse") takes "not" before it;
+- a bare noun phrase ("two dogs on a beach") has its determiner replaced: "no dogs on a beach".
+
+Whichever predicate comes first in the caption is negated, so a relative clause before the main
+verb may be the one negated; the result is still a false version of the caption, which is what the
+negation is for. Every candidate is confirmed with the polarity detector the checks use, and
+`negate` returns None rather than an edit it cannot vouch for.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from triplegen.clause import find_predicate, is_plural
+from triplegen.lexicon import (
+    CONTRACTED_BE,
+    DETERMINERS,
+    HAVE_FORMS,
+    PLURAL_QUANTIFIERS,
+    PREPOSITIONS,
+    PRONOUN_SUBJECTS,
+    QUANTIFIER_PHRASES,
+    AUXILIARIES,
+    THIRD_PERSON,
+    VERB_BASES,
+    Token,
+    capitalise_like,
+    keeps_capital,
+    match_case,
+    third_person,
+    tokenize,
+)
+from triplegen.polarity import cue_spans, flips_polarity
+
+_MASS_NOUNS = frozenset(
+    "water food grass snow sand hair light traffic milk furniture luggage fruit meat rice bread "
+    "smoke space room one".split()
+)
+_CUE_REMOVALS = {
+    "no one": "someone", "no-one": "someone", "nobody": "somebody", "nothing": "something",
+    "nowhere": "somewhere", "none": "some", "never": "", "not": "", "cannot": "can", "without": "with",
+    "neither": "both", "nor": "and", "free of": "full of", "devoid of": "full of", "void of": "full of",
+    "empty of": "full of", "lack": "have", "lacks": "has", "lacked": "had", "lacking": "with",
+    "absent": "present", "absence of": "presence of",
+}
+_SOME = re.compile(r"some(?:thing|one|body)\b", re.IGNORECASE)
+_NO_FOR_SOME = {"something": "nothing", "someone": "no one", "somebody": "nobody"}
+_NOUN_STARTS = frozenset("building buildings ceiling clothing parking dining living wedding evening morning".split())
+_DO_SUPPORT = re.compile(r"\b(does|do)\s+([a-z]+)\b")
+_NT = {"can't": "can", "won't": "will", "ain't": "is", "shan't": "shall"}
+
+
+def negate(caption: str) -> str | None:
+    """An explicit negation of `caption`, or None when no rule gives one the checks would accept."""
+    text = " ".join(caption.split())
+    if not text:
+        return None
+    for candidate in _candidates(text):
+        if candidate and candidate != text and flips_polarity(text, candidate):
+            return candidate
+    return None
+
+
+def _candidates(text: str) -> Iterator[str | None]:
+    if cue_spans(text):
+        yield _remove_cues(text)
+        return
+    tokens = tokenize(text)
+    if not tokens:
+        return
+    yield _there_is(text, tokens)
+    yield _verb_or_participle(text, tokens)
+    yield _no_noun_phrase(text, tokens)
+    yield _there_is_no(text, tokens)
+
+
+def _splice(text: str, start: int, end: int, replacement: str) -> str:
+    joined = text[:start] + replacement + text[end:]
+    return " ".join(joined.replace(" ,", ",").split())
+
+
+def _remove_cues(text: str) -> str:
+    """Undo every negation: "a room with no people" -> "a room with people"."""
+    original_text = text
+    for start, end, cue in reversed(cue_spans(text)):
+        original = text[start:end]
+        if cue == "no":
+            replacement = _after_removed_no(text[end:])
+        elif cue.endswith("n't"):
+            stem = cue[:-3]
+            replacement = _NT.get(cue, stem)
+        else:
+            replacement = _CUE_REMOVALS.get(cue, "")
+        text = _splice(text, start, end, match_case(original, replacement) if replacement else "")
+    return capitalise_like(original_text, _undo_do_support(text))
+
+
+def _undo_do_support(text: str) -> str:
+    """ "does stop" (left by removing "not") -> "stops"; "do play" -> "play"."""
+
+    def simple_present(match: re.Match[str]) -> str:
+        verb = match.group(2)
+        if verb.lower() not in VERB_BASES and verb.lower() != "have":
+            return match.group(0)
+        return third_person(verb) if match.group(1).lower() == "does" else verb
+
+    return _DO_SUPPORT.sub(simple_present, text)
+
+
+def _after_removed_no(rest: str) -> str:
+    """ "no shoes" -> "shoes", "no hat" -> "a hat", "no water" -> "water"."""
+    following = tokenize(rest)
+    if not following:
+        return ""
+    noun = next((t.lower for t in following[:3] if t.lower not in PREPOSITIONS), following[0].lower)
+    head = following[0].lower
+    if is_plural(noun) or noun in _MASS_NOUNS or head in DETERMINERS:
+        return ""
+    return "an" if head[0] in "aeiou" else "a"
+
+
+def _there_is(text: str, tokens: list[Token]) -> str | None:
+    """ "there is a cat" -> "there is no cat"; "there are people" -> "there are no people"."""
+    for i, token in enumerate(tokens[:-1]):
+        contracted = CONTRACTED_BE.match(token.text)
+        is_there = token.lower == "there" and tokens[i + 1].lower in {"is", "are", "was", "were"}
+        if not (is_there or (contracted and contracted.group(1).lower() == "there")):
+            continue
+        verb = token if contracted else tokens[i + 1]
+        rest = text[verb.end:].lstrip()
+        some = _SOME.match(rest)
+        if some:
+            return _splice(text, verb.end, verb.end + len(text[verb.end:]) - len(rest) + some.end(),
+                           " " + _NO_FOR_SOME[some.group(0).lower()])
+        quantifier = QUANTIFIER_PHRASES.match(rest)
+        cut = verb.end + (len(text[verb.end:]) - len(rest)) + (quantifier.end() if quantifier else 0)
+        return _splice(text, verb.end, cut, " " + _cased(verb.text, "no") + " ")
+    return None
+
+
+def _verb_or_participle(text: str, tokens: list[Token]) -> str | None:
+    """Negate the first finite verb or subject participle, whichever the caption reaches first."""
+    predicate = find_predicate(text, tokens)
+    if predicate is None:
+        return None
+    token = tokens[predicate.index]
+    kind = predicate.kind
+    if token.lower == "can" and kind == "auxiliary":
+        return _splice(text, token.end, token.end, _cased(token.text, "not"))  # "cannot"
+    if kind in ("contracted", "auxiliary", "perfect"):
+        return _splice(text, token.end, token.end, " " + _cased(token.text, "not"))
+    if kind == "have":
+        prev = tokens[predicate.index - 1].lower
+        pronoun_do = "did" if token.lower == "had" else PRONOUN_SUBJECTS.get(prev)
+        do = pronoun_do if prev in PRONOUN_SUBJECTS else HAVE_FORMS[token.lower]
+        return _splice(text, token.start, token.end, _cased(token.text, f"{do} not have"))
+    if kind == "present_s":
+        return _splice(text, token.start, token.end, _cased(token.text, f"does not {THIRD_PERSON[token.lower]}"))
+    if kind == "present_base":
+        return _splice(text, token.start, token.end, _cased(token.text, f"do not {token.lower}"))
+    return _splice(text, token.start, token.start, _cased(token.text, "not") + " ")
+
+
+def _cased(template: str, words: str) -> str:
+    """New words in capitals inside an all-capitals caption, else lower case."""
+    return words.upper() if template.isupper() and len(template) > 1 else words
+
+
+def _no_noun_phrase(text: str, tokens: list[Token]) -> str | None:
+    """ "two dogs on a beach" -> "no dogs on a beach"; "people walking" -> "no people walking"."""
+    first = tokens[0]
+    if first.lower in PREPOSITIONS or first.lower in PRONOUN_SUBJECTS or first.lower in AUXILIARIES:
+        return None
+    if first.lower.endswith("ing") and first.lower not in _NOUN_STARTS:
+        return match_case(first.text, "nobody is") + " " + text[:1].lower() + text[1:]
+    some = _SOME.match(text)
+    if some:
+        return match_case(first.text, _NO_FOR_SOME[some.group(0).lower()]) + text[some.end():]
+    quantifier = QUANTIFIER_PHRASES.match(text)
+    if quantifier:
+        return match_case(first.text, "no") + " " + text[quantifier.end():]
+    rest = text if keeps_capital(first.text) else text[:1].lower() + text[1:]
+    return match_case(first.text, "no") + " " + rest
+
+
+def _there_is_no(text: str, tokens: list[Token]) -> str | None:
+    """Last resort for noun phrases whose "no" reads as sign text: "there is no parking sign"."""
+    quantifier = QUANTIFIER_PHRASES.match(text)
+    if not quantifier:
+        return None
+    plural = tokens[0].lower in PLURAL_QUANTIFIERS or quantifier.group(0).lower().startswith(("a couple", "a few", "lots"))
+    rest = text[quantifier.end():]
+    return capitalise_like(text, f"there {'are' if plural else 'is'} no {rest}")

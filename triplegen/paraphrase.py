@@ -1,0 +1,265 @@
+"""Rule-based paraphrase of a caption: restructure it, then swap a word or two for curated synonyms.
+
+Restructurings that keep the meaning of an image caption:
+
+- a participle caption becomes a sentence: "A man riding a horse" -> "A man is riding a horse";
+- a simple present becomes a progressive: "A man rides a horse" -> "A man is riding a horse";
+- an indefinite noun phrase becomes existential: "Two dogs on a beach" -> "There are two dogs on a beach";
+- a closing place phrase moves to the front: "..., on a beach" -> "On a beach, ...".
+
+Synonyms come from `data/synonyms.tsv`, a hand-checked list whose entries hold in any caption
+context. Negation words are never added or removed (only "with no" <-> "without"), so a paraphrase
+keeps the caption's polarity; `paraphrase` confirms that and that the text really changed, and
+returns None rather than an unchecked edit. The choice among synonyms is seeded by the caption, so
+the output is deterministic yet varied across a dataset.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterator
+from functools import lru_cache
+from importlib import resources
+
+from triplegen.checks import normalise
+from triplegen.clause import find_predicate, subject_is_plural
+from triplegen.lexicon import (
+    AUXILIARIES,
+    DETERMINERS,
+    PREPOSITIONS,
+    VERB_BASES,
+    HAVE_FORMS,
+    PLURAL_QUANTIFIERS,
+    PRONOUN_SUBJECTS,
+    THIRD_PERSON,
+    Token,
+    is_participle,
+    keeps_capital,
+    present_participle,
+    tokenize,
+)
+from triplegen.polarity import keeps_polarity
+
+_INDEFINITE = frozenset("a an some several many two three four five six seven eight nine ten numerous multiple".split())
+_PLACES = frozenset("in on at near beside by under behind inside outside along across above below beneath underneath atop".split())
+_MULTIWORD_PLACES = {"in": ("front", "of"), "on": ("top", "of"), "next": ("to",), "close": ("to",)}
+_PLACE_DETERMINERS = frozenset("the a an some two three several".split())
+_PP_BLOCKERS = frozenset("and or with while that which who is are it them him her his their its where as".split())
+_REST_BLOCKERS = frozenset("that which who with to while as".split())  # a closing phrase could belong to them
+_FINITE = frozenset("is are was were does do did has have had".split())
+_RELATIVES = frozenset("that which who".split())
+_RELATIVE_BE = re.compile(
+    r"\s(?:that|which|who)\s+(?:is|are)\s+(?=\w+ing\b|\w+ed\b|(?:made|cut|in|on|at|near|under|behind|beside|next)\b)",
+    re.IGNORECASE,
+)
+_RELATIVE_HAS = re.compile(r"\s(?:that|which)\s+ha(?:s|ve)\s+(?=(?:a|an|the|some|two|three|four|five|one|its|his|her|their|many|various|several|lots|multiple)\b)", re.IGNORECASE)
+_DEPICTIONS = frozenset("photo photograph picture image view closeup close-up shot painting drawing poster".split())
+_WEARERS = frozenset("man woman person boy girl child kid people men women guy lady player players kids children".split())
+_FINAL = re.compile(r"[\s.!;,]+$")
+
+
+def paraphrase(caption: str) -> str | None:
+    """A meaning-preserving rewording of `caption`, or None when no rule changes it safely."""
+    text = " ".join(caption.split())
+    body = _FINAL.sub("", text)
+    if not body:
+        return None
+    ending = "." if text.endswith(".") else ""
+    seed = zlib.crc32(body.encode("utf-8"))
+    for candidate in _candidates(body, seed):
+        if candidate and normalise(candidate) != normalise(body) and keeps_polarity(body, candidate):
+            return _sentence_case(body, candidate) + ending
+    return None
+
+
+def _candidates(body: str, seed: int) -> Iterator[str]:
+    """Best first: restructured with one synonym, two synonyms alone, restructured alone, framed."""
+    restructured = _front_place(_restructure(body) or body)
+    yield _synonyms(restructured, seed, 1)
+    yield _synonyms(body, seed, 2)
+    yield restructured
+    yield _framed(body)
+
+
+def _restructure(text: str) -> str | None:
+    reduced = _RELATIVE_HAS.sub(" with ", _RELATIVE_BE.sub(" ", text))
+    if reduced != text:
+        return reduced  # "a cat that is sitting in a sink" -> "a cat sitting in a sink"
+    tokens = tokenize(text)
+    if not tokens:
+        return None
+    predicate = find_predicate(text, tokens)
+    if predicate is None:
+        return _existential(text, tokens)
+    i, token = predicate.index, tokens[predicate.index]
+    attached = _depicts(tokens[:i]) or any(t.lower == "with" for t in tokens[:i])  # "bears with snow falling"
+    if predicate.kind == "participle" and not attached and not _has_verb_before(tokens, i + 1):
+        be = "are" if subject_is_plural(tokens, i) else "is"
+        return f"{text[:token.start]}{be} {text[token.start:]}"
+    if predicate.kind == "present_s":
+        return f"{text[:token.start]}is {present_participle(THIRD_PERSON[token.lower])}{text[token.end:]}"
+    if predicate.kind == "present_base" and tokens[i - 1].lower not in PRONOUN_SUBJECTS:
+        return f"{text[:token.start]}are {present_participle(token.lower)}{text[token.end:]}"
+    if tokens[0].lower not in _INDEFINITE or "," in text[: token.start] or tokens[i - 1].lower in _RELATIVES:
+        return None
+    subject = _lower_first(text[: token.start].rstrip(), tokens[0])
+    if predicate.kind == "auxiliary" and token.lower in ("is", "are") and i + 1 < len(tokens):
+        return f"there {token.lower} {subject} {text[tokens[i + 1].start:]}"  # "a dog is on a sofa"
+    if predicate.kind == "have" and token.lower in ("has", "have") and i + 1 < len(tokens):
+        return f"there {'is' if token.lower == 'has' else 'are'} {subject} with {text[tokens[i + 1].start:]}"
+    return None
+
+
+def _framed(text: str) -> str:
+    """Last resort, true of any caption because it describes an image."""
+    tokens = tokenize(text)
+    return "in this image, " + (_lower_first(text, tokens[0]) if tokens else text)
+
+
+def _depicts(subject: list[Token]) -> bool:
+    """ "a photo of a girl sitting": the participle belongs to the girl, not to the photo."""
+    words = [t.lower for t in subject]
+    return any(w in _DEPICTIONS for w in words) or any(a == "close" and b == "up" for a, b in zip(words, words[1:]))
+
+
+def _has_verb_before(tokens: list[Token], index: int) -> bool:
+    """A verb already before the participle ("a goat leans propped") leaves no room for "is"."""
+    return any(t.lower in AUXILIARIES or t.lower in HAVE_FORMS or t.lower in THIRD_PERSON for t in tokens[: index - 1])
+
+
+def _existential(text: str, tokens: list[Token]) -> str | None:
+    """ "Two dogs on a beach" -> "there are two dogs on a beach" (indefinite subjects only)."""
+    first = tokens[0].lower
+    if any(t.lower in _FINITE for t in tokens) or _looks_like_verb_phrase(tokens):
+        return None
+    if first in ("a", "an"):
+        be = "is"
+    elif first in _INDEFINITE or (first.endswith("s") and not first.endswith("ss")):
+        be = "are"
+    else:
+        return None
+    return f"there {be} {_lower_first(text, tokens[0])}"
+
+
+def _looks_like_verb_phrase(tokens: list[Token]) -> bool:
+    """ "an office view shows cubicles": a verb the predicate finder let pass, not a noun like "lights on"."""
+    for word, nxt in zip(tokens, tokens[1:]):
+        if word.lower in THIRD_PERSON or word.lower in VERB_BASES:
+            if nxt.lower in DETERMINERS or (word.lower in THIRD_PERSON and nxt.lower not in PREPOSITIONS | {"and", "or"}):
+                return True
+    return False
+
+
+def _front_place(text: str) -> str:
+    """Move a closing place phrase to the front: "a man is riding a horse on a beach" -> "On a beach, ..."."""
+    tokens = tokenize(text)
+    predicate = find_predicate(text, tokens)
+    start = predicate.index + 1 if predicate else 3
+    for i in range(max(start, 3), len(tokens) - 1):
+        if _is_place_phrase(text, tokens, i):
+            rest = text[: tokens[i].start].rstrip(" ,")
+            return f"{text[tokens[i].start:]}, {_lower_first(rest, tokens[0])}"
+    return text
+
+
+def _is_place_phrase(text: str, tokens: list[Token], i: int) -> bool:
+    """A locative phrase from token i to the end, with nothing in it that points back or acts."""
+    word = tokens[i].lower
+    span = _MULTIWORD_PLACES.get(word)
+    if span and " ".join(t.lower for t in tokens[i : i + len(span) + 1]) == " ".join((word, *span)):
+        after = i + len(span) + 1
+    elif word in _PLACES:
+        after = i + 1
+    else:
+        return False
+    tail = tokens[i:]
+    before = tokens[i - 1].lower
+    return (
+        after < len(tokens)
+        and before not in AUXILIARIES and before not in HAVE_FORMS and not is_participle(before)
+        and not any(t.lower in _REST_BLOCKERS for t in tokens[:i])
+        and tokens[after].lower in _PLACE_DETERMINERS
+        and "," not in text[tokens[i].start :] and ";" not in text[tokens[i].start :]
+        and not any(t.lower in _PP_BLOCKERS or t.lower in AUXILIARIES or is_participle(t.lower) for t in tail)
+        and not (word == "in" and tokens[i - 1].lower in _WEARERS)
+    )
+
+
+def _lower_first(text: str, first: Token) -> str:
+    if keeps_capital(first.text) or not text:
+        return text
+    return text[:1].lower() + text[1:]
+
+
+@lru_cache(maxsize=1)
+def _synonym_table() -> tuple[dict[str, str], frozenset[str], int]:
+    """The curated list: phrase -> replacement, the phrases' first words, the longest phrase in words."""
+    table: dict[str, str] = {}
+    source = resources.files("triplegen").joinpath("data/synonyms.tsv").read_text(encoding="utf-8")
+    for line in source.splitlines():
+        if line.strip() and not line.startswith("#"):
+            word, replacement = line.split("\t")
+            table[" ".join(word.lower().split())] = replacement.strip()
+    return table, frozenset(p.split()[0] for p in table), max(len(p.split()) for p in table)
+
+
+def _synonym_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, replacement) of each listed phrase, longest match first, left to right."""
+    table, firsts, longest = _synonym_table()
+    tokens = tokenize(text)
+    spans: list[tuple[int, int, str]] = []
+    i = 0
+    while i < len(tokens):
+        step = 1
+        if tokens[i].lower in firsts:
+            for n in range(min(longest, len(tokens) - i), 0, -1):
+                words = tokens[i : i + n]
+                phrase = " ".join(t.lower for t in words)
+                if phrase in table and all(text[a.end : b.start] == " " for a, b in zip(words, words[1:])):
+                    spans.append((words[0].start, words[-1].end, table[phrase]))
+                    step = n
+                    break
+        i += step
+    return spans
+
+
+def _synonyms(text: str, seed: int, budget: int) -> str:
+    """Replace `budget` of the listed phrases, picked by `seed`, fixing "a"/"an" before them."""
+    spans = _synonym_spans(text)
+    if not spans:
+        return text
+    picked = sorted({(seed + k * 7) % len(spans) for k in range(budget)}, reverse=True)
+    for index in picked:
+        start, end, replacement = spans[index]
+        replacement = _cased_like(text[start:end], replacement, text)
+        text = _fix_article(text[:start], replacement) + replacement + text[end:]
+    return text
+
+
+def _cased_like(original: str, replacement: str, text: str) -> str:
+    if text.isupper():
+        return replacement.upper()
+    if original[:1].isupper() and not original.isupper():
+        return replacement[:1].upper() + replacement[1:]
+    return replacement
+
+
+_ARTICLE = re.compile(r"\b([Aa]n?)(\s+)$")
+
+
+def _fix_article(before: str, word: str) -> str:
+    match = _ARTICLE.search(before)
+    if not match:
+        return before
+    article = "an" if word[:1].lower() in "aeiou" and not word.lower().startswith(("uni", "one", "use")) else "a"
+    article = article.capitalize() if match.group(1)[0].isupper() else article
+    return before[: match.start(1)] + article + match.group(2)
+
+
+def _sentence_case(original: str, text: str) -> str:
+    if original.isupper():
+        return text.upper()
+    if original[:1].isupper() or original.isupper():
+        return text[:1].upper() + text[1:]
+    return text

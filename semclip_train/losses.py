@@ -143,8 +143,8 @@ class SemClipLoss(_RankAware):
     The basis V is a buffer when fixed. When learnable, the nn.Parameter is `basis` and `projection`
     is its QR orthonormalisation (signs fixed), recomputed on every access: V stays exactly
     orthonormal whatever the optimizer does, and gradients flow through the QR. Keep `basis` out of
-    weight decay (only its direction matters), and give it to the optimizer and to
-    `distributed.all_reduce_gradients`: it lives in the loss, outside the DDP-wrapped model.
+    weight decay (only its direction matters) and give it to the optimizer; when the loss is not
+    inside the DDP-wrapped module, average its gradient with `distributed.all_reduce_gradients`.
     """
 
     required_texts = ("caption", "paraphrase", "negation")

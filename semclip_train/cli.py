@@ -10,11 +10,17 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperCommand
 
 from semclip_train.errors import SemClipError
+
+try:  # recent Typer vendors its own click; its exceptions are not `click`'s
+    from typer._click import exceptions as click_exceptions
+    from typer._click import echo, Context
+except ImportError:
+    from click import Context, echo
+    from click import exceptions as click_exceptions
 
 EXAMPLES = """\
 Examples:
@@ -48,23 +54,23 @@ class PrecisionChoice(str, Enum):
     fp32 = "fp32"
 
 
-class OneLineError(click.ClickException):
+class OneLineError(click_exceptions.ClickException):
     """A user error shown as one line on stderr with exit code 2, never a traceback."""
 
     exit_code = 2
 
     def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
+        echo(f"error: {self.format_message()}", err=True, file=file)
 
 
 class _Command(TyperCommand):
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         try:
             return super().parse_args(ctx, args)
-        except click.UsageError as exc:
+        except click_exceptions.UsageError as exc:
             raise OneLineError(exc.format_message()) from None
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: Context):
         try:
             return super().invoke(ctx)
         except SemClipError as exc:

@@ -100,8 +100,8 @@ def _train(config: TrainConfig, context: distributed.DistributedContext) -> Trai
     if config.eval_every is not None:
         from semclip_train.evaluate import run_during_training  # noqa: F401  (fail before training)
 
-    module, processor = build_model(config, rank, world)
     data = build_data(config)
+    module, processor = build_model(config, rank, world)
     module.to(device)
     resumed: dict[str, Any] = load_checkpoint(checkpoint, module) if checkpoint is not None else {}
     if context.is_main:

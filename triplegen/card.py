@@ -36,7 +36,7 @@ def render_card(run: dict, output: Path, rejects: Path) -> str:
         f"| model | {run['model']} |",
         f"| prompt | {prompt['name']} v{prompt['version']} (hash `{prompt['hash']}`) |",
         f"| seed | {config['seed']} |",
-        f"| attempts allowed | {config['max_attempts']} |",
+        f"| attempts allowed | {run['attempts_allowed']} |",
         f"| prompt tokens | {tokens['prompt']:,} |",
         f"| completion tokens | {tokens['completion']:,} |",
     ]

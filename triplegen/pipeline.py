@@ -185,7 +185,8 @@ class Generate(Step):
 
     def run(self, chunks):
         for chunk in chunks:
-            keys = {caption: chunk.rows.column("id")[rows[0]].as_py() for caption, rows in chunk.groups.items()}
+            ids = chunk.rows.column("id").to_pylist()
+            keys = {caption: ids[rows[0]] for caption, rows in chunk.groups.items()}
             pending = [c for c in chunk.groups if c not in chunk.outcomes]
             chunk.generated = len(pending)
             spent: dict[str, tuple[int, int]] = {}

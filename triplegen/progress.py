@@ -80,9 +80,12 @@ class RunProgress:
             parts.append(f"{self.accepted / done:.0%} ok")
         if self.stats is not None:
             elapsed = max(time.monotonic() - self.started, 1e-9)
+            parts.append(f"requests {self.stats.requests:,}")
             parts.append(f"{self.stats.completion_tokens / elapsed:,.0f} tok/s")
+            parts.append(f"retries {self.retries:,}")
             parts.append(f"server errors {self.stats.server_errors:,}")
-            parts.append(f"retries {self.retries + self.stats.retries:,}")
+            if self.stats.retries:
+                parts.append(f"transport retries {self.stats.retries:,}")
         elif self.retries:
             parts.append(f"retries {self.retries:,}")
         return " · ".join(parts)

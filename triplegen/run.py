@@ -78,6 +78,7 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
             "backend": backend.name if backend else config.resolved_backend(),
             "model": backend.model if backend else (config.model or "rules"),
             "prompt_name": template.name, "prompt_version": template.version, "prompt_hash": template.hash,
+            "deterministic": backend.deterministic if backend else config.resolved_backend() == "rules",
         }
         with RunProgress(planned, config.quiet, getattr(backend, "stats", None), console) as progress:
             skip = SkipFinished(work, lambda index: progress.advance(_marker(work, index), resumed=True))
@@ -212,6 +213,8 @@ def _run_metadata(config: GenerateConfig, template, provenance: dict, summaries:
         "backend": provenance["backend"],
         "model": provenance["model"],
         "prompt": {"name": template.name, "version": template.version, "hash": template.hash},
+        # a deterministic backend would repeat itself, so it gets one attempt
+        "attempts_allowed": 1 if provenance["deterministic"] else config.max_attempts,
         "counts": {k: total(k) for k in ("rows", "accepted", "rejected", "generated", "judged", "retries")},
         "tokens": {"prompt": total("prompt_tokens"), "completion": total("completion_tokens")},
         "reject_reasons": merged("reject_reasons"),

@@ -43,3 +43,122 @@ def test_an_existing_final_output_is_refused_without_overwrite(tmp_path):
     with pytest.raises(TripleGenError, match="already exists; pass --overwrite"):
         WorkFolder(tmp_path / "out.parquet").open(FINGERPRINT, overwrite=False)
     assert WorkFolder(tmp_path / "out.parquet").open(FINGERPRINT, overwrite=True) == 0
+
+
+# -- a real run killed with SIGKILL at several moments, then finished by the same command ------------
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[2]
+SUBJECTS = ["A dog", "Two cats", "A man", "A woman", "Three birds", "A child", "An old car", "A red bus"]
+ACTIONS = ["runs on the beach", "sleeps on a sofa", "rides a horse", "sits near a window", "is eating an apple",
+           "stands next to a tree", "waits at the station", "plays with a ball"]
+
+
+def _big_input(path: Path, rows: int) -> Path:
+    captions = [f"{SUBJECTS[i % 8]} {ACTIONS[(i // 8) % 8]} in picture {i}." for i in range(rows)]
+    pq.write_table(pa.table({"id": [f"row{i}" for i in range(rows)], "caption": captions}), path)
+    return path
+
+
+def _command(input: Path, output: Path) -> list[str]:
+    return [sys.executable, "-c", "from triplegen.cli import main; main()", "generate", str(input), "-o", str(output),
+            "--chunk-size", "250", "--quiet"]
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def _markers(output: Path) -> int:
+    return len(list(output.with_name(output.name + ".parts").glob("*.done")))
+
+
+def _kill_when(process, output: Path, markers: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while _markers(output) < markers and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(random.uniform(0, 0.05))  # land somewhere inside the next chunk or its writes
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def test_a_run_killed_with_sigkill_resumes_to_every_id_exactly_once(tmp_path):
+    random.seed(0)
+    input = _big_input(tmp_path / "caps.parquet", 6000)  # 24 chunks
+    output = tmp_path / "out" / "triples.parquet"
+    progress = []
+    for wanted in (0, 3, 9, 15):  # at start-up, then ever later in the run
+        process = subprocess.Popen(_command(input, output), env=_env(), stderr=subprocess.PIPE)
+        if wanted == 0:
+            time.sleep(0.5)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        else:
+            _kill_when(process, output, wanted)
+        assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
+        progress.append(_markers(output))
+    assert not output.exists() and progress[-1] >= 15
+    finished = subprocess.run(_command(input, output), env=_env(), capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+
+    rejects = output.with_name("triples.rejects.parquet")
+    ids = pq.read_table(output).column("id").to_pylist() + pq.read_table(rejects).column("id").to_pylist()
+    assert sorted(ids) == sorted(f"row{i}" for i in range(6000)) and len(ids) == len(set(ids))
+    assert not output.with_name(output.name + ".parts").exists()
+
+    clean = tmp_path / "clean" / "triples.parquet"  # the same command, never interrupted
+    assert subprocess.run(_command(input, clean), env=_env(), capture_output=True).returncode == 0
+    assert pq.read_table(output).equals(pq.read_table(clean))
+
+
+def test_a_kill_after_the_final_files_were_written_still_finishes(tmp_path, monkeypatch):
+    from triplegen.config import GenerateConfig
+    from triplegen.run import generate
+
+    input = _big_input(tmp_path / "caps.parquet", 600)
+    config = GenerateConfig(input=input, output=tmp_path / "t.parquet", chunk_size=100, quiet=True)
+
+    def killed(self):
+        raise KeyboardInterrupt  # stands in for SIGKILL between the final rename and the clean-up
+
+    monkeypatch.setattr(WorkFolder, "remove", killed)
+    with pytest.raises(KeyboardInterrupt):
+        generate(config)
+    monkeypatch.undo()
+    assert config.output.exists() and WorkFolder(config.output).path.exists()
+    summary = generate(config)  # the same command again: resumes (all chunks done), no --overwrite needed
+    assert summary.resumed_chunks == 6 and summary.rows == 600
+    assert not WorkFolder(config.output).path.exists()
+
+
+def test_a_rerun_with_another_prompt_is_refused(tmp_path, monkeypatch):
+    from triplegen.config import GenerateConfig
+    from triplegen.run import generate
+
+    input = _big_input(tmp_path / "caps.parquet", 300)
+    config = GenerateConfig(input=input, output=tmp_path / "t.parquet", chunk_size=100, quiet=True)
+    monkeypatch.setattr(WorkFolder, "remove", lambda self: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        generate(config)
+    monkeypatch.undo()
+    other = tmp_path / "prompts" / "default.yaml"
+    other.parent.mkdir()
+    from triplegen.templates import packaged_files
+
+    default = next(f for f in packaged_files() if f.name == "default.yaml")
+    other.write_text(default.read_text().replace('version: "1.0"', 'version: "1.1"'))
+    with pytest.raises(TripleGenError, match=r"different .*prompt \(hash\)"):
+        generate(config.model_copy(update={"prompt": str(other)}))
+    with pytest.raises(TripleGenError, match="different seed"):
+        generate(config.model_copy(update={"seed": 3}))
+    assert generate(config.model_copy(update={"seed": 3, "overwrite": True})).rows == 300

@@ -48,10 +48,10 @@ Model = Annotated[
 ]
 
 
-def build(model: type[T], **values) -> T:
+def build(kind: type[T], /, **values) -> T:
     """Construct a pydantic config, turning a validation error into one line for the user."""
     try:
-        return model(**values)
+        return kind(**values)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "config"

@@ -1,0 +1,94 @@
+"""The `triplegen generate` command: help, the README's first command, progress, option mapping."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import triplegen.run
+from triplegen.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "captions.parquet"
+runner = CliRunner()
+
+
+def test_help_shows_examples_and_every_documented_option():
+    result = runner.invoke(app, ["generate", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "triplegen generate examples/captions.parquet -o out/triples.parquet" in result.output
+    for option in ["--output", "--rejects", "--caption-col", "--image-col", "--id-col", "--prompt", "--backend",
+                   "--model", "--base-url", "--concurrency", "--max-attempts", "--seed", "--temperature",
+                   "--max-tokens", "--chunk-size", "--shard", "--limit", "--semantic-check", "--overwrite",
+                   "--quiet", "--tensor-parallel-size", "--data-parallel-size", "--dtype", "--max-model-len",
+                   "--gpu-memory-utilization", "--enforce-eager", "a missing folder is created"]:
+        assert option in result.output, option
+    for command in ("validate", "merge"):
+        assert "Examples:" in runner.invoke(app, [command, "--help"]).output
+
+
+def test_the_readme_first_command_runs_on_the_bundled_example(tmp_path):
+    output = tmp_path / "out" / "triples.parquet"
+    result = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(output)])
+    assert result.exit_code == 0, result.output
+    assert "Using the built-in rules generator because no model was named" in result.output
+    assert "rows/s" in result.output and "accepted" in result.output and "rejected" in result.output
+    table = pq.read_table(output)
+    rejects = pq.read_table(output.with_name("triples.rejects.parquet"))
+    assert table.num_rows + rejects.num_rows == pq.read_metadata(EXAMPLE).num_rows
+    assert set(table.column("backend").to_pylist()) == {"rules"}
+    assert "empty_caption" in rejects.column("reason").to_pylist()
+    assert output.with_name("triples.card.md").exists()
+    validated = runner.invoke(app, ["validate", str(output)])
+    assert validated.exit_code == 0, validated.output
+    again = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(output)])
+    assert again.exit_code == 2 and "already exists; pass --overwrite" in again.output
+
+
+def test_quiet_prints_only_the_result_line(tmp_path):
+    result = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(tmp_path / "t.parquet"), "--quiet"])
+    assert result.exit_code == 0
+    assert result.output.count("\n") == 1 and "accepted" in result.output and "rows/s" not in result.output
+
+
+def test_flags_map_onto_the_config(tmp_path, monkeypatch):
+    seen = {}
+
+    def capture(config):
+        seen["config"] = config
+        raise SystemExit(0)
+
+    monkeypatch.setattr(triplegen.run, "generate", capture)
+    runner.invoke(app, [
+        "generate", "in.csv", "-o", "o.parquet", "--model", "m", "--base-url", "http://a/v1", "--base-url",
+        "http://b/v1", "--concurrency", "8", "--tensor-parallel-size", "2", "--data-parallel-size", "4",
+        "--dtype", "bfloat16", "--max-model-len", "1024", "--gpu-memory-utilization", "0.5", "--enforce-eager",
+        "--shard", "1/4", "--seed", "9", "--temperature", "0.3", "--max-tokens", "99", "--backend", "openai",
+        "--id-col", "key", "--max-attempts", "5",
+    ])
+    config = seen["config"]
+    assert config.server.base_urls == ["http://a/v1", "http://b/v1"] and config.server.concurrency == 8
+    engine = config.engine
+    assert (engine.tensor_parallel_size, engine.data_parallel_size, engine.dtype, engine.max_model_len,
+            engine.gpu_memory_utilization, engine.enforce_eager, engine.seed) == (2, 4, "bfloat16", 1024, 0.5, True, 9)
+    assert (str(config.shard), config.seed, config.temperature, config.max_tokens, config.backend, config.id_col,
+            config.max_attempts) == ("1/4", 9, 0.3, 99, "openai", "key", 5)
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a shell")
+def test_generate_then_validate_in_real_subprocesses(tmp_path):
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    cli = [sys.executable, "-c", "from triplegen.cli import main; main()"]
+    output = tmp_path / "out" / "triples.parquet"
+    made = subprocess.run([*cli, "generate", str(EXAMPLE), "-o", str(output)], env=env, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert "no model was named" in made.stderr
+    checked = subprocess.run([*cli, "validate", str(output)], env=env, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

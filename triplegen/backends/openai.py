@@ -1,0 +1,227 @@
+"""The served backend: any OpenAI-compatible server (vLLM first) through the official async client.
+
+Requests of a chunk run concurrently up to `--concurrency`, spread over the `--base-url`s. Transport
+failures (429, 5xx, timeouts, dropped connections, bodies that are not a chat completion) are retried
+here with exponential backoff and jitter; the client's own retries are off so that every retry is
+counted. A request that still fails comes back as a `Completion` with `error` set, never an
+exception: one bad row must not stop a run of millions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from triplegen.backends.base import BackendStats, Completion, Request
+from triplegen.backends.endpoints import Endpoint, EndpointPool
+from triplegen.config import GenerateConfig
+from triplegen.errors import MissingExtraError, TripleGenError
+from triplegen.servercheck import check_servers, response_format
+
+# Sampling keys of the OpenAI API itself; the others go to vLLM through `extra_body`.
+OPENAI_KEYS = frozenset({"temperature", "top_p", "max_tokens", "stop", "presence_penalty", "frequency_penalty"})
+EXTRA_BODY_KEYS = frozenset({"top_k", "min_p", "repetition_penalty"})
+RETRY_STATUS = frozenset({408, 409, 425, 429})  # and every 5xx
+
+
+class MalformedResponse(Exception):
+    """The server answered 200 with something that is not a chat completion."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one HTTP call gave no completion; `fatal` failures (a 4xx) are not retried."""
+
+    message: str
+    fatal: bool = False
+    retry_after_s: float | None = None
+
+
+def _import_openai():
+    try:
+        import openai
+    except ImportError:
+        raise MissingExtraError("the openai backend", "openai", "openai") from None
+    return openai
+
+
+def api_key(env_var: str) -> str:
+    """The key from the environment; vLLM without --api-key accepts any, so "EMPTY" when unset."""
+    return os.environ.get(env_var) or "EMPTY"
+
+
+def request_kwargs(sampling: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(sampling) - OPENAI_KEYS - EXTRA_BODY_KEYS
+    if unknown:
+        raise TripleGenError(
+            f"sampling option(s) {sorted(unknown)} are not supported by the openai backend "
+            f"(supported: {sorted(OPENAI_KEYS | EXTRA_BODY_KEYS)})"
+        )
+    kwargs = {k: v for k, v in sampling.items() if k in OPENAI_KEYS}
+    extra = {k: v for k, v in sampling.items() if k in EXTRA_BODY_KEYS}
+    if extra:
+        kwargs["extra_body"] = extra
+    return kwargs
+
+
+class OpenAIBackend:
+    """Raw JSON text from one or more OpenAI-compatible servers."""
+
+    name = "openai"
+    deterministic = False
+
+    def __init__(self, config: GenerateConfig, output_schema: dict):
+        self._openai = _import_openai()
+        self.options = config.server
+        if not self.options.base_urls:
+            raise TripleGenError("the openai backend needs --base-url http://HOST:PORT/v1")
+        self._key = api_key(self.options.api_key_env)
+        reports = check_servers(
+            self.options.base_urls,
+            config.model,
+            self._key,
+            min(self.options.timeout_s, 120.0),
+            self.options.check_schema,
+        )
+        self.model = reports[0].model
+        self.schema = output_schema
+        self.response_format = response_format(output_schema)
+        self.stats = BackendStats()
+        self.pool = EndpointPool.from_urls(
+            self.options.base_urls,
+            failures_to_trip=self.options.breaker_failures,
+            cooldown_s=self.options.breaker_cooldown_s,
+        )
+        self._random = random.Random(config.seed)
+        # The backend owns its event loop on a thread, so generate() works from plain scripts,
+        # notebooks (which already run a loop) and the pipeline alike, and keeps its connections.
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="triplegen-openai", daemon=True)
+        self._thread.start()
+
+    def generate(self, requests: list[Request], sampling: dict[str, Any]) -> list[Completion]:
+        kwargs = request_kwargs(sampling)
+        future = asyncio.run_coroutine_threadsafe(self._batch(requests, kwargs), self._loop)
+        return future.result()
+
+    async def _batch(self, requests: list[Request], kwargs: dict[str, Any]) -> list[Completion]:
+        for endpoint in self.pool.endpoints:
+            if endpoint.client is None:
+                endpoint.client = self._openai.AsyncOpenAI(
+                    base_url=endpoint.url, api_key=self._key, max_retries=0, timeout=self.options.timeout_s
+                )
+        semaphore = asyncio.Semaphore(self.options.concurrency)
+        return list(await asyncio.gather(*(self._one(r, kwargs, semaphore) for r in requests)))
+
+    async def _one(self, request: Request, kwargs: dict[str, Any], semaphore: asyncio.Semaphore) -> Completion:
+        async with semaphore:
+            failures: list[Failure] = []
+            endpoint = None
+            for attempt in range(self.options.max_retries + 1):
+                if attempt:
+                    self.stats.retries += 1
+                    await asyncio.sleep(self._backoff(attempt, failures[-1]))
+                endpoint = self.pool.pick()
+                await asyncio.sleep(self.pool.wait_s(endpoint))
+                outcome = await self._attempt(endpoint, request, kwargs)
+                if isinstance(outcome, Completion):
+                    self.stats.requests += 1
+                    return outcome
+                failures.append(outcome)
+                if outcome.fatal:
+                    break
+            self.stats.requests += 1
+            return Completion(
+                text=None,
+                finish_reason=None,
+                error=f"{len(failures)} attempt(s) failed; last: {failures[-1].message}",
+                server=endpoint.url if endpoint else None,
+            )
+
+    async def _attempt(self, endpoint: Endpoint, request: Request, kwargs: dict[str, Any]) -> Completion | Failure:
+        """One HTTP call: a Completion, or why there is none."""
+        openai = self._openai
+        endpoint.in_flight += 1
+        try:
+            response = await endpoint.client.chat.completions.create(
+                model=self.model,
+                messages=request.messages,
+                response_format=self.response_format,
+                seed=request.seed,
+                **kwargs,
+            )
+            completion = self._completion(response, endpoint)
+        except openai.APIStatusError as exc:
+            if exc.status_code < 500 and exc.status_code not in RETRY_STATUS:
+                return Failure(f"HTTP {exc.status_code} from {endpoint.url}: {exc.message}", fatal=True)
+            return self._failed(endpoint, f"HTTP {exc.status_code} from {endpoint.url}", exc)
+        except openai.APITimeoutError:
+            return self._failed(endpoint, f"timeout after {self.options.timeout_s}s from {endpoint.url}")
+        except openai.APIConnectionError as exc:
+            return self._failed(endpoint, f"connection error to {endpoint.url}: {exc}")
+        except (openai.APIResponseValidationError, MalformedResponse, ValueError) as exc:
+            return self._failed(endpoint, f"malformed response from {endpoint.url}: {exc}")
+        finally:
+            endpoint.in_flight -= 1
+        self.pool.succeeded(endpoint)
+        return completion
+
+    def _failed(self, endpoint: Endpoint, message: str, exc=None) -> Failure:
+        self.stats.server_errors += 1
+        if self.pool.failed(endpoint):
+            self.stats.extra["servers_rested"] = self.stats.extra.get("servers_rested", 0) + 1
+        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        try:
+            retry_after = float(headers.get("retry-after"))
+        except (TypeError, ValueError):
+            retry_after = None
+        return Failure(message, retry_after_s=retry_after)
+
+    def _backoff(self, attempt: int, last: Failure) -> float:
+        """Exponential backoff with equal jitter; honours a server's Retry-After (capped)."""
+        delay = min(self.options.max_backoff_s, self.options.backoff_s * 2 ** (attempt - 1))
+        delay = delay / 2 + self._random.uniform(0, delay / 2)
+        if last.retry_after_s is not None:
+            delay = max(delay, min(last.retry_after_s, self.options.max_backoff_s))
+        return delay
+
+    def _completion(self, response, endpoint: Endpoint) -> Completion:
+        try:
+            choice = response.choices[0]
+            text = choice.message.content
+            finish_reason = choice.finish_reason
+        except (AttributeError, IndexError, TypeError, KeyError) as exc:
+            raise MalformedResponse(f"no choices[0].message in the body ({type(exc).__name__})") from None
+        if not isinstance(text, str):
+            raise MalformedResponse("choices[0].message.content is not text")
+        usage = getattr(response, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        self.stats.prompt_tokens += prompt_tokens
+        self.stats.completion_tokens += completion_tokens
+        return Completion(
+            text=text,
+            finish_reason=finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            server=endpoint.url,
+        )
+
+    def close(self) -> None:
+        if not self._loop.is_running():
+            return
+
+        async def _close_clients():
+            for endpoint in self.pool.endpoints:
+                if endpoint.client is not None:
+                    await endpoint.client.close()
+                    endpoint.client = None
+
+        asyncio.run_coroutine_threadsafe(_close_clients(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()

@@ -50,6 +50,8 @@ def _register() -> None:
     app.command()(generate.generate)
     app.command()(validate.validate)
     app.command()(merge.merge)
+    from triplegen.commands import prompts; app.add_typer(prompts.app, name="prompts")  # noqa: E702
+    app.command("check-server")(__import__("triplegen.commands.check_server", fromlist=["x"]).check_server)
 
 
 _register()

@@ -62,6 +62,10 @@ class ServerOptions(BaseModel):
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=5, ge=0)  # transport retries per request (429/5xx/timeouts)
     check_schema: bool = True  # refuse servers that ignore response_format
+    backoff_s: float = Field(default=0.5, ge=0)  # first retry delay; doubles per retry, jittered
+    max_backoff_s: float = Field(default=30.0, ge=0)
+    breaker_failures: int = Field(default=5, ge=1)  # consecutive failures that rest a server
+    breaker_cooldown_s: float = Field(default=30.0, ge=0)  # how long it rests
 
 
 class GenerateConfig(BaseModel):

@@ -52,6 +52,7 @@ def _register() -> None:
     app.command()(merge.merge)
     from triplegen.commands import prompts; app.add_typer(prompts.app, name="prompts")  # noqa: E702
     app.command("check-server")(__import__("triplegen.commands.check_server", fromlist=["x"]).check_server)
+    app.command("prepare-smollm2")(__import__("triplegen.commands.prepare_smollm2", fromlist=["x"]).prepare_smollm2)
 
 
 _register()

@@ -1,0 +1,139 @@
+"""Quality and speed of the rules generator on real captions (the 3,893 distinct SugarCrepe++ captions).
+
+    python benchmarks/rules_quality.py                    # speed, check pass rates, failure reasons
+    python benchmarks/rules_quality.py --semantic         # + all-MiniLM-L6-v2 similarity distributions
+
+Speed is the rules backend alone (`RulesBackend.generate`, JSON included) in this one process, so
+on one core; best of --repeats passes over the captions with the tokenizer and cue caches cleared
+before each, CPU seconds (process time) beside wall seconds because these machines are shared.
+Quality is every pair through `check_triple`, the checks `generate` and `validate` apply.
+The semantic part prints cosine similarity to the caption for human paraphrases (caption2), human
+hard negatives, unrelated captions (a fixed shuffle), and the rules' own outputs: the numbers the
+thresholds in `triplegen/semantic.py` were chosen from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+from triplegen.backends.base import Request
+from triplegen.backends.rules import RulesBackend
+from triplegen.checks import check_triple
+from triplegen.lexicon import tokenize
+from triplegen.polarity import cue_spans
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe_pp"
+
+
+def load_items(folder: Path) -> list[dict]:
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise SystemExit(f"no SugarCrepe++ JSON files in {folder} (use --data)")
+    return [item for path in files for item in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def time_backend(captions: list[str], repeats: int, batch: int = 256) -> tuple[float, float, list[dict]]:
+    """Best captions/s over `repeats` cold passes: (per CPU second, per wall second, outputs)."""
+    backend = RulesBackend()
+    requests = [Request(str(i), caption, [], seed=0) for i, caption in enumerate(captions)]
+    best_cpu = best_wall = 0.0
+    outputs: list[dict] = []
+    for _ in range(repeats):
+        tokenize.cache_clear()
+        cue_spans.cache_clear()
+        cpu, wall = time.process_time(), time.perf_counter()
+        completions = [c for s in range(0, len(requests), batch) for c in backend.generate(requests[s : s + batch], {})]
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        best_cpu, best_wall = max(best_cpu, len(captions) / cpu), max(best_wall, len(captions) / wall)
+        outputs = [json.loads(c.text) for c in completions]
+    return best_cpu, best_wall, outputs
+
+
+def quality(captions: list[str], outputs: list[dict]) -> tuple[dict[str, float], Counter]:
+    reasons: Counter = Counter()
+    passed = Counter()
+    for caption, pair in zip(captions, outputs):
+        found = check_triple(caption, pair["paraphrase"] or None, pair["negation"] or None)
+        reasons.update(found)
+        passed["paraphrase"] += not any(r.startswith("paraphrase") or r == "empty_paraphrase" for r in found)
+        passed["negation"] += not any(r.startswith("negation") or r == "empty_negation" for r in found)
+        passed["triple"] += not found
+    return {key: value / len(captions) for key, value in passed.items()}, reasons
+
+
+def percentiles(values: list[float]) -> str:
+    ordered = sorted(values)
+
+    def at(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+    return " | ".join(f"{at(p):.3f}" for p in (1, 5, 50, 95, 99))
+
+
+def semantic_table(items: list[dict], captions: list[str], outputs: list[dict]) -> None:
+    from triplegen.semantic import SemanticChecker
+
+    checker = SemanticChecker()
+    shuffled = captions[:]
+    random.Random(0).shuffle(shuffled)
+    rules_neg = [(c, o["negation"]) for c, o in zip(captions, outputs) if o["negation"]]
+    rules_par = [(c, o["paraphrase"]) for c, o in zip(captions, outputs) if o["paraphrase"]]
+    rows = [
+        ("human paraphrase (caption2)", [i["caption"] for i in items], [i["caption2"] for i in items]),
+        ("human hard negative", [i["caption"] for i in items], [i["negative_caption"] for i in items]),
+        ("unrelated caption (shuffled)", captions, shuffled),
+        ("rules paraphrase", [c for c, _ in rules_par], [p for _, p in rules_par]),
+        ("rules negation", [c for c, _ in rules_neg], [n for _, n in rules_neg]),
+    ]
+    print("\nCosine similarity to the caption (all-MiniLM-L6-v2)\n")
+    print("| pair | n | p1 | p5 | median | p95 | p99 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    sims = {}
+    for name, left, right in rows:
+        sims[name] = checker.similarities(left, right)
+        print(f"| {name} | {len(left):,} | {percentiles(sims[name])} |")
+    low_p = sum(s < checker.min_paraphrase_similarity for s in sims["human paraphrase (caption2)"])
+    off = sum(s >= checker.min_negation_similarity for s in sims["unrelated caption (shuffled)"])
+    verdicts = checker.check(captions, [o["paraphrase"] or None for o in outputs], [o["negation"] or None for o in outputs])
+    print(f"\nThresholds: paraphrase >= {checker.min_paraphrase_similarity}, negation >= "
+          f"{checker.min_negation_similarity} (on topic).")
+    print(f"Human paraphrases below the paraphrase bound: {low_p / len(items):.2%}; unrelated captions that "
+          f"would pass as on-topic negations: {off / len(captions):.2%}.")
+    print(f"Rules outputs rejected by the semantic check: {Counter(r for v in verdicts for r in v) or 'none'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the SugarCrepe++ JSON files")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--semantic", action="store_true", help="also embed with all-MiniLM-L6-v2")
+    args = parser.parse_args()
+
+    items = load_items(args.data)
+    captions = sorted({item["caption"] for item in items})
+    per_cpu, per_wall, outputs = time_backend(captions, args.repeats)
+    shares, reasons = quality(captions, outputs)
+
+    print(f"Rules generator on {len(captions):,} distinct SugarCrepe++ captions (one process)\n")
+    print("| measure | value |")
+    print("|---|---:|")
+    print(f"| captions/s per CPU second (best of {args.repeats}) | {per_cpu:,.0f} |")
+    print(f"| captions/s wall clock (best of {args.repeats}) | {per_wall:,.0f} |")
+    print(f"| negations passing the checks | {shares['negation']:.2%} |")
+    print(f"| paraphrases passing the checks | {shares['paraphrase']:.2%} |")
+    print(f"| triples passing all checks | {shares['triple']:.2%} |")
+    print("\n| reason | rows |")
+    print("|---|---:|")
+    for reason, count in reasons.most_common() or [("(none)", 0)]:
+        print(f"| {reason} | {count} |")
+    if args.semantic:
+        semantic_table(items, captions, outputs)
+
+
+if __name__ == "__main__":
+    main()

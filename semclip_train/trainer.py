@@ -97,6 +97,10 @@ def _train(config: TrainConfig, context: distributed.DistributedContext) -> Trai
     if config.resume is None and ((run_dir / "checkpoints").exists() or (run_dir / "final").exists()):
         raise SemClipError(f"{run_dir} already holds a run: pass --resume {run_dir} or another --output")
     autocast = precision_context(config, device)
+    if config.quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     if config.eval_every is not None:
         from semclip_train.evaluate import run_during_training  # noqa: F401  (fail before training)
 

@@ -17,6 +17,19 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """One torch thread: the tiny model gains nothing from more, and on a shared 2-core machine
+    OpenMP threads spinning against other processes made steps ~6x slower. Subprocesses get
+    OMP_NUM_THREADS=1 too, so in-process and subprocess runs compute bit for bit the same."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 60), "blue": (40, 60, 220), "yellow": (230, 220, 40)}
 SHAPES = ("circle", "square", "triangle")
 

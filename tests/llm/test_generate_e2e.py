@@ -1,0 +1,166 @@
+"""`triplegen generate` end to end with real LLM backends: retries, rejects, faults, resume, SmolLM2."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tests.llm.conftest import TINY_MODEL_NAME, engine_options
+from tests.llm.fault_proxy import FaultProxy
+from triplegen.cli import app
+from triplegen.config import EngineOptions, GenerateConfig, ServerOptions
+from triplegen.run import generate
+
+pytestmark = pytest.mark.vllm
+
+REPO = Path(__file__).resolve().parents[2]
+
+# The tiny random model writes what these patterns allow; "(not )?" makes about half of its
+# paraphrases flip the caption's polarity, so the checks reject them and the run retries.
+PINNED_TEMPLATE = {
+    "name": "pinned-test",
+    "version": "1",
+    "description": "Test template whose schema pins a random model's output to checkable sentences.",
+    "system": "Rewrite the caption as JSON.",
+    "user": "Caption: {{ caption }}",
+    "output_schema": {
+        "type": "object",
+        "properties": {
+            "paraphrase": {"type": "string", "pattern": "^the (cat|kitten|pet) is (not )?resting on the (mat|rug)$"},
+            "negation": {"type": "string", "pattern": "^a (cat|kitten) is not sitting on the (mat|rug)$"},
+        },
+        "required": ["paraphrase", "negation"],
+        "additionalProperties": False,
+    },
+    "sampling": {"temperature": 1.0, "top_p": 1.0, "max_tokens": 160},
+    "examples": [],
+}
+
+
+@pytest.fixture(scope="module")
+def pinned_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("prompts") / "pinned-test.yaml"
+    path.write_text(yaml.safe_dump(PINNED_TEMPLATE, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def write_captions(path: Path, n: int) -> Path:
+    ids = [f"cap-{i:03d}" for i in range(n)]
+    captions = [f"a cat number {i} sits on the mat" for i in range(n)]
+    pl.DataFrame({"id": ids, "image": [f"img/{i}.jpg" for i in range(n)], "caption": captions}).write_parquet(path)
+    return path
+
+
+def ids_once(output: Path, rejects: Path, expected: set[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every input id exactly once across output and rejects."""
+    out, rej = pl.read_parquet(output), pl.read_parquet(rejects)
+    all_ids = out["id"].to_list() + rej["id"].to_list()
+    assert len(all_ids) == len(set(all_ids)), "an id is doubled"
+    assert set(all_ids) == expected
+    return out, rej
+
+
+def assert_validates(path: Path) -> None:
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+def test_vllm_backend_run_retries_then_rejects_with_raw_text_and_reason(tiny_llama_dir, tiny_engine,
+                                                                          pinned_template, tmp_path):
+    captions = write_captions(tmp_path / "caps.parquet", 24)
+    config = GenerateConfig(input=captions, output=tmp_path / "out" / "t.parquet", model=str(tiny_llama_dir),
+                            engine=engine_options(), prompt=str(pinned_template), max_attempts=2,
+                            chunk_size=8, quiet=True)
+    summary = generate(config)
+    out, rej = ids_once(summary.output, summary.rejects, {f"cap-{i:03d}" for i in range(24)})
+    assert summary.backend == "vllm" and summary.run["counts"]["retries"] > 0
+    assert len(out) > 0 and len(rej) > 0, (len(out), len(rej))
+    assert set(out["backend"]) == {"vllm"} and set(out["model"]) == {str(tiny_llama_dir)}
+    assert out["attempts"].is_in([1, 2]).all()
+    assert (rej["attempts"] == 2).all()  # retried before it was rejected
+    assert set(rej["reason"]) == {"paraphrase_polarity"}
+    assert rej["raw_output"].str.contains(" is not resting on the ").all()  # what the model really wrote
+    assert summary.run["tokens"]["prompt"] > 0 and summary.run["tokens"]["completion"] > 0
+    assert_validates(summary.output)
+
+
+def test_a_run_through_injected_faults_completes_with_every_id_once(tiny_server, pinned_template, tmp_path):
+    captions = write_captions(tmp_path / "caps.parquet", 30)
+    with FaultProxy(tiny_server.base_url.removesuffix("/v1"), rate=0.3, seed=11, hold_s=2.5) as proxy:
+        config = GenerateConfig(
+            input=captions, output=tmp_path / "t.parquet", model=TINY_MODEL_NAME, prompt=str(pinned_template),
+            max_attempts=2, chunk_size=10, quiet=True,
+            server=ServerOptions(base_urls=[proxy.base_url], concurrency=6, timeout_s=1.5, max_retries=6,
+                                 backoff_s=0.02, max_backoff_s=0.2, breaker_failures=100),
+        )
+        summary = generate(config)
+    assert sum(n for kind, n in proxy.counts.items() if kind != "passed") >= 10, proxy.counts
+    out, rej = ids_once(summary.output, summary.rejects, {f"cap-{i:03d}" for i in range(30)})
+    assert summary.backend == "openai" and len(out) > 0
+    assert_validates(summary.output)
+
+
+def test_killed_served_run_resumes_without_repeating_accepted_rows(tiny_server, pinned_template, tmp_path):
+    from triplegen.resume import WorkFolder
+
+    captions = write_captions(tmp_path / "caps.parquet", 48)
+    output = tmp_path / "t.parquet"
+    with FaultProxy(tiny_server.base_url.removesuffix("/v1")) as proxy:
+        command = [sys.executable, "-c", "from triplegen.cli import main; main()", "generate", str(captions),
+                   "-o", str(output), "--base-url", proxy.base_url, "--model", TINY_MODEL_NAME,
+                   "--prompt", str(pinned_template), "--chunk-size", "8", "--concurrency", "2"]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        work = WorkFolder(output)
+        deadline = time.monotonic() + 300
+        while first.poll() is None and time.monotonic() < deadline:
+            if work.path.exists() and len(work.done_chunks()) >= 2:
+                break
+            time.sleep(0.1)
+        assert first.poll() is None, "the first run ended before it could be killed"
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        finished = len(work.done_chunks())
+        calls_before_kill = proxy.counts["passed"]
+        assert 2 <= finished < 6 and not output.exists()
+
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+        assert second.returncode == 0, second.stderr
+        calls_by_second = proxy.counts["passed"] - calls_before_kill
+    assert f"Resuming: {finished} chunk(s)" in second.stderr
+    out, rej = ids_once(output, output.with_name("t.rejects.parquet"), {f"cap-{i:03d}" for i in range(48)})
+    rows = pl.concat([out.select("id", "attempts"), rej.select("id", "attempts")])
+    resumed_ids = {f"cap-{i:03d}" for i in range(8 * finished)}  # chunks are consecutive runs of 8 rows
+    redone = rows.filter(~pl.col("id").is_in(resumed_ids))
+    # the second run called the server only for the rows of the chunks the first had not finished
+    # (plus its start-up schema probe); a repeated chunk would add at least 8 calls
+    assert redone["attempts"].sum() <= calls_by_second <= redone["attempts"].sum() + 3
+    assert_validates(output)
+
+
+def test_smollm2_end_to_end_on_real_captions(smollm2_dir, tmp_path):
+    """A real 135M instruct model with the default template: accepted rows validate, failures retry."""
+    config = GenerateConfig(
+        input=REPO / "examples" / "captions.parquet", output=tmp_path / "t.parquet", model=str(smollm2_dir),
+        engine=EngineOptions(dtype="float32", enforce_eager=True, max_model_len=2048),
+        limit=32, max_attempts=2, quiet=True,
+    )
+    summary = generate(config)
+    expected = set(pl.read_parquet(config.input)["id"].head(32))
+    out, rej = ids_once(summary.output, summary.rejects, expected)
+    assert summary.accepted >= 8, summary.reject_reasons  # most of the captions of a real model pass
+    assert summary.run["counts"]["retries"] > 0
+    assert len(rej) > 0 and (rej["attempts"] == 2).all()
+    assert rej["raw_output"].str.starts_with("{").all() and rej["reason"].str.len_chars().min() > 0
+    assert_validates(summary.output)
+    card = summary.card.read_text()
+    assert "vllm" in card and str(summary.run["tokens"]["prompt"]) in card.replace(",", "")

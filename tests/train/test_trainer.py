@@ -129,3 +129,62 @@ def test_checkpoint_loads_with_weights_only_and_final_with_from_pretrained(base_
         assert torch.equal(value, checkpoint[f"clip.{name}"]), name
     tokens = processor(text=["a red circle"], return_tensors="pt")
     assert model.get_text_features(**tokens).pooler_output.shape == (1, 16)
+
+
+def test_embedded_image_bytes_train(base_config, embedded_triples_file):
+    result = train(TrainConfig(**{**base_config, "triples": embedded_triples_file, "max_steps": 2,
+                                  "cache_image_embeddings": False}))
+    assert result.steps == 2 and result.skipped_images == 0
+
+
+def test_unreadable_images_are_skipped_counted_and_logged(base_config, triples_file):
+    from semclip_train.errors import SemClipError
+    from semclip_train.metrics_log import read_metrics
+
+    (triples_file.parent / "img" / "yellow_square.png").write_bytes(b"garbage")
+    result = train(TrainConfig(**{**base_config, "max_steps": 1}))
+    assert result.skipped_images == 1 and result.skipped_rows == 2
+    data = next(r for r in read_metrics(result.run_dir) if r.get("event") == "data")
+    assert data["skipped"] == {"img/yellow_square.png": "unreadable (UnidentifiedImageError)"}
+    assert data["train_rows"] + data["val_rows"] == 22
+    with pytest.raises(SemClipError, match="yellow_square.png is unreadable"):
+        train(TrainConfig(**{**base_config, "strict_images": True, "output": base_config["output"].parent / "s"}))
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(base_config):
+    options = TrainConfig(**{**base_config, "freeze_vision": False})
+    plain, processor = build_model(options, 0, 1)
+    checkpointed, _ = build_model(options.model_copy(update={"grad_checkpointing": True}), 0, 1)
+    assert checkpointed.clip.text_model.encoder.gradient_checkpointing
+    tokens = processor.tokenizer(["a red circle", "a blue square"] * 3, padding=True, return_tensors="pt")
+    pixels = torch.rand(2, 3, 32, 32)
+    grads = []
+    for module in (plain, checkpointed):
+        module.train()
+        terms = module(tokens["input_ids"], tokens["attention_mask"], pixel_values=pixels)
+        terms["loss"].backward()
+        grads.append({n: p.grad for n, p in module.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-5, atol=1e-7)
+
+
+def test_learnable_projection_trains_and_is_checkpointed(base_config):
+    options = {**base_config, "max_steps": 2, "learnable_projections": True, "checkpoint_every": 1}
+    module, _ = build_model(TrainConfig(**options), 0, 1)
+    before = module.loss.projection.detach().clone()
+    result = train(TrainConfig(**options))
+    saved = load_file(str(result.run_dir / "checkpoints" / "step-00000002" / "model.safetensors"))
+    learned = [v for k, v in saved.items() if k.startswith("loss.")]
+    assert learned and not any(torch.equal(v.reshape(before.shape), before) for v in learned
+                               if v.numel() == before.numel())
+
+
+def test_evaluation_during_training_is_logged(base_config, triples_file):
+    from semclip_train.metrics_log import read_metrics
+
+    result = train(TrainConfig(**{**base_config, "max_steps": 2, "eval_every": 2,
+                                  "eval": [f"retrieval:{triples_file}"]}))
+    records = [r for r in read_metrics(result.run_dir) if r.get("event") == "evaluation"]
+    assert len(records) == 1 and records[0]["step"] == 2
+    assert any(key.startswith("eval/") for key in records[0])

@@ -73,6 +73,10 @@ perch sit stand stroll jog race chase dive float hang sit await stop turn make d
 light adorn fill hover wade balance perform swing lift wear sport protect shelter hide peek peer gaze
 admire observe check examine inspect work fly kneel crouch squat bend stretch reach hop rest grin cry
 see watch drag sniff lick nap sleep snuggle cuddle huddle gather crowd line wait stand queue look appear seem
+pat extend poke open press spray offer possess say film yield include grow support enjoy nuzzle groom guard
+speak practice pitch attempt toss mix depict descend ascend launch compete leap snowboard splash bathe comb
+trim chop peel stir bake grill roast boil melt arrange organize repair construct write photograph capture
+yawn relax march sprint guide wander explore search hold await wear lay eat
 """.split()
 
 

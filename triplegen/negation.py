@@ -56,6 +56,7 @@ _SOME = re.compile(r"some(?:thing|one|body)\b", re.IGNORECASE)
 _NO_FOR_SOME = {"something": "nothing", "someone": "no one", "somebody": "nobody"}
 _NOUN_STARTS = frozenset("building buildings ceiling clothing parking dining living wedding evening morning".split())
 _DO_SUPPORT = re.compile(r"\b(does|do)\s+([a-z]+)\b")
+_YET = re.compile(r"\s+yet\b", re.IGNORECASE)
 _NT = {"can't": "can", "won't": "will", "ain't": "is", "shan't": "shall"}
 
 
@@ -93,7 +94,9 @@ def _remove_cues(text: str) -> str:
     original_text = text
     for start, end, cue in reversed(cue_spans(text)):
         original = text[start:end]
-        if cue == "no":
+        if cue == "not" and _YET.match(text, end):
+            end, replacement = _YET.match(text, end).end(), ""  # "fruit not yet ripe" -> "fruit ripe"
+        elif cue == "no":
             replacement = _after_removed_no(text[end:])
         elif cue.endswith("n't"):
             stem = cue[:-3]

@@ -47,6 +47,7 @@ _MULTIWORD_PLACES = {"in": ("front", "of"), "on": ("top", "of"), "next": ("to",)
 _PLACE_DETERMINERS = frozenset("the a an some two three several".split())
 _PP_BLOCKERS = frozenset("and or with while that which who is are it them him her his their its where as".split())
 _REST_BLOCKERS = frozenset("that which who with to while as".split())  # a closing phrase could belong to them
+_PLACING = frozenset("put putting place placing placed set setting throw throwing pour pouring hang hanging".split())
 _FINITE = frozenset("is are was were does do did has have had".split())
 _RELATIVES = frozenset("that which who".split())
 _RELATIVE_BE = re.compile(
@@ -155,6 +156,9 @@ def _front_place(text: str) -> str:
     """Move a closing place phrase to the front: "a man is riding a horse on a beach" -> "On a beach, ..."."""
     tokens = tokenize(text)
     predicate = find_predicate(text, tokens)
+    verbs = {t.lower for t in tokens[predicate.index : predicate.index + 2]} if predicate else set()
+    if any(THIRD_PERSON.get(verb, verb) in _PLACING for verb in verbs):
+        return text  # "puts a hand in a dish": the place belongs to the verb's object
     start = predicate.index + 1 if predicate else 3
     for i in range(max(start, 3), len(tokens) - 1):
         if _is_place_phrase(text, tokens, i):

@@ -228,12 +228,17 @@ def generate_items(count: int, seed: int, absent_rate: float = 0.5) -> Iterator[
 def generate_test_items(count: int, seed: int, absent_rate: float = 0.5) -> list[SyntheticItem]:
     """Items whose captions are true of their own scene only, so that retrieval has one answer."""
     items: list[SyntheticItem] = []
+    rejected = 0  # in a row; the pool of distinct scenes is finite (a few hundred)
     for item in generate_items(count * 50, seed, absent_rate):
         if any(
             holds_all(list(item.clauses), other.scene) or holds_all(list(other.clauses), item.scene)
             for other in items
         ):
+            rejected += 1
+            if rejected > 2000:
+                break
             continue
+        rejected = 0
         items.append(item)
         if len(items) == count:
             return items
@@ -322,6 +327,7 @@ def write_benchmark(
     seed: int = 0,
     image_size: int = 32,
     embed_images: bool = True,
+    splits: tuple[str, ...] = ("train", "test"),
 ) -> dict[str, Path]:
     """`train.parquet` and `test.parquet` (held-out images, one right answer per caption)."""
     import pyarrow.parquet as pq
@@ -333,12 +339,13 @@ def write_benchmark(
     image_dir = None if embed_images else out_dir / "images"
     if image_dir is not None:
         image_dir.mkdir(exist_ok=True)
-    splits = {
-        "train": list(generate_items(train_count, seed)),
-        "test": generate_test_items(test_count, seed + 1),
+    makers = {
+        "train": lambda: list(generate_items(train_count, seed)),
+        "test": lambda: generate_test_items(test_count, seed + 1),
     }
     paths = {}
-    for split, items in splits.items():
+    for split in splits:
+        items = makers[split]()
         config = {"generator": GENERATOR, "version": GENERATOR_VERSION, "split": split, "seed": seed,
                   "count": len(items), "image_size": image_size}
         table = items_table(items, seed, image_size, image_dir)

@@ -1,0 +1,265 @@
+"""`semclip-eval`: thin Typer commands, each loading one data set and calling one function of
+`semclip_train.evaluate`; a table on screen, `--json` for papers, `--plot` for people."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from semclip_train.errors import SemClipError
+
+
+def _examples(*lines: str) -> str:
+    """An epilog that click prints as written (\\b stops it from re-wrapping the lines)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+class _Group(TyperGroup):
+    """A SemClipError becomes one line on stderr and exit code 2, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SemClipError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Evaluate a CLIP checkpoint on negation, paraphrase and retrieval benchmarks.",
+    epilog=_examples(
+        "semclip-eval ccneg --model runs/x/final --data ccneg.parquet --image-root ccneg_images",
+        "semclip-eval sugarcrepe-pp --model runs/x/final --data-dir scpp/data --image-root coco/val2017",
+        "semclip-eval zeroshot --model runs/x/final --data imagefolder/ --classes classes.txt",
+        "semclip-eval retrieval --model runs/x/final --triples test.parquet --image-root /data/coco",
+        "semclip-eval synthetic --model runs/x/final",
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Options shared by every benchmark command, declared once.
+Model = Annotated[str, typer.Option("--model", "-m", help="A CLIP checkpoint folder (e.g. runs/x/final) or hub name.")]
+JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON to this file.")]
+PlotOut = Annotated[Optional[Path], typer.Option("--plot", help="Write similarity histograms (true vs false captions) as PNG; needs matplotlib.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Texts or images encoded at once.")]
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps.")]
+CacheDir = Annotated[Optional[Path], typer.Option("--cache-dir", help="Keep embeddings here (safetensors, per model fingerprint) for later runs.")]
+ImageRoot = Annotated[Optional[Path], typer.Option("--image-root", help="Folder that relative image paths are read from.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No table or progress on screen.")]
+
+
+def _embedder(model: str, batch_size: int, device: str, cache_dir: Path | None, quiet: bool):
+    from transformers.utils import logging as transformers_logging
+
+    from semclip_train.embed import Embedder
+    from semclip_train.model import load_clip
+
+    transformers_logging.disable_progress_bar()  # our own progress bar is enough
+
+    clip, processor = load_clip(model)
+    return Embedder(clip, processor, device=device, batch_size=batch_size, cache_dir=cache_dir, show_progress=not quiet)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{100 * value:.1f}%"
+    return str(value)
+
+
+def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
+    """Rows x values; fractions as percentages, counts as integers."""
+    from rich.console import Console
+    from rich.table import Table
+
+    columns = list(dict.fromkeys(name for values in rows.values() for name in values))
+    if len(columns) > len(rows) + 2:  # wide and short: one line per value reads better
+        rows = {name: {row: values[name] for row, values in rows.items() if name in values} for name in columns}
+        columns = list(dict.fromkeys(name for values in rows.values() for name in values))
+    table = Table(title=title)
+    table.add_column("")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for row, values in rows.items():
+        table.add_row(row, *(_format(values[name]) if name in values else "" for name in columns))
+    Console().print(table)
+
+
+def _report(result, model: str, data: str, json_out: Path | None, plot: Path | None, quiet: bool, started: float, embedder) -> None:
+    if not quiet:
+        print_table(f"{result.benchmark}: {model}", result.rows)
+    if json_out is not None:
+        payload = {"model": model, "data": data, "fingerprint": embedder.fingerprint, "device": str(embedder.device),
+                   "seconds": round(time.perf_counter() - started, 2), **result.to_json()}
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = json_out.with_name(f".{json_out.name}.tmp")
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")
+        os.replace(tmp, json_out)
+    if plot is not None:
+        from semclip_train.plots import plot_similarities
+
+        plot_similarities({Path(model).name or model: result}, plot)
+
+
+@app.command(epilog=_examples("semclip-eval ccneg --model runs/x/final --data ccneg_eval.parquet --image-root ccneg_images \\", "    --json ccneg.json --plot ccneg.png"))
+def ccneg(
+    model: Model,
+    data: Annotated[Path, typer.Option("--data", help="Parquet with image, caption and negation columns (see ccneg-convert).")],
+    image_root: ImageRoot = None,
+    caption_col: Annotated[str, typer.Option(help="Column of the true captions.")] = "caption",
+    negation_col: Annotated[str, typer.Option(help="Column of the negated captions.")] = "negation",
+    json_out: JsonOut = None,
+    plot: PlotOut = None,
+    batch_size: BatchSize = 64,
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """CC-Neg accuracy: how often cos(image, caption) > cos(image, negated caption); chance 50%."""
+    from semclip_train.eval_data import load_ccneg
+    from semclip_train.evaluate import evaluate_ccneg
+
+    started = time.perf_counter()
+    items = load_ccneg(data, image_root, caption_col=caption_col, negation_col=negation_col)
+    embedder = _embedder(model, batch_size, device, cache_dir, quiet)
+    result = evaluate_ccneg(embedder, items, str(data.resolve()))
+    _report(result, model, str(data), json_out, plot, quiet, started, embedder)
+
+
+@app.command("ccneg-convert", epilog=_examples("semclip-eval ccneg-convert ccneg_preprocessed.pt -o ccneg_eval.parquet \\", "    --strip-prefix /workspace/datasets/ccneg/ccneg_images/"))
+def ccneg_convert(
+    source: Annotated[Path, typer.Argument(help="CC-Neg's ccneg_preprocessed.pt (read with weights_only=True).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The Parquet to write (id, image, caption, negation).")],
+    split: Annotated[str, typer.Option(help="eval (the last 40,000 entries), train (the rest) or all.")] = "eval",
+    strip_prefix: Annotated[Optional[str], typer.Option(help="Remove this prefix from image paths, so they become relative to --image-root.")] = None,
+    keep_commas: Annotated[bool, typer.Option(help="Keep commas in negated captions (the reference evaluation deletes them).")] = False,
+) -> None:
+    """Convert CC-Neg's annotations into the Parquet that `semclip-eval ccneg` reads."""
+    from semclip_train.eval_data import convert_ccneg
+
+    rows = convert_ccneg(source, output, split=split, strip_prefix=strip_prefix, keep_commas=keep_commas)
+    typer.echo(f"wrote {rows} rows ({split} split) to {output}")
+
+
+@app.command("sugarcrepe-pp", epilog=_examples("semclip-eval sugarcrepe-pp --model runs/x/final --data-dir scpp/data --image-root coco/val2017", "semclip-eval sugarcrepe-pp --model runs/x/final --data-dir scpp/data   (TOT only, no images)"))
+def sugarcrepe_pp(
+    model: Model,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder with replace_att.json ... swap_obj.json.")],
+    image_root: Annotated[Optional[Path], typer.Option("--image-root", help="COCO val2017 images; without it only the text-only TOT is computed.")] = None,
+    subset: Annotated[Optional[list[str]], typer.Option("--subset", help="Only these files (repeatable), e.g. --subset swap_obj.")] = None,
+    json_out: JsonOut = None,
+    plot: PlotOut = None,
+    batch_size: BatchSize = 64,
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """SugarCrepe++ ITT (image to text) and TOT (text only), per file and their mean."""
+    from semclip_train.eval_data import load_sugarcrepe
+    from semclip_train.evaluate import evaluate_sugarcrepe
+
+    started = time.perf_counter()
+    subsets = load_sugarcrepe(data_dir, image_root, subset)
+    embedder = _embedder(model, batch_size, device, cache_dir, quiet)
+    result = evaluate_sugarcrepe(embedder, subsets, str(data_dir.resolve()))
+    _report(result, model, str(data_dir), json_out, plot, quiet, started, embedder)
+
+
+@app.command(epilog=_examples("semclip-eval zeroshot --model runs/x/final --data imagefolder/ --classes classes.txt", "(classes.txt: one class folder per line, optionally a TAB and the name used in prompts)"))
+def zeroshot(
+    model: Model,
+    data: Annotated[Path, typer.Option("--data", help="imagefolder/<class>/*.jpg")],
+    classes: Annotated[Optional[Path], typer.Option("--classes", help="Class folders in label order (default: sorted folder names).")] = None,
+    prompt: Annotated[str, typer.Option(help="Prompt with {} for the class name.")] = "this is a photo of a {}",
+    negated_prompt: Annotated[str, typer.Option(help="Its negation.")] = "this is not a photo of a {}",
+    json_out: JsonOut = None,
+    plot: PlotOut = None,
+    batch_size: BatchSize = 64,
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Zero-shot top-1/top-5 with the prompt and with its negation; a model that reads "not" scores far lower on the negated prompts (a larger gap is better)."""
+    from semclip_train.eval_data import load_image_folder
+    from semclip_train.evaluate import evaluate_zeroshot
+
+    started = time.perf_counter()
+    folder = load_image_folder(data, classes)
+    embedder = _embedder(model, batch_size, device, cache_dir, quiet)
+    result = evaluate_zeroshot(embedder, folder, prompt, negated_prompt, str(data.resolve()))
+    _report(result, model, str(data), json_out, plot, quiet, started, embedder)
+
+
+@app.command(epilog=_examples("semclip-eval retrieval --model runs/x/final --triples test.parquet --image-root /data/coco"))
+def retrieval(
+    model: Model,
+    triples: Annotated[Path, typer.Option("--triples", help="A triple Parquet (image, caption, paraphrase, negation).")],
+    image_root: ImageRoot = None,
+    json_out: JsonOut = None,
+    plot: PlotOut = None,
+    batch_size: BatchSize = 64,
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Image-text Recall@1/5/10 with original and paraphrased captions, the negation accuracy and the reference's combined score."""
+    from semclip_train.eval_data import load_triples
+    from semclip_train.evaluate import evaluate_retrieval
+
+    started = time.perf_counter()
+    items = load_triples(triples, image_root)
+    embedder = _embedder(model, batch_size, device, cache_dir, quiet)
+    result = evaluate_retrieval(embedder, items, str(triples.resolve()))
+    _report(result, model, str(triples), json_out, plot, quiet, started, embedder)
+
+
+@app.command(epilog=_examples("semclip-eval synthetic --model runs/x/final   (generates the held-out split of seed 0)", "semclip-eval synthetic --model runs/x/final --data bench/test.parquet --plot synthetic.png"))
+def synthetic(
+    model: Model,
+    data: Annotated[Optional[Path], typer.Option("--data", help="A test.parquet written by the synthetic generator (default: generate it).")] = None,
+    seed: Annotated[int, typer.Option(help="Generator seed (the test split uses seed + 1, as the generator).")] = 0,
+    count: Annotated[int, typer.Option(min=1, help="Test items to generate.")] = 300,
+    image_size: Annotated[int, typer.Option(min=8, help="Pixels per side of the generated images.")] = 32,
+    json_out: JsonOut = None,
+    plot: PlotOut = None,
+    batch_size: BatchSize = 64,
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """The built-in shapes benchmark (no download): negation accuracy, paraphrase and image-caption retrieval."""
+    from semclip_train.eval_data import load_triples
+    from semclip_train.evaluate import evaluate_synthetic
+    from semclip_train.synthetic import write_benchmark
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="semclip-synthetic-") as scratch:
+        if data is None:
+            try:
+                data = write_benchmark(scratch, test_count=count, seed=seed, image_size=image_size, splits=("test",))["test"]
+            except ValueError as exc:
+                raise SemClipError(str(exc)) from None
+            label = f"generated (seed {seed}, {count} items, {image_size} px)"
+        else:
+            label = str(data)
+        items = load_triples(data)
+        embedder = _embedder(model, batch_size, device, cache_dir, quiet)
+        dataset = f"synthetic-{seed}-{count}-{image_size}" if label.startswith("generated") else str(data.resolve())
+        result = evaluate_synthetic(embedder, items, dataset)
+    _report(result, model, label, json_out, plot, quiet, started, embedder)
+
+
+def main() -> None:
+    app()

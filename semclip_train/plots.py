@@ -1,0 +1,52 @@
+"""Similarity distributions of true and false captions, as a PNG: an accuracy of 0.6 can hide two
+almost identical distributions or two well-separated ones with outliers, and the plot tells which.
+
+matplotlib is the optional `plot` extra; it is imported only here, when a plot is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from semclip_train.errors import SemClipError
+
+if TYPE_CHECKING:
+    from semclip_train.evaluate import EvalResult
+
+
+def plot_similarities(results: "dict[str, EvalResult]", path: str | Path, title: str | None = None) -> Path:
+    """One column per model: both cosine histograms on top, their per-item difference below."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise SemClipError("--plot needs matplotlib: pip install 'semclip[plot]'") from None
+    usable = {label: result for label, result in results.items() if len(result.similarities) == 2}
+    if not usable:
+        raise SemClipError("this benchmark has no similarity distributions to plot")
+    path = Path(path)
+    figure = Figure(figsize=(4.5 * len(usable), 6.5), layout="constrained")
+    axes = figure.subplots(2, len(usable), squeeze=False)
+    for column, (label, result) in enumerate(usable.items()):
+        (true_name, true), (false_name, false) = result.similarities.items()
+        top, bottom = axes[0][column], axes[1][column]
+        bins = 40
+        top.hist(true, bins=bins, alpha=0.6, label=true_name, color="tab:green")
+        top.hist(false, bins=bins, alpha=0.6, label=false_name, color="tab:red")
+        top.set_title(f"{label}: {result.benchmark}")
+        top.set_xlabel("cosine similarity")
+        top.legend(fontsize="small")
+        gaps = [t - f for t, f in zip(true, false)]
+        wins = sum(gap > 0 for gap in gaps) / len(gaps) if gaps else 0.0
+        bottom.hist(gaps, bins=bins, color="tab:blue")
+        bottom.axvline(0.0, color="black", linewidth=1)
+        bottom.set_title(f"true minus false: {wins:.1%} of items > 0")
+        bottom.set_xlabel("cosine difference")
+    if title:
+        figure.suptitle(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix or '.png'}")
+    figure.savefig(tmp, dpi=100)
+    os.replace(tmp, path)
+    return path

@@ -96,9 +96,11 @@ class PromptTemplate(BaseModel):
         self._user = _ENV.from_string(self.user)
         self._validator = jsonschema.validators.validator_for(self.output_schema)(self.output_schema)
         self._prefix = [{"role": "system", "content": _ENV.from_string(self.system).render(self.variables).strip()}]
+        order = [name for name in self.output_schema["properties"] if name in OUTPUT_FIELDS]  # as the model writes
         for example in self.examples:
+            answer = {name: example.answer()[name] for name in order}
             self._prefix.append({"role": "user", "content": self._render_user(example.caption)})
-            self._prefix.append({"role": "assistant", "content": json.dumps(example.answer(), ensure_ascii=False)})
+            self._prefix.append({"role": "assistant", "content": json.dumps(answer, ensure_ascii=False)})
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         self._hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
         return self
@@ -258,6 +260,8 @@ def _pydantic_problem(file: str, error: dict[str, Any]) -> Problem:
         return Problem(file, field, f"unknown key (allowed: {allowed})")
     if error["type"] == "missing":
         return Problem(file, field, "required field is missing")
+    if field == "version" and error["type"] == "string_type":
+        return Problem(file, field, f'must be a string; quote it, e.g. version: "{error["input"]}"')
     return Problem(file, field, _one_line(error["msg"]))
 
 
@@ -333,5 +337,12 @@ def check_templates(paths: list[str | Path] | None = None) -> list[Problem]:
         sources = packaged_files()
     problems: list[Problem] = []
     for source in sources:
-        problems += inspect_template(*_read(source))[1]
+        try:
+            file, text = _read(source)
+        except TripleGenError as error:
+            if not Path(str(source)).is_file():
+                raise
+            problems.append(Problem(str(source), "(file)", str(error)))
+            continue
+        problems += inspect_template(file, text)[1]
     return problems

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from triplegen.checks import check_triple
 from triplegen.errors import TripleGenError
 from triplegen.parsing import parse_output
+from triplegen.polarity import is_negated
 from triplegen.prompts import PromptTemplate, check_templates, list_templates, load_template
 
 DEFAULT_DATA = yaml.safe_load((files("triplegen.prompts") / "default.yaml").read_text(encoding="utf-8"))
@@ -64,7 +65,7 @@ def test_packaged_examples_pass_the_checks_and_cover_a_negated_caption(template)
     assert 3 <= len(template.examples) <= 8
     for example in template.examples:
         assert check_triple(example.caption, example.paraphrase, example.negation) == []
-    assert any(" no " in f" {e.caption} " or "not" in e.caption.split() for e in template.examples)
+    assert any(is_negated(e.caption) for e in template.examples)
 
 
 def test_load_by_path_equals_load_by_name():
@@ -203,6 +204,20 @@ def test_wrong_types_and_ranges(tmp_path):
     data["sampling"]["temperature"] = 5
     fields = {field for field, _ in problems_of(write(tmp_path, data))}
     assert fields == {"version", "examples", "sampling.temperature"}
+
+
+def test_an_unquoted_version_gets_a_hint(tmp_path):
+    found = dict(problems_of(write(tmp_path, variant(version=1.5))))
+    assert found["version"] == 'must be a string; quote it, e.g. version: "1.5"'
+
+
+def test_a_file_that_is_not_utf8_is_a_problem_not_a_crash(tmp_path):
+    path = tmp_path / "latin.yaml"
+    path.write_bytes("name: latin\ndescription: caf\xe9\n".encode("latin-1"))
+    write(tmp_path, variant(), "mine")
+    found = check_templates([tmp_path])
+    assert [(p.file, p.field) for p in found] == [(str(path), "(file)")]
+    assert "cannot read" in found[0].message
 
 
 def test_jinja_syntax_error(tmp_path):

@@ -87,6 +87,14 @@ class ServerProcess:
         self._log.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _release_engines_at_the_end():
+    """Shut the session's in-process engines down while logging still works."""
+    yield
+    if "triplegen.backends.vllm" in sys.modules:
+        sys.modules["triplegen.backends.vllm"].release_engines()
+
+
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory) -> Path:
     """A tiny random Llama + locally trained BPE tokenizer with a chat template."""
@@ -100,11 +108,9 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
 def tiny_engine(tiny_llama_dir):
     """The session's one in-process `vllm.LLM` for the tiny Llama (shared via the backend cache)."""
     require("vllm", "the vllm backend tests run the real engine")
-    from triplegen.backends.vllm import release_engines, shared_engine
+    from triplegen.backends.vllm import shared_engine
 
-    llm = shared_engine(str(tiny_llama_dir), engine_options())
-    yield llm
-    release_engines()
+    return shared_engine(str(tiny_llama_dir), engine_options())
 
 
 @pytest.fixture(scope="session")

@@ -54,8 +54,7 @@ def parse_output(text: str | None, finish_reason: str | None, template: PromptTe
         return _failure("invalid_json", f"not JSON: {error.msg} at character {error.pos}")
     if not isinstance(value, dict):
         return _failure("invalid_json", f"a JSON {type(value).__name__}, not an object")
-    errors = sorted(template.output_validator.iter_errors(value), key=lambda e: list(e.path))
-    if errors:
-        where = "/".join(str(part) for part in errors[0].path)
-        return _failure("missing_field", f"{where + ': ' if where else ''}{errors[0].message}")
+    error = template.output_error(value)
+    if error is not None:
+        return _failure("missing_field", error)
     return ParsedOutput(paraphrase=value["paraphrase"].strip(), negation=value["negation"].strip())

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
+from importlib.resources import files
 
 import pytest
+import yaml
 
 from triplegen.checks import REASONS
 from triplegen.parsing import parse_output
@@ -103,3 +106,31 @@ def test_every_code_is_a_documented_reason():
     codes = {parse_output(text, finish, TEMPLATE).reason for text, finish in outputs}
     assert codes == {"backend_error", "truncated", "invalid_json", "missing_field"}
     assert codes <= set(REASONS)
+
+
+def test_the_fast_acceptance_agrees_with_jsonschema():
+    """`output_error` skips jsonschema for well-formed answers; it must never accept what jsonschema rejects."""
+    rng = random.Random(0)
+    texts = ["", " ", "A dog.", "x" * 399, "x" * 400, "x" * 401, "\u00e9" * 400, "\U0001f415" * 401]
+    values = [None, 3, True, ["A dog."], *texts]
+    answers = [
+        {key: rng.choice(values) for key in rng.sample(["paraphrase", "negation", "extra"], rng.randint(0, 3))}
+        for _ in range(3000)
+    ]
+    for answer in answers + [{"paraphrase": "A dog.", "negation": "No dog."}]:
+        expected = TEMPLATE.output_validator.is_valid(answer)
+        assert (TEMPLATE.output_error(answer) is None) == expected, answer
+    assert sum(TEMPLATE.output_validator.is_valid(a) for a in answers) > 20  # both outcomes are exercised
+
+
+def test_other_schemas_are_enforced_in_full(tmp_path):
+    """A schema with more than bounded strings (here a pattern) goes through jsonschema every time."""
+    data = yaml.safe_load((files("triplegen.prompts") / "default.yaml").read_text(encoding="utf-8"))
+    data["name"] = "patterned"
+    data["output_schema"]["properties"]["negation"]["pattern"] = r"^[A-Z]"
+    path = tmp_path / "patterned.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    template = load_template(path)
+    assert parse_output('{"paraphrase": "A dog.", "negation": "A dog is not here."}', "stop", template).ok
+    failed = parse_output('{"paraphrase": "A dog.", "negation": "no dog."}', "stop", template)
+    assert failed.reason == "missing_field" and "negation" in failed.detail and "match" in failed.detail

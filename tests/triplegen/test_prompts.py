@@ -118,6 +118,15 @@ def test_captions_are_passed_verbatim_never_evaluated(caption):
     assert messages[:-1] == template.render("A dog.")[:-1]
 
 
+def test_editing_rendered_messages_does_not_leak_into_the_next_request():
+    template = load_template("default")
+    first = template.render("A cat.")
+    first[0]["content"] = "changed"
+    first[1]["role"] = "changed"
+    assert template.render("A cat.")[:2] == load_template("default").render("A dog.")[:2]
+    assert template.render("A cat.")[0]["content"] != "changed"
+
+
 def test_render_refuses_a_non_string_caption():
     with pytest.raises(TypeError):
         load_template("default").render(None)

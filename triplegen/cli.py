@@ -1,31 +1,25 @@
-"""The `triplegen` command: thin Typer commands over the library, one error path to exit codes."""
+"""The `triplegen` command: thin Typer commands over the library, one error path to exit codes.
+
+Each command lives in its own module under `triplegen/commands/`; this module only assembles them
+and turns a `TripleGenError` into one line on stderr and its exit code (2), never a traceback.
+"""
 
 from __future__ import annotations
 
-import click
 import typer
 from typer.core import TyperGroup
 
+from triplegen.commands import check_server, generate, merge, prepare_smollm2, prompts, validate
 from triplegen.errors import TripleGenError
 
 
-class UsageError(click.ClickException):
-    """A TripleGenError shown as one line on stderr, with its exit code (2), never a traceback."""
-
-    def __init__(self, error: TripleGenError):
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
-
-    def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
-
-
 class _Group(TyperGroup):
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except TripleGenError as error:
-            raise UsageError(error) from None
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(error.exit_code) from None
 
 
 app = typer.Typer(
@@ -35,24 +29,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-# Each command lives in its own module under triplegen/commands/ and registers itself on `app`.
-# (imports at the bottom so the modules can import `app` from here)
+app.command()(generate.generate)
+app.command()(validate.validate)
+app.command()(merge.merge)
+app.add_typer(prompts.app, name="prompts")
+app.command("check-server")(check_server.check_server)
+app.command("prepare-smollm2")(prepare_smollm2.prepare_smollm2)
 
 
 def main() -> None:
     app()
-
-
-def _register() -> None:
-    """Attach each command module's command(s) to `app` (one line per command)."""
-    from triplegen.commands import generate, merge, validate  # noqa: E402
-    app.command()(generate.generate)
-    app.command()(validate.validate)
-    app.command()(merge.merge)
-    from triplegen.commands import prompts; app.add_typer(prompts.app, name="prompts")  # noqa: E702
-    app.command("check-server")(__import__("triplegen.commands.check_server", fromlist=["x"]).check_server)
-    app.command("prepare-smollm2")(__import__("triplegen.commands.prepare_smollm2", fromlist=["x"]).prepare_smollm2)
-
-
-_register()

@@ -328,8 +328,14 @@ def write_benchmark(
     image_size: int = 32,
     embed_images: bool = True,
     splits: tuple[str, ...] = ("train", "test"),
+    absent_rate: float = 0.5,
 ) -> dict[str, Path]:
-    """`train.parquet` and `test.parquet` (held-out images, one right answer per caption)."""
+    """`train.parquet` and `test.parquet` (held-out images, one right answer per caption).
+
+    `absent_rate` is the share of captions that also name an absent object ("... and no green
+    triangle"); at 0 the captions never negate, and "no" appears only in the negations, as in web
+    captions and CC-Neg.
+    """
     import pyarrow.parquet as pq
 
     from triplegen.schema import METADATA_KEY
@@ -340,14 +346,14 @@ def write_benchmark(
     if image_dir is not None:
         image_dir.mkdir(exist_ok=True)
     makers = {
-        "train": lambda: list(generate_items(train_count, seed)),
-        "test": lambda: generate_test_items(test_count, seed + 1),
+        "train": lambda: list(generate_items(train_count, seed, absent_rate)),
+        "test": lambda: generate_test_items(test_count, seed + 1, absent_rate),
     }
     paths = {}
     for split in splits:
         items = makers[split]()
         config = {"generator": GENERATOR, "version": GENERATOR_VERSION, "split": split, "seed": seed,
-                  "count": len(items), "image_size": image_size}
+                  "count": len(items), "image_size": image_size, "absent_rate": absent_rate}
         table = items_table(items, seed, image_size, image_dir)
         table = table.replace_schema_metadata({METADATA_KEY: json.dumps(config).encode()})
         path = out_dir / f"{split}.parquet"

@@ -133,3 +133,14 @@ def test_same_seed_same_items_other_seed_other_items():
     first = [item.caption for item in generate_items(50, seed=7)]
     assert first == [item.caption for item in generate_items(50, seed=7)]
     assert first != [item.caption for item in generate_items(50, seed=8)]
+
+
+def test_without_absent_clauses_no_appears_only_in_the_negations(tmp_path):
+    paths = write_benchmark(tmp_path, train_count=200, test_count=50, seed=2, absent_rate=0.0)
+    for split in ("train", "test"):
+        for row in pq.read_table(paths[split]).to_pylist():
+            assert "no" not in row["caption"].split() and "no" not in row["paraphrase"].split()
+            assert "no" in row["negation"].split()
+            scene = scene_from_pixels(Image.open(io.BytesIO(row["image"]["bytes"])))
+            assert truth(row["paraphrase"], scene) and not truth(row["negation"], scene)
+    assert json.loads(pq.read_schema(paths["train"]).metadata[b"triplegen"])["absent_rate"] == 0.0

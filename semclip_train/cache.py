@@ -105,14 +105,19 @@ def _encode_shared(model, processor, images, device, precision_context, batch_si
     share = math.ceil(len(images) / world_size)
     mine = _encode(model, processor, images[rank * share : (rank + 1) * share], device,
                    precision_context, batch_size)
-    dim = model.config.projection_dim
-    dtype = mine[0].dtype if mine else torch.float32
-    local = torch.zeros(share, dim, dtype=dtype)
+    # Gathered as float32 (exact for bf16 values) so that a rank with an empty share, which cannot
+    # know the dtype, still matches; cast back to the encoder's output dtype afterwards.
+    dtype = torch.tensor([_DTYPES.index(mine[0].dtype) if mine else -1], device=device)
+    local = torch.zeros(share, model.config.projection_dim)
     if mine:
-        local[: len(mine)] = torch.stack(mine)
+        local[: len(mine)] = torch.stack(mine).float()
     with torch.no_grad():
         gathered = all_gather_with_grad(local.to(device), world_size).cpu()  # [W*share, d]
-    return list(gathered[: len(images)])
+        code = int(all_gather_with_grad(dtype, world_size).max())
+    return list(gathered[: len(images)].to(_DTYPES[code]))
+
+
+_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
 def _load(path: Path) -> dict[str, torch.Tensor]:

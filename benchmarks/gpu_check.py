@@ -84,9 +84,6 @@ def measure(args, setup: str, context: distributed.DistributedContext, device) -
     distributed.barrier()
     elapsed = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-    del ddp, module, optimizer
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
     return args.batch * context.world_size * args.steps / elapsed, peak
 
 
@@ -111,6 +108,8 @@ def main() -> None:
             throughput, peak = measure(args, setup, context, device)
             peaks = distributed.all_reduce_mean(torch.tensor(peak, device=device)).item()
             rows.append((setup, throughput, peaks))
+            if device.type == "cuda":
+                torch.cuda.empty_cache()  # the set-up's model and optimizer are gone with measure()
     finally:
         distributed.destroy_distributed()
     if context.is_main:

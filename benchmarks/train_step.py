@@ -82,8 +82,8 @@ def main() -> None:
 
     print(f"\nstep time, batch {b}, small random CLIP (ViT 4x256 on 64x64/8, text 4x256, 16 tokens), "
           f"vision frozen, {torch.get_num_threads()} threads, median of {args.repeats}x{args.steps} steps\n")
-    print(f"| images | clip (ms) | semclip (ms) | semclip / clip |")
-    print(f"|---|---|---|---|")
+    print("| images | clip (ms) | semclip (ms) | semclip / clip |")
+    print("|---|---|---|---|")
     for use_cache in (False, True):
         clip_ms = statistics.median(times[("clip", use_cache)]) * 1e3
         sem_ms = statistics.median(times[("semclip", use_cache)]) * 1e3

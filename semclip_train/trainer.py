@@ -73,11 +73,13 @@ def seed_step(seed: int, rank: int, step: int) -> None:
 def train(config: TrainConfig) -> TrainResult:
     """Train as `config` says; under torchrun every rank calls this (only rank 0 writes)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    caller_group = distributed.world_size() > 1  # a caller's own process group is left alone
     context = distributed.init_distributed()
     try:
         return _train(config, context)
     finally:
-        distributed.destroy_distributed()
+        if not caller_group:
+            distributed.destroy_distributed()
 
 
 def _train(config: TrainConfig, context: distributed.DistributedContext) -> TrainResult:

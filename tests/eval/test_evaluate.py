@@ -197,3 +197,24 @@ def test_plot_writes_a_png_per_model(tiny_clip, bench, tmp_path):
     with Image.open(path) as image:
         assert image.format == "PNG" and image.size[0] > image.size[1]  # two columns side by side
     assert not list((tmp_path / "plots").glob(".*"))  # no temp file left behind
+
+
+def test_the_trainer_logs_evaluations_every_n_steps(tmp_path):
+    import json
+
+    from semclip_train import TrainConfig, train
+    from semclip_train.random_model import write_random_clip_folder
+
+    paths = write_benchmark(tmp_path / "data", train_count=64, test_count=20, seed=0)
+    texts = pq.read_table(paths["train"], columns=["caption", "paraphrase", "negation"]).to_pylist()
+    model_dir = write_random_clip_folder(tmp_path / "model", [t for row in texts for t in row.values()], vocab_size=300)
+    config = TrainConfig(
+        triples=paths["train"], clip_config=model_dir, loss="semclip", freeze_vision=False, val_fraction=0.0,
+        workers=0, batch_size=16, max_steps=4, warmup_steps=1, output=tmp_path / "run", device="cpu",
+        eval_every=2, eval=[f"ccneg:{paths['test']}", f"synthetic:{paths['test']}"], quiet=True,
+    )
+    train(config)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evaluations = [r for r in records if r.get("event") == "evaluation"]
+    assert [r["step"] for r in evaluations] == [2, 4]
+    assert all(0.0 <= r["eval/ccneg/accuracy"] <= 1.0 and r["eval/synthetic/n"] == 20 for r in evaluations)

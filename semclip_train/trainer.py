@@ -152,59 +152,64 @@ def _train(config: TrainConfig, context: distributed.DistributedContext) -> Trai
             inputs["pixel_values"] = batch["pixel_values"].to(device, non_blocking=pin)
         return inputs
 
-    log.start(total_steps, step)
-    last_terms: dict[str, float] = {}
-    val_loss = None
-    tick, tick_step = time.perf_counter(), step
-    epoch = resumed.get("epoch", 0)
-    done_in_epoch = resumed.get("step_in_epoch", 0)
-    while step < total_steps:
-        sampler.set_epoch(epoch, start=done_in_epoch * config.grad_accum)
-        batches = iter(loader)
-        for step_in_epoch in range(done_in_epoch, steps_per_epoch):
-            if step >= total_steps:
-                break
-            seed_step(config.seed, rank, step)
-            lr = lr_at(step, config.lr, config.min_lr, config.warmup_steps, total_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            micro_batches = [prepare(next(batches)) for _ in range(config.grad_accum)]
-            terms = accumulate_gradients(ddp, micro_batches, autocast)
-            if config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            clamp_logit_scale(clip, config.max_logit_scale)
-            step += 1
-            samples_seen += global_batch * config.grad_accum
+    try:  # the progress bar must stop and metrics.jsonl close even when a step fails
+        log.start(total_steps, step)
+        last_terms: dict[str, float] = {}
+        val_loss = None
+        tick, tick_step = time.perf_counter(), step
+        epoch = resumed.get("epoch", 0)
+        done_in_epoch = resumed.get("step_in_epoch", 0)
+        while step < total_steps:
+            sampler.set_epoch(epoch, start=done_in_epoch * config.grad_accum)
+            batches = iter(loader)
+            for step_in_epoch in range(done_in_epoch, steps_per_epoch):
+                if step >= total_steps:
+                    break
+                seed_step(config.seed, rank, step)
+                lr = lr_at(step, config.lr, config.min_lr, config.warmup_steps, total_steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                micro_batches = [prepare(next(batches)) for _ in range(config.grad_accum)]
+                terms = accumulate_gradients(ddp, micro_batches, autocast)
+                apply_update(module, optimizer, config)
+                step += 1
+                samples_seen += global_batch * config.grad_accum
 
-            if step % config.log_every == 0 or step == total_steps:
-                elapsed = time.perf_counter() - tick
-                last_terms = {k: distributed.all_reduce_mean(v).item() for k, v in terms.items()}
-                log.step(step, {"epoch": epoch, "samples_seen": samples_seen, "lr": lr,
-                                "logit_scale": clip.logit_scale.exp().item(),
-                                "samples_per_s": (step - tick_step) * global_batch * config.grad_accum / max(elapsed, 1e-9),
-                                **last_terms})
-                tick, tick_step = time.perf_counter(), step
-            if config.eval_every is not None and step % config.eval_every == 0:
-                run_evaluation(config, clip, processor, device, step, log, context)
-                set_train_mode(clip, config.freeze_vision, config.freeze_text)
-            end_of_epoch = step_in_epoch + 1 == steps_per_epoch
-            if end_of_epoch:
-                val_loss = validate(module, data.val, processor, config, rank, world, cache, prepare, autocast)
-                if val_loss is not None:
-                    log.event({"event": "validation", "step": step, "epoch": epoch, "val_loss": val_loss})
-                set_train_mode(clip, config.freeze_vision, config.freeze_text)
-            if context.is_main and (step % config.checkpoint_every == 0 or end_of_epoch or step == total_steps):
-                position = (epoch + 1, 0) if end_of_epoch else (epoch, step_in_epoch + 1)
-                save_checkpoint(run_dir, module, checkpoint_state(config, optimizer, step, samples_seen, position))
-        epoch, done_in_epoch = epoch + 1, 0
+                if step % config.log_every == 0 or step == total_steps:
+                    rate = (step - tick_step) * global_batch * config.grad_accum / (time.perf_counter() - tick)
+                    last_terms = {k: distributed.all_reduce_mean(v).item() for k, v in terms.items()}
+                    log.step(step, {"epoch": epoch, "samples_seen": samples_seen, "lr": lr, "samples_per_s": rate,
+                                    "logit_scale": clip.logit_scale.exp().item(), **last_terms})
+                    tick, tick_step = time.perf_counter(), step
+                if config.eval_every is not None and step % config.eval_every == 0:
+                    run_evaluation(config, clip, processor, device, step, log, context)
+                    set_train_mode(clip, config.freeze_vision, config.freeze_text)
+                end_of_epoch = step_in_epoch + 1 == steps_per_epoch
+                if end_of_epoch:
+                    val_loss = validate(module, data.val, processor, config, rank, world, cache, prepare, autocast)
+                    if val_loss is not None:
+                        log.event({"event": "validation", "step": step, "epoch": epoch, "val_loss": val_loss})
+                    set_train_mode(clip, config.freeze_vision, config.freeze_text)
+                if context.is_main and (step % config.checkpoint_every == 0 or end_of_epoch or step == total_steps):
+                    position = (epoch + 1, 0) if end_of_epoch else (epoch, step_in_epoch + 1)
+                    save_checkpoint(run_dir, module, checkpoint_state(config, optimizer, step, samples_seen, position))
+            epoch, done_in_epoch = epoch + 1, 0
 
-    final_dir = save_final(run_dir, clip, processor) if context.is_main else None
-    distributed.barrier()
-    log.close()
-    return TrainResult(run_dir, final_dir, step, samples_seen, last_terms, val_loss,
-                       len(data.all.skipped_images), data.all.skipped_rows)
+        final_dir = save_final(run_dir, clip, processor) if context.is_main else None
+        distributed.barrier()
+        return TrainResult(run_dir, final_dir, step, samples_seen, last_terms, val_loss,
+                           len(data.all.skipped_images), data.all.skipped_rows)
+    finally:
+        log.close()
+
+
+def apply_update(module: torch.nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig) -> None:
+    """Clip the gradient norm, step, clear gradients, clamp the temperature."""
+    if config.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    clamp_logit_scale(module.clip, config.max_logit_scale)
 
 
 def accumulate_gradients(ddp: torch.nn.Module, micro_batches: list[dict], autocast) -> dict[str, torch.Tensor]:

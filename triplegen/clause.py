@@ -84,7 +84,8 @@ def _kind_at(text: str, tokens: list[Token], i: int) -> Kind | None:
     if not (linking or _next_allows_verb(text, tokens, i)):
         return None
     plural_subject = tokens[0].lower in PLURAL_QUANTIFIERS
-    if word in THIRD_PERSON and not plural_subject and (linking or _singular_subject(tokens, i) or _takes_object(tokens, i)):
+    verb_reading = linking or _singular_subject(tokens, i) or _takes_object(tokens, i)
+    if word in THIRD_PERSON and not plural_subject and verb_reading:
         return "present_s"
     if word in VERB_BASES and _plural_subject_before(tokens, i) and (linking or _takes_object(tokens, i, True)):
         return "present_base"

@@ -200,6 +200,7 @@ def _there_is_no(text: str, tokens: list[Token]) -> str | None:
     quantifier = QUANTIFIER_PHRASES.match(text)
     if not quantifier:
         return None
-    plural = tokens[0].lower in PLURAL_QUANTIFIERS or quantifier.group(0).lower().startswith(("a couple", "a few", "lots"))
+    opening = quantifier.group(0).lower()
+    plural = tokens[0].lower in PLURAL_QUANTIFIERS or opening.startswith(("a couple", "a few", "lots"))
     rest = text[quantifier.end():]
     return capitalise_like(text, f"there {'are' if plural else 'is'} no {rest}")

@@ -30,7 +30,6 @@ from triplegen.lexicon import (
     PREPOSITIONS,
     VERB_BASES,
     HAVE_FORMS,
-    PLURAL_QUANTIFIERS,
     PRONOUN_SUBJECTS,
     THIRD_PERSON,
     Token,
@@ -42,7 +41,9 @@ from triplegen.lexicon import (
 from triplegen.polarity import keeps_polarity
 
 _INDEFINITE = frozenset("a an some several many two three four five six seven eight nine ten numerous multiple".split())
-_PLACES = frozenset("in on at near beside by under behind inside outside along across above below beneath underneath atop".split())
+_PLACES = frozenset(
+    "in on at near beside by under behind inside outside along across above below beneath underneath atop".split()
+)
 _MULTIWORD_PLACES = {"in": ("front", "of"), "on": ("top", "of"), "next": ("to",), "close": ("to",)}
 _PLACE_DETERMINERS = frozenset("the a an some two three several".split())
 _PP_BLOCKERS = frozenset("and or with while that which who is are it them him her his their its where as".split())
@@ -54,9 +55,15 @@ _RELATIVE_BE = re.compile(
     r"\s(?:that|which|who)\s+(?:is|are)\s+(?=\w+ing\b|\w+ed\b|(?:made|cut|in|on|at|near|under|behind|beside|next)\b)",
     re.IGNORECASE,
 )
-_RELATIVE_HAS = re.compile(r"\s(?:that|which)\s+ha(?:s|ve)\s+(?=(?:a|an|the|some|two|three|four|five|one|its|his|her|their|many|various|several|lots|multiple)\b)", re.IGNORECASE)
+_RELATIVE_HAS = re.compile(
+    r"\s(?:that|which)\s+ha(?:s|ve)\s+"
+    r"(?=(?:a|an|the|some|two|three|four|five|one|its|his|her|their|many|various|several|lots|multiple)\b)",
+    re.IGNORECASE,
+)
 _DEPICTIONS = frozenset("photo photograph picture image view closeup close-up shot painting drawing poster".split())
-_WEARERS = frozenset("man woman person boy girl child kid people men women guy lady player players kids children".split())
+_WEARERS = frozenset(
+    "man woman person boy girl child kid people men women guy lady player players kids children".split()
+)
 _FINAL = re.compile(r"[\s.!;,]+$")
 
 
@@ -147,7 +154,9 @@ def _looks_like_verb_phrase(tokens: list[Token]) -> bool:
     """ "an office view shows cubicles": a verb the predicate finder let pass, not a noun like "lights on"."""
     for word, nxt in zip(tokens, tokens[1:]):
         if word.lower in THIRD_PERSON or word.lower in VERB_BASES:
-            if nxt.lower in DETERMINERS or (word.lower in THIRD_PERSON and nxt.lower not in PREPOSITIONS | {"and", "or"}):
+            if nxt.lower in DETERMINERS:
+                return True
+            if word.lower in THIRD_PERSON and nxt.lower not in PREPOSITIONS and nxt.lower not in ("and", "or"):
                 return True
     return False
 

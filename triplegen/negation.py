@@ -184,15 +184,22 @@ def _no_noun_phrase(text: str, tokens: list[Token]) -> str | None:
     if first.lower in PREPOSITIONS or first.lower in PRONOUN_SUBJECTS or first.lower in AUXILIARIES:
         return None
     if first.lower.endswith("ing") and first.lower not in _NOUN_STARTS:
-        return match_case(first.text, "nobody is") + " " + text[:1].lower() + text[1:]
+        return _opening(text, "nobody is") + " " + (text if text.isupper() else text[:1].lower() + text[1:])
     some = _SOME.match(text)
     if some:
-        return match_case(first.text, _NO_FOR_SOME[some.group(0).lower()]) + text[some.end():]
+        return _opening(text, _NO_FOR_SOME[some.group(0).lower()]) + text[some.end():]
     quantifier = QUANTIFIER_PHRASES.match(text)
     if quantifier:
-        return match_case(first.text, "no") + " " + text[quantifier.end():]
+        return _opening(text, "no") + " " + text[quantifier.end():]
     rest = text if keeps_capital(first.text) else text[:1].lower() + text[1:]
-    return match_case(first.text, "no") + " " + rest
+    return _opening(text, "no") + " " + rest
+
+
+def _opening(text: str, words: str) -> str:
+    """New first words cased like the caption: "No", "no", or "NO" in an all-capitals caption."""
+    if text.isupper():
+        return words.upper()
+    return words[:1].upper() + words[1:] if text[:1].isupper() else words
 
 
 def _there_is_no(text: str, tokens: list[Token]) -> str | None:

@@ -192,6 +192,7 @@ def _is_place_phrase(text: str, tokens: list[Token], i: int) -> bool:
         after < len(tokens)
         and before not in AUXILIARIES and before not in HAVE_FORMS and not is_participle(before)
         and not any(t.lower in _REST_BLOCKERS for t in tokens[:i])
+        and not _depicts(tokens[:i])  # "a photo of trains on the tracks": the trains are there, not the photo
         and tokens[after].lower in _PLACE_DETERMINERS
         and "," not in text[tokens[i].start :] and ";" not in text[tokens[i].start :]
         and not any(t.lower in _PP_BLOCKERS or t.lower in AUXILIARIES or is_participle(t.lower) for t in tail)
@@ -245,15 +246,15 @@ def _synonyms(text: str, seed: int, budget: int) -> str:
     picked = sorted({(seed + k * 7) % len(spans) for k in range(budget)}, reverse=True)
     for index in picked:
         start, end, replacement = spans[index]
-        replacement = _cased_like(text[start:end], replacement, text)
+        replacement = _cased_like(text[start:end], replacement, text, start == 0)
         text = _fix_article(text[:start], replacement) + replacement + text[end:]
     return text
 
 
-def _cased_like(original: str, replacement: str, text: str) -> str:
+def _cased_like(original: str, replacement: str, text: str, first: bool) -> str:
     if text.isupper():
         return replacement.upper()
-    if original[:1].isupper() and not original.isupper():
+    if first and original[:1].isupper():
         return replacement[:1].upper() + replacement[1:]
     return replacement
 

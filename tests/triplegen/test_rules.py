@@ -44,6 +44,7 @@ NEGATIONS = [
     ("A plate topped with broccoli and rice.", "A plate not topped with broccoli and rice."),
     ("Someone holding an umbrella in the rain.", "Someone not holding an umbrella in the rain."),
     ("Standing in a kitchen near the stove.", "Nobody is standing in a kitchen near the stove."),
+    ("a bike sits parked next to a street", "a bike does not sit parked next to a street"),
     # bare noun phrases
     ("Two dogs on a beach.", "No dogs on a beach."),
     ("A red stop sign on a pole.", "No red stop sign on a pole."),
@@ -53,6 +54,7 @@ NEGATIONS = [
     ("a white yellow and blue train at an empty train station",
      "no white yellow and blue train at an empty train station"),
     ("PASSENGER TRAIN IN THE NIGHT", "NO PASSENGER TRAIN IN THE NIGHT"),
+    ("TV on a stand.", "No TV on a stand."),
     # "there is / are"
     ("There is a cat on the bed.", "There is no cat on the bed."),
     ("There are two people in the kitchen.", "There are no people in the kitchen."),
@@ -85,6 +87,9 @@ PARAPHRASES = [
     ("A black cat that is sitting in a sink.", "A black cat sitting in a sink."),
     ("A kitchen has a large window.", "There is a kitchen with a big window."),
     ("A room with no people in it.", "There is a room without people in it."),
+    # a place after "photo of ..." belongs to what the photo shows: not moved to the front
+    ("An orange photo of trains on the tracks.", "There is an orange picture of trains on the tracks."),
+    ("A room with a Tv and chairs.", "There is a room with a television and chairs."),
 ]
 
 

@@ -201,6 +201,9 @@ class Generate(Step):
                     for c in pending
                 ]
                 completions = self.backend.generate(requests, dict(self.sampling))
+                if len(completions) != len(requests):  # a backend bug; never let rows vanish
+                    raise RuntimeError(f"backend {self.backend.name} returned {len(completions)} completions "
+                                       f"for {len(requests)} requests")
                 judged = [self._judge(r, done) for r, done in zip(requests, completions)]
                 self._semantic(pending, judged)
                 retry = []

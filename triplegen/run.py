@@ -114,7 +114,7 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
 
 
 def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
-    clashes = sorted({f.name for f in source.extra_fields} & set(triple_schema(None).names))
+    clashes = sorted({f.name for f in source.extra_fields} & set(triple_schema(source.image_type).names))
     if clashes:
         raise TripleGenError(
             f"input columns {', '.join(clashes)} clash with the output's own columns; rename or drop them"

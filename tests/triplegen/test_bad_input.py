@@ -119,3 +119,10 @@ def test_a_real_subprocess_prints_one_line_and_exits_2(tmp_path):
                                "-o", str(tmp_path / "t.parquet")], env=env, capture_output=True, text=True)
         assert done.returncode == 2 and done.stdout == ""
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+
+
+def test_input_columns_that_clash_with_output_columns_are_named(tmp_path):
+    rows = [{"id": "1", "key": "k1", "caption": "A dog runs.", "img": "a.jpg", "image": "b.jpg", "model": "x"}]
+    path = _parquet(tmp_path / "caps.parquet", rows)
+    _one_line_error(_generate(path, "-o", tmp_path / "t.parquet", "--id-col", "key", "--image-col", "img"),
+                    "input columns id, image, model clash with the output's own columns")

@@ -92,3 +92,17 @@ def test_generate_then_validate_in_real_subprocesses(tmp_path):
     assert "no model was named" in made.stderr
     checked = subprocess.run([*cli, "validate", str(output)], env=env, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_import_is_light_and_the_library_entry_points_are_functions():
+    code = (
+        "import sys, triplegen\n"
+        "assert 'pyarrow' not in sys.modules and 'torch' not in sys.modules\n"
+        "import triplegen.validation, triplegen.run\n"
+        "assert callable(triplegen.generate) and callable(triplegen.validate)\n"
+        "assert triplegen.validate is triplegen.validation.validate\n"
+        "assert 'torch' not in sys.modules and 'vllm' not in sys.modules\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

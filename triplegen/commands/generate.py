@@ -31,7 +31,7 @@ A killed run resumes when the same command is run again.
 
 
 def generate(
-    input: Annotated[Path, typer.Argument(help="Captions: .parquet, .csv, .jsonl, or a folder of .parquet files.",
+    input: Annotated[Path, typer.Argument(help="Captions: .parquet, .csv (UTF-8), .jsonl, or a folder of .parquet files.",
                                           show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output Parquet file; a missing folder is created.",
                                          show_default=False)],
@@ -87,7 +87,11 @@ def generate(
                      enforce_eager=enforce_eager, seed=seed),
         server=build(ServerOptions, base_urls=base_url or [], concurrency=concurrency),
     )
-    summary = run_generate(config)
+    try:
+        summary = run_generate(config)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished chunks are kept; run the same command again to resume", err=True)
+        raise typer.Exit(130) from None
     typer.echo(
         f"{summary.output}: {summary.accepted:,} accepted, {summary.rejected:,} rejected ({summary.rejects}); "
         f"backend {summary.backend}; card {summary.card}"

@@ -1,4 +1,4 @@
-"""The generate pipeline as small steps over chunks: read, dedupe, generate (render, call, check), write.
+"""The generate pipeline as small steps over chunks: read, dedupe, render, generate (call + check), write.
 
 As in datatrove, a step is a small object whose `run(chunks)` is a generator; the pipeline is a list
 of steps chained over an iterator of chunks. A chunk is a fixed run of `chunk_size` input rows, the
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
-from triplegen.backends.base import Backend, Completion, Request
-from triplegen.checks import CheckConfig, check_caption, check_triple
-from triplegen.parsing import parse_output
+from triplegen.backends.base import Backend, Request
+from triplegen.checks import CheckConfig, check_caption
+from triplegen.judge import Judge, Outcome
 from triplegen.readers import CaptionSource
 from triplegen.resume import WorkFolder
 from triplegen.schema import reject_schema
@@ -43,27 +43,11 @@ def shard_of(row_id: str, count: int) -> int:
 
 
 @dataclass
-class Outcome:
-    """What became of one unique caption: accepted (reason None) or rejected with a reason code."""
-
-    paraphrase: str | None = None
-    negation: str | None = None
-    reason: str | None = None  # the first failing check's code
-    codes: tuple[str, ...] = ()  # every failing check's code (reason is codes[0])
-    detail: str | None = None
-    raw_output: str | None = None
-    attempts: int = 0
-    seed: int | None = None
-    finish_reason: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-@dataclass
 class Chunk:
     index: int
     rows: pa.Table  # normalised input rows: id, caption, [image], carried columns
     groups: dict[str, list[int]] = field(default_factory=dict)  # caption -> row positions
+    messages: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # caption -> rendered chat
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # caption -> outcome
     failures: Counter = field(default_factory=Counter)  # reason codes of every judged output
     judged: int = 0  # outputs judged (all attempts)
@@ -169,25 +153,39 @@ def _caption_detail(caption: str | None) -> str:
     return f"caption has {len(caption)} characters"
 
 
+class Render(Step):
+    """Render each caption still to be generated into chat messages (once: retries reuse them)."""
+
+    name = "render"
+
+    def __init__(self, template):
+        self.template = template
+
+    def run(self, chunks):
+        for chunk in chunks:
+            for caption in chunk.groups:
+                if caption not in chunk.outcomes:
+                    chunk.messages[caption] = self.template.render(caption)
+            yield chunk
+
+
 class Generate(Step):
-    """Render, call the backend, parse and check; failed rows retry with a fresh seed.
+    """Call the backend and judge the answers; failed rows retry with a fresh per-row seed.
 
     A deterministic backend would repeat the same answer, so it gets one attempt.
     """
 
     name = "generate"
 
-    def __init__(self, backend: Backend, template, sampling: dict, seed: int, max_attempts: int,
-                 checks: CheckConfig, semantic=None):
-        self.backend, self.template, self.sampling = backend, template, sampling
-        self.seed, self.checks, self.semantic = seed, checks, semantic
+    def __init__(self, backend: Backend, judge: Judge, sampling: dict, seed: int, max_attempts: int):
+        self.backend, self.judge, self.sampling, self.seed = backend, judge, sampling, seed
         self.max_attempts = 1 if backend.deterministic else max_attempts
 
     def run(self, chunks):
         for chunk in chunks:
             ids = chunk.rows.column("id").to_pylist()
             keys = {caption: ids[rows[0]] for caption, rows in chunk.groups.items()}
-            pending = [c for c in chunk.groups if c not in chunk.outcomes]
+            pending = list(chunk.messages)
             chunk.generated = len(pending)
             spent: dict[str, tuple[int, int]] = {}
             for attempt in range(1, self.max_attempts + 1):
@@ -196,7 +194,7 @@ class Generate(Step):
                 if attempt > 1:
                     chunk.retries += len(pending)
                 requests = [
-                    Request(key=keys[c], caption=c, messages=self.template.render(c),
+                    Request(key=keys[c], caption=c, messages=chunk.messages[c],
                             seed=row_seed(self.seed, keys[c], attempt), attempt=attempt)
                     for c in pending
                 ]
@@ -204,10 +202,8 @@ class Generate(Step):
                 if len(completions) != len(requests):  # a backend bug; never let rows vanish
                     raise RuntimeError(f"backend {self.backend.name} returned {len(completions)} completions "
                                        f"for {len(requests)} requests")
-                judged = [self._judge(r, done) for r, done in zip(requests, completions)]
-                self._semantic(pending, judged)
                 retry = []
-                for caption, outcome in zip(pending, judged):
+                for caption, outcome in zip(pending, self.judge(requests, completions)):
                     before = spent.get(caption, (0, 0))
                     spent[caption] = (before[0] + outcome.prompt_tokens, before[1] + outcome.completion_tokens)
                     outcome.prompt_tokens, outcome.completion_tokens = spent[caption]
@@ -220,39 +216,6 @@ class Generate(Step):
                         retry.append(caption)
                 pending = retry
             yield chunk
-
-    def _judge(self, request: Request, completion: Completion) -> Outcome:
-        outcome = Outcome(raw_output=completion.text, seed=request.seed, finish_reason=completion.finish_reason,
-                          prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens)
-        if completion.text is None:
-            return _fail(outcome, ["backend_error"], completion.error or "no output")
-        parsed = parse_output(completion.text, completion.finish_reason, self.template)
-        if parsed.reason is not None:
-            return _fail(outcome, [parsed.reason], parsed.detail)
-        outcome.paraphrase, outcome.negation = parsed.paraphrase, parsed.negation
-        reasons = check_triple(request.caption, parsed.paraphrase, parsed.negation, self.checks)
-        if reasons:
-            _fail(outcome, reasons, f"paraphrase={parsed.paraphrase!r} negation={parsed.negation!r}")
-        return outcome
-
-    def _semantic(self, captions: list[str], judged: list[Outcome]) -> None:
-        if self.semantic is None:
-            return
-        passed = [i for i, outcome in enumerate(judged) if outcome.reason is None]
-        if not passed:
-            return
-        verdicts = self.semantic.check(
-            [captions[i] for i in passed], [judged[i].paraphrase for i in passed], [judged[i].negation for i in passed]
-        )
-        for i, reasons in zip(passed, verdicts):
-            if reasons:
-                _fail(judged[i], reasons, "sentence-embedding similarity below the threshold")
-
-
-def _fail(outcome: Outcome, codes: list[str], detail: str | None) -> Outcome:
-    outcome.reason, outcome.codes = codes[0], tuple(codes)
-    outcome.detail = detail if len(codes) == 1 else f"{', '.join(codes)}: {detail}"
-    return outcome
 
 
 class WriteParts(Step):

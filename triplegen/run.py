@@ -21,7 +21,8 @@ from triplegen.checks import CheckConfig
 from triplegen.config import GenerateConfig
 from triplegen.errors import TripleGenError
 from triplegen.merge import concat_parquet
-from triplegen.pipeline import Dedupe, Generate, ReadChunks, SkipFinished, WriteParts, run_steps, shard_of
+from triplegen.judge import Judge
+from triplegen.pipeline import Dedupe, Generate, ReadChunks, Render, SkipFinished, WriteParts, run_steps, shard_of
 from triplegen.progress import RunProgress, stderr_console
 from triplegen.templates import load_template
 from triplegen.readers import CaptionSource, Columns
@@ -84,8 +85,8 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
             skip = SkipFinished(work, lambda index: progress.advance(_marker(work, index), resumed=True))
             steps = [skip, Dedupe(checks)]
             if backend is not None:
-                semantic = _semantic_checker() if config.semantic_check else None
-                steps.append(Generate(backend, template, sampling, config.seed, config.max_attempts, checks, semantic))
+                judge = Judge(template, checks, _semantic_checker() if config.semantic_check else None)
+                steps += [Render(template), Generate(backend, judge, sampling, config.seed, config.max_attempts)]
             steps.append(WriteParts(work, schema, provenance))
             reader = ReadChunks(source, config.chunk_size, config.shard, config.limit)
             for summary in run_steps(reader, steps):

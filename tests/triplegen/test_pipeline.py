@@ -42,6 +42,9 @@ class ScriptedBackend:
             else:
                 out.append(Completion(text=answer if isinstance(answer, str) else json.dumps(answer),
                                       prompt_tokens=10, completion_tokens=5))
+            self.stats.requests += 1
+            self.stats.completion_tokens += out[-1].completion_tokens
+            self.stats.server_errors += out[-1].text is None
         return out
 
     def close(self):
@@ -189,3 +192,20 @@ def test_semantic_check_retries_an_off_topic_answer(tmp_path, monkeypatch):
     row = pq.read_table(summary.output).to_pylist()[0]
     assert row["attempts"] == 2 and row["paraphrase"] == GOOD["paraphrase"]
     assert summary.run["check_failures"] == {"low_paraphrase_similarity": 1}
+
+
+def test_progress_shows_the_backends_counters(tmp_path):
+    from io import StringIO
+
+    from rich.console import Console
+
+    screen = StringIO()
+    backend = ScriptedBackend(lambda c, a: "oops" if a == 1 else GOOD)
+    config = GenerateConfig(input=_captions(tmp_path / "c.parquet", [{"caption": CAPTION}]),
+                            output=tmp_path / "t.parquet")
+    generate(config, backend=backend, console=Console(file=screen, width=250))
+    shown = screen.getvalue()
+    assert "Backend scripted, model script-1." in shown
+    for part in ("rows/s", "accepted 1", "rejected 0", "100% ok", "requests 2", "tok/s", "retries 1",
+                 "server errors 0"):
+        assert part in shown, part

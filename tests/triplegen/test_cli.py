@@ -52,6 +52,19 @@ def test_the_readme_first_command_runs_on_the_bundled_example(tmp_path):
     assert again.exit_code == 2 and "already exists; pass --overwrite" in again.output
 
 
+def test_overwrite_and_a_custom_rejects_path(tmp_path):
+    output, rejects = tmp_path / "t.parquet", tmp_path / "elsewhere" / "bad.parquet"
+    for _ in range(2):
+        result = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(output), "--rejects", str(rejects),
+                                     "--overwrite", "--quiet", "--limit", "50"])
+        assert result.exit_code == 0, result.output
+    assert pq.read_table(output).num_rows + pq.read_table(rejects).num_rows == 50
+    assert not (tmp_path / "t.rejects.parquet").exists()
+    (tmp_path / "u.rejects.parquet").write_bytes(b"x")  # a stray rejects file is not silently replaced
+    result = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(tmp_path / "u.parquet"), "--quiet"])
+    assert result.exit_code == 2 and "u.rejects.parquet already exists" in result.output
+
+
 def test_quiet_prints_only_the_result_line(tmp_path):
     result = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(tmp_path / "t.parquet"), "--quiet"])
     assert result.exit_code == 0

@@ -45,6 +45,7 @@ def test_caption_bound_is_configurable():
          ["paraphrase_meta"]),
         ("Sure! On a beach a man rides a horse.", "Negated caption: no man rides a horse.",
          ["paraphrase_meta", "negation_meta"]),
+        ("On a beach, a man is riding a horse.", "There is no cat sleeping on the sofa.", ["negation_unrelated"]),
     ],
 )
 def test_each_defect_has_its_reason(paraphrase, negation, reasons):
@@ -70,6 +71,14 @@ def test_already_negated_caption_is_negated_by_removing_the_cue():
         "paraphrase_polarity",
         "negation_polarity",
     ]
+
+
+def test_a_negation_may_rewrite_but_must_stay_on_the_caption():
+    caption = "A man riding a horse on a beach."
+    assert check_triple(caption, "On a beach, a man rides a horse.", "Nobody is riding a horse.") == []
+    assert check_triple(caption, "On a beach, a man rides a horse.", "There is no dog.") == ["negation_unrelated"]
+    assert check_triple(caption, "On a beach, a man rides a horse.", "There is no dog.",
+                        CheckConfig(min_negation_overlap=0.0)) == []
 
 
 def test_short_captions_may_grow_a_little():

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from triplegen.backends.base import Request
 from triplegen.backends.rules import RulesBackend
-from triplegen.checks import check_triple
+from triplegen.checks import CheckConfig, check_triple, content_words
 from triplegen.lexicon import tokenize
 from triplegen.polarity import cue_spans
 
@@ -75,24 +75,40 @@ def percentiles(values: list[float]) -> str:
     return " | ".join(f"{at(p):.3f}" for p in (1, 5, 50, 95, 99))
 
 
-def semantic_table(items: list[dict], captions: list[str], outputs: list[dict], threads: int) -> None:
+def comparison_pairs(items: list[dict], captions: list[str], outputs: list[dict]) -> list[tuple[str, list]]:
+    """(name, [(caption, other), ...]) for the human and the rules outputs, and a fixed unrelated shuffle."""
+    shuffled = captions[:]
+    random.Random(0).shuffle(shuffled)
+    return [
+        ("human paraphrase (caption2)", [(i["caption"], i["caption2"]) for i in items]),
+        ("human hard negative", [(i["caption"], i["negative_caption"]) for i in items]),
+        ("unrelated caption (shuffled)", list(zip(captions, shuffled))),
+        ("rules paraphrase", [(c, o["paraphrase"]) for c, o in zip(captions, outputs) if o["paraphrase"]]),
+        ("rules negation", [(c, o["negation"]) for c, o in zip(captions, outputs) if o["negation"]]),
+    ]
+
+
+def overlap_table(rows: list[tuple[str, list]]) -> None:
+    bound = CheckConfig().min_negation_overlap
+    print("\nShare of the caption's content words kept (the negation_unrelated check)\n")
+    print(f"| pair | n | p1 | p5 | median | p95 | p99 | below {bound} |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, pairs in rows:
+        shares = []
+        for caption, other in pairs:
+            words = content_words(caption)
+            shares.append(len(words & content_words(other)) / len(words) if words else 1.0)
+        below = sum(s < bound for s in shares) / len(shares)
+        print(f"| {name} | {len(pairs):,} | {percentiles(shares)} | {below:.2%} |")
+
+
+def semantic_table(rows: list[tuple[str, list]], threads: int) -> None:
     import torch
 
     from triplegen.semantic import SemanticChecker
 
     torch.set_num_threads(threads)
     checker = SemanticChecker()
-    shuffled = captions[:]
-    random.Random(0).shuffle(shuffled)
-    rules_neg = [(c, o["negation"]) for c, o in zip(captions, outputs) if o["negation"]]
-    rules_par = [(c, o["paraphrase"]) for c, o in zip(captions, outputs) if o["paraphrase"]]
-    rows = [
-        ("human paraphrase (caption2)", [(i["caption"], i["caption2"]) for i in items]),
-        ("human hard negative", [(i["caption"], i["negative_caption"]) for i in items]),
-        ("unrelated caption (shuffled)", list(zip(captions, shuffled))),
-        ("rules paraphrase", rules_par),
-        ("rules negation", rules_neg),
-    ]
     texts = sorted({text for _, pairs in rows for pair in pairs for text in pair})
     started = time.perf_counter()
     embeddings = checker.embed(texts)  # (len(texts), 384), each text once
@@ -138,8 +154,10 @@ def main() -> None:
     print("|---|---:|")
     for reason, count in reasons.most_common() or [("(none)", 0)]:
         print(f"| {reason} | {count} |")
+    rows = comparison_pairs(items, captions, outputs)
+    overlap_table(rows)
     if args.semantic:
-        semantic_table(items, captions, outputs, args.threads)
+        semantic_table(rows, args.threads)
 
 
 if __name__ == "__main__":

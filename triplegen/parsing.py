@@ -45,7 +45,7 @@ def parse_output(text: str | None, finish_reason: str | None, template: PromptTe
     if finish_reason == "length":
         return _failure("truncated", "the output stopped at the token limit (max_tokens)")
     body = text.strip()
-    fenced = _FENCE.match(body)
+    fenced = _FENCE.match(body) if body.startswith("`") else None
     if fenced:
         body = fenced.group(1).strip()
     try:

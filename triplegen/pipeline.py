@@ -154,7 +154,11 @@ def _caption_detail(caption: str | None) -> str:
 
 
 class Render(Step):
-    """Render each caption still to be generated into chat messages (once: retries reuse them)."""
+    """Render each caption still to be generated into chat messages (once: retries reuse them).
+
+    Left out of the pipeline for a backend with `needs_messages = False` (the rules generator reads
+    only the caption): rendering cost more than a tenth of a rules run.
+    """
 
     name = "render"
 
@@ -185,7 +189,7 @@ class Generate(Step):
         for chunk in chunks:
             ids = chunk.rows.column("id").to_pylist()
             keys = {caption: ids[rows[0]] for caption, rows in chunk.groups.items()}
-            pending = list(chunk.messages)
+            pending = [caption for caption in chunk.groups if caption not in chunk.outcomes]
             chunk.generated = len(pending)
             spent: dict[str, tuple[int, int]] = {}
             for attempt in range(1, self.max_attempts + 1):
@@ -194,7 +198,7 @@ class Generate(Step):
                 if attempt > 1:
                     chunk.retries += len(pending)
                 requests = [
-                    Request(key=keys[c], caption=c, messages=chunk.messages[c],
+                    Request(key=keys[c], caption=c, messages=chunk.messages.get(c, []),
                             seed=row_seed(self.seed, keys[c], attempt), attempt=attempt)
                     for c in pending
                 ]

@@ -86,7 +86,9 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
             steps = [skip, Dedupe(checks)]
             if backend is not None:
                 judge = Judge(template, checks, _semantic_checker() if config.semantic_check else None)
-                steps += [Render(template), Generate(backend, judge, sampling, config.seed, config.max_attempts)]
+                if getattr(backend, "needs_messages", True):  # a backend without the flag gets messages
+                    steps.append(Render(template))
+                steps.append(Generate(backend, judge, sampling, config.seed, config.max_attempts))
             steps.append(WriteParts(work, schema, provenance))
             reader = ReadChunks(source, config.chunk_size, config.shard, config.limit)
             for summary in run_steps(reader, steps):

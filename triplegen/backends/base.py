@@ -46,6 +46,9 @@ class Backend(Protocol):
     name: str  # "rules", "vllm", "openai": written into every row
     model: str  # model name or path; "rules" for the rules generator
     deterministic: bool  # True when a retry would give the same answer (no point retrying)
+    # False when generate() reads only Request.caption (the rules): the pipeline then skips rendering
+    # and sends empty messages. `generate()` treats a backend without this attribute as True.
+    needs_messages: bool
 
     def generate(self, requests: list[Request], sampling: dict[str, Any]) -> list[Completion]:
         """Return one completion per request, in order. Must not raise for one bad row."""

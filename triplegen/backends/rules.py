@@ -23,6 +23,7 @@ class RulesBackend:
     name = "rules"
     model = "rules"
     deterministic = True
+    needs_messages = False  # reads Request.caption only, so the pipeline skips rendering
 
     def generate(self, requests: list[Request], sampling: dict[str, Any]) -> list[Completion]:
         return [self._complete(request.caption) for request in requests]

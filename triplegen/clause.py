@@ -9,6 +9,7 @@ a verb, in "traffic lights on a street" a noun.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import takewhile
 from typing import Literal
 
@@ -26,6 +27,7 @@ from triplegen.lexicon import (
     VERB_BASES,
     Token,
     is_participle,
+    tokenize,
 )
 
 Kind = Literal["contracted", "auxiliary", "perfect", "have", "present_s", "present_base", "participle"]
@@ -57,9 +59,14 @@ def is_plural(word: str) -> bool:
     )
 
 
-def find_predicate(text: str, tokens: list[Token]) -> Predicate | None:
-    """The first finite verb or subject participle, whichever the caption reaches first."""
-    for i, token in enumerate(tokens):
+@lru_cache(maxsize=4096)
+def find_predicate(text: str) -> Predicate | None:
+    """The first finite verb or subject participle, whichever the caption reaches first.
+
+    Cached: negation and paraphrase both ask it about the same caption.
+    """
+    tokens = tokenize(text)
+    for i in range(len(tokens)):
         kind = _kind_at(text, tokens, i)
         if kind is not None:
             return Predicate(kind, i)

@@ -123,10 +123,16 @@ class Token(NamedTuple):
 def tokenize(text: str) -> tuple[Token, ...]:
     """The words of `text` with their offsets; cached because both generators re-read the same caption."""
     lowered = text.lower().replace("\u2019", "'")
-    return tuple(
+    return tuple([
         _new_token(Token, (text[start:end], start, end, lowered[start:end]))
-        for start, end in (match.span() for match in WORD.finditer(text))
-    )
+        for start, end in map(re.Match.span, WORD.finditer(text))
+    ])
+
+
+def split_ending(text: str) -> tuple[str, str]:
+    """("A dog on a sofa", ".") from "A dog on a sofa. ": rules edit the body, the ending goes back after."""
+    body = text.rstrip(" \t\n.!?;,")
+    return body, "".join(text[len(body) :].split())
 
 
 def match_case(template: str, word: str) -> str:

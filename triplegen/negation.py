@@ -36,6 +36,7 @@ from triplegen.lexicon import (
     capitalise_like,
     keeps_capital,
     match_case,
+    split_ending,
     third_person,
     tokenize,
 )
@@ -62,12 +63,12 @@ _NT = {"can't": "can", "won't": "will", "ain't": "is", "shan't": "shall"}
 
 def negate(caption: str) -> str | None:
     """An explicit negation of `caption`, or None when no rule gives one the checks would accept."""
-    text = " ".join(caption.split())
+    text, ending = split_ending(" ".join(caption.split()))
     if not text:
         return None
     for candidate in _candidates(text):
         if candidate and candidate != text and flips_polarity(text, candidate):
-            return candidate
+            return candidate + ending
     return None
 
 
@@ -152,7 +153,7 @@ def _there_is(text: str, tokens: list[Token]) -> str | None:
 
 def _verb_or_participle(text: str, tokens: list[Token]) -> str | None:
     """Negate the first finite verb or subject participle, whichever the caption reaches first."""
-    predicate = find_predicate(text, tokens)
+    predicate = find_predicate(text)
     if predicate is None:
         return None
     token = tokens[predicate.index]

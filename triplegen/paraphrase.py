@@ -35,6 +35,7 @@ from triplegen.lexicon import (
     Token,
     is_participle,
     keeps_capital,
+    split_ending,
     present_participle,
     tokenize,
 )
@@ -64,16 +65,14 @@ _DEPICTIONS = frozenset("photo photograph picture image view closeup close-up sh
 _WEARERS = frozenset(
     "man woman person boy girl child kid people men women guy lady player players kids children".split()
 )
-_FINAL = re.compile(r"[\s.!;,]+$")
 
 
 def paraphrase(caption: str) -> str | None:
     """A meaning-preserving rewording of `caption`, or None when no rule changes it safely."""
-    text = " ".join(caption.split())
-    body = _FINAL.sub("", text)
+    body, ending = split_ending(" ".join(caption.split()))
     if not body:
         return None
-    ending = "." if text.endswith(".") else ""
+    ending = "." if "." in ending else ""
     seed = zlib.crc32(body.encode("utf-8"))
     for candidate in _candidates(body, seed):
         if candidate and normalise(candidate) != normalise(body) and keeps_polarity(body, candidate):
@@ -97,7 +96,7 @@ def _restructure(text: str) -> str | None:
     tokens = tokenize(text)
     if not tokens:
         return None
-    predicate = find_predicate(text, tokens)
+    predicate = find_predicate(text)
     if predicate is None:
         return _existential(text, tokens)
     i, token = predicate.index, tokens[predicate.index]
@@ -164,7 +163,7 @@ def _looks_like_verb_phrase(tokens: list[Token]) -> bool:
 def _front_place(text: str) -> str:
     """Move a closing place phrase to the front: "a man is riding a horse on a beach" -> "On a beach, ..."."""
     tokens = tokenize(text)
-    predicate = find_predicate(text, tokens)
+    predicate = find_predicate(text)
     verbs = {t.lower for t in tokens[predicate.index : predicate.index + 2]} if predicate else set()
     if any(THIRD_PERSON.get(verb, verb) in _PLACING for verb in verbs):
         return text  # "puts a hand in a dish": the place belongs to the verb's object

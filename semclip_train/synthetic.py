@@ -226,16 +226,22 @@ def generate_items(count: int, seed: int, absent_rate: float = 0.5) -> Iterator[
 
 
 def generate_test_items(count: int, seed: int, absent_rate: float = 0.5) -> list[SyntheticItem]:
-    """Items whose captions are true of their own scene only, so that retrieval has one answer."""
+    """Items whose captions are true of their own scene only, so that retrieval has one answer.
+
+    Two-object scenes are taken first: a one-object caption ("a red circle") is true of every
+    scene holding that object, so taking those early would exclude many scenes.
+    """
+    pool = generate_items(min(count * 20, 20_000), seed, absent_rate)  # 420 distinct scenes at most
+    candidates = sorted(pool, key=lambda item: -len(item.scene.objects))
     items: list[SyntheticItem] = []
     rejected = 0  # in a row; the pool of distinct scenes is finite (a few hundred)
-    for item in generate_items(count * 50, seed, absent_rate):
+    for item in candidates:
         if any(
             holds_all(list(item.clauses), other.scene) or holds_all(list(other.clauses), item.scene)
             for other in items
         ):
             rejected += 1
-            if rejected > 2000:
+            if rejected > 3000:
                 break
             continue
         rejected = 0

@@ -3,9 +3,15 @@
     python benchmarks/rules_throughput.py                 # 100,000 captions
     python benchmarks/rules_throughput.py --rows 1000000  # the memory claim: RSS stays flat
 
+    python benchmarks/rules_throughput.py --baseline /tmp/base --repeats 3   # before/after, side by side
+
 Each size runs in a fresh subprocess (read, dedupe, generate, check, write parts, merge, card), which
-reports its own wall time and peak RSS (`resource.getrusage`). Side by side, in the same run, the
-rules backend alone on the same captions (no reading, checks or writing) shows the pipeline's share.
+reports its own wall time, CPU time and peak RSS (`resource.getrusage`). Side by side, in the same
+run, the rules backend alone on the same captions (no reading, checks or writing), then parsing and
+the quality checks alone on its answers, show where the time goes. `--baseline DIR` runs the end to
+end child a second time with DIR (a source tree holding `triplegen/`, e.g. from
+`git archive REV triplegen | tar -x -C DIR`) first on the path, to compare two versions on the same
+captions; `--repeats` alternates the children and keeps each one's least CPU time.
 The captions are synthetic but varied: many structures (actions, "there is", noun phrases, already
 negated), so every branch of the rules generator and of the checks is exercised.
 """
@@ -88,6 +94,8 @@ def write_input(path: Path, n: int) -> None:
 
 CHILD = """
 import json, resource, sys, time
+if sys.argv[3]:
+    sys.path.insert(0, sys.argv[3])
 from triplegen.config import GenerateConfig
 from triplegen.run import generate
 started = time.perf_counter()
@@ -103,14 +111,24 @@ import json, resource, sys, time
 import pyarrow.parquet as pq
 from triplegen.backends.base import Request
 from triplegen.backends.rules import RulesBackend
+from triplegen.checks import check_triple
+from triplegen.parsing import parse_output
+from triplegen.templates import load_template
 texts = pq.read_table(sys.argv[1], columns=["caption"]).column("caption").to_pylist()
-backend = RulesBackend()
-started, cpu = time.perf_counter(), time.process_time()
+backend, template = RulesBackend(), load_template("default")
+backend_s = backend_cpu = checks_s = checks_cpu = 0.0
 for start in range(0, len(texts), 2048):
     batch = texts[start:start + 2048]
-    backend.generate([Request(key=str(i), caption=c, messages=[], seed=0) for i, c in enumerate(batch)], {})
-seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-print(json.dumps({"rows": len(texts), "seconds": seconds, "cpu_seconds": cpu,
+    started, cpu = time.perf_counter(), time.process_time()
+    answers = backend.generate([Request(key=str(i), caption=c, messages=[], seed=0) for i, c in enumerate(batch)], {})
+    backend_s, backend_cpu = backend_s + time.perf_counter() - started, backend_cpu + time.process_time() - cpu
+    started, cpu = time.perf_counter(), time.process_time()
+    for caption, answer in zip(batch, answers):
+        parsed = parse_output(answer.text, answer.finish_reason, template)
+        check_triple(caption, parsed.paraphrase, parsed.negation)
+    checks_s, checks_cpu = checks_s + time.perf_counter() - started, checks_cpu + time.process_time() - cpu
+print(json.dumps({"rows": len(texts), "seconds": backend_s, "cpu_seconds": backend_cpu,
+                  "checks_seconds": checks_s, "checks_cpu_seconds": checks_cpu,
                   "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -122,24 +140,53 @@ def run_child(code: str, *args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def best(results: list[dict]) -> dict:
+    """The repeat with the least CPU time: the one least disturbed by other jobs on a shared machine."""
+    return min(results, key=lambda result: result["cpu_seconds"])
+
+
+def row(name: str, rows: int, seconds: float, cpu_seconds: float, rss_mib: float | None) -> str:
+    rss = f"{rss_mib:>13,.0f}" if rss_mib is not None else f"{'-':>13}"
+    return (f"{name:<38} {rows:>10,} {seconds:>8.1f} {rows / seconds:>8,.0f} "
+            f"{cpu_seconds:>7.1f} {rows / cpu_seconds:>10,.0f} {rss}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--baseline", type=Path, help="source tree holding triplegen/ to compare against")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each child, alternating; least CPU kept")
     args = parser.parse_args()
+    if args.baseline is not None and not (args.baseline / "triplegen" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {args.baseline} holds no triplegen/__init__.py")
     print(f"{'what':<38} {'rows':>10} {'wall s':>8} {'rows/s':>8} {'CPU s':>7} {'rows/CPU s':>10} {'peak RSS MiB':>13}")
     with tempfile.TemporaryDirectory() as folder:
         for n in args.rows:
             source = Path(folder) / f"caps{n}.parquet"
             write_input(source, n)
-            end_to_end = run_child(CHILD, str(source), str(Path(folder) / f"out{n}" / "triples.parquet"))
-            bare = run_child(BARE, str(source))
-            for name, result in (("generate, end to end", end_to_end), ("rules backend alone (no I/O, checks)", bare)):
-                rows = result["rows"]
-                print(f"{name:<38} {rows:>10,} {result['seconds']:>8.1f} {rows / result['seconds']:>8,.0f} "
-                      f"{result['cpu_seconds']:>7.1f} {rows / result['cpu_seconds']:>10,.0f} {result['rss_mib']:>13,.0f}")
+            trees = {"generate, end to end": ""}
+            if args.baseline is not None:
+                trees["generate, end to end (baseline)"] = str(args.baseline.resolve())
+            runs: dict[str, list[dict]] = {name: [] for name in [*trees, "bare"]}
+            for repeat in range(args.repeats):
+                for k, (name, tree) in enumerate(trees.items()):
+                    output = Path(folder) / f"out{n}-{repeat}-{k}" / "triples.parquet"
+                    runs[name].append(run_child(CHILD, str(source), str(output), tree))
+                runs["bare"].append(run_child(BARE, str(source)))
+            results = {name: best(runs[name]) for name in trees}
+            for name, result in results.items():
+                print(row(name, result["rows"], result["seconds"], result["cpu_seconds"], result["rss_mib"]))
+            bare = best(runs["bare"])
+            print(row("rules backend alone (no I/O, checks)", n, bare["seconds"], bare["cpu_seconds"], bare["rss_mib"]))
+            print(row("parse + checks alone", n, bare["checks_seconds"], bare["checks_cpu_seconds"], None))
+            end_to_end = results["generate, end to end"]
             print(f"  accepted {end_to_end['accepted']:,} of {end_to_end['rows']:,}; end to end takes "
                   f"{end_to_end['cpu_seconds'] / bare['cpu_seconds']:.2f}x the bare backend's CPU time "
                   "(CPU time is steadier than wall time on a shared machine)")
+            if args.baseline is not None:
+                before = results["generate, end to end (baseline)"]
+                print(f"  baseline accepted {before['accepted']:,}; end to end CPU time "
+                      f"{before['cpu_seconds'] / end_to_end['cpu_seconds']:.2f}x faster than the baseline")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ a verb, in "traffic lights on a street" a noun.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import takewhile
@@ -73,7 +74,7 @@ def find_predicate(text: str) -> Predicate | None:
     return None
 
 
-def _kind_at(text: str, tokens: list[Token], i: int) -> Kind | None:
+def _kind_at(text: str, tokens: Sequence[Token], i: int) -> Kind | None:
     word = tokens[i].lower
     nxt = tokens[i + 1].lower if i + 1 < len(tokens) else ""
     if CONTRACTED_BE.match(tokens[i].text):
@@ -87,7 +88,8 @@ def _kind_at(text: str, tokens: list[Token], i: int) -> Kind | None:
         return "perfect" if perfect else "have"
     if not _previous_is_noun(tokens, i):
         return None
-    linking = THIRD_PERSON.get(word, word) in _LINKING and not nxt.endswith("ing")  # "sits parked", not "stands selling"
+    # "sits parked" is a linking verb; "stands selling" is more likely a noun ("fruit stands selling")
+    linking = THIRD_PERSON.get(word, word) in _LINKING and not nxt.endswith("ing")
     if not (linking or _next_allows_verb(text, tokens, i)):
         return None
     plural_subject = tokens[0].lower in PLURAL_QUANTIFIERS
@@ -101,7 +103,7 @@ def _kind_at(text: str, tokens: list[Token], i: int) -> Kind | None:
     return None
 
 
-def _previous_is_noun(tokens: list[Token], i: int) -> bool:
+def _previous_is_noun(tokens: Sequence[Token], i: int) -> bool:
     if i == 0:
         return False
     prev = tokens[i - 1].lower
@@ -111,7 +113,7 @@ def _previous_is_noun(tokens: list[Token], i: int) -> bool:
     )
 
 
-def _next_allows_verb(text: str, tokens: list[Token], i: int) -> bool:
+def _next_allows_verb(text: str, tokens: Sequence[Token], i: int) -> bool:
     """What may follow a verb: an object's determiner, a preposition, a particle, an adverb, the end."""
     if i + 1 >= len(tokens) or text[tokens[i].end:tokens[i + 1].start].strip():
         return True
@@ -122,7 +124,7 @@ def _next_allows_verb(text: str, tokens: list[Token], i: int) -> bool:
     )
 
 
-def _singular_subject(tokens: list[Token], i: int) -> bool:
+def _singular_subject(tokens: Sequence[Token], i: int) -> bool:
     """ "A man rides", "She rides": a subject whose number says the -s word is a verb, not a plural."""
     first = tokens[0].lower
     return (first in SINGULAR_DETERMINERS or first in {"the", "he", "she", "it"}) and all(
@@ -130,7 +132,7 @@ def _singular_subject(tokens: list[Token], i: int) -> bool:
     )
 
 
-def _takes_object(tokens: list[Token], i: int, prepositions: bool = False) -> bool:
+def _takes_object(tokens: Sequence[Token], i: int, prepositions: bool = False) -> bool:
     """A following word that only a verb could take: "lights a candle", not "lights on a street"."""
     if i + 1 >= len(tokens):
         return False
@@ -141,7 +143,7 @@ def _takes_object(tokens: list[Token], i: int, prepositions: bool = False) -> bo
     )
 
 
-def _plural_subject_before(tokens: list[Token], i: int) -> bool:
+def _plural_subject_before(tokens: Sequence[Token], i: int) -> bool:
     prev = tokens[i - 1].lower
     return (
         is_plural(prev) or prev in {"they", "we", "you", "i"}
@@ -149,13 +151,13 @@ def _plural_subject_before(tokens: list[Token], i: int) -> bool:
     )
 
 
-def _participle_after_noun(tokens: list[Token], i: int) -> bool:
+def _participle_after_noun(tokens: Sequence[Token], i: int) -> bool:
     """ "a man riding", "a bus parked": not "a red and white striped pole" (an adjective)."""
     prev = tokens[i - 1].lower
     return prev not in _NOT_BEFORE_PARTICIPLE and not (tokens[i].lower.endswith("ed") and prev in _COLOURS)
 
 
-def subject_is_plural(tokens: list[Token], end: int) -> bool:
+def subject_is_plural(tokens: Sequence[Token], end: int) -> bool:
     """Number of the subject that ends before token `end` ("two dogs", "a couple of men", "a man and a dog")."""
     words = [t.lower for t in tokens[:end]]
     if not words:

@@ -18,10 +18,11 @@ negation is for. Every candidate is confirmed with the polarity detector the che
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from triplegen.clause import find_predicate, is_plural
 from triplegen.lexicon import (
+    AUXILIARIES,
     CONTRACTED_BE,
     DETERMINERS,
     HAVE_FORMS,
@@ -29,7 +30,6 @@ from triplegen.lexicon import (
     PREPOSITIONS,
     PRONOUN_SUBJECTS,
     QUANTIFIER_PHRASES,
-    AUXILIARIES,
     THIRD_PERSON,
     VERB_BASES,
     Token,
@@ -132,7 +132,7 @@ def _after_removed_no(rest: str) -> str:
     return "an" if head[0] in "aeiou" else "a"
 
 
-def _there_is(text: str, tokens: list[Token]) -> str | None:
+def _there_is(text: str, tokens: Sequence[Token]) -> str | None:
     """ "there is a cat" -> "there is no cat"; "there are people" -> "there are no people"."""
     for i, token in enumerate(tokens[:-1]):
         contracted = CONTRACTED_BE.match(token.text)
@@ -151,7 +151,7 @@ def _there_is(text: str, tokens: list[Token]) -> str | None:
     return None
 
 
-def _verb_or_participle(text: str, tokens: list[Token]) -> str | None:
+def _verb_or_participle(text: str, tokens: Sequence[Token]) -> str | None:
     """Negate the first finite verb or subject participle, whichever the caption reaches first."""
     predicate = find_predicate(text)
     if predicate is None:
@@ -179,7 +179,7 @@ def _cased(template: str, words: str) -> str:
     return words.upper() if template.isupper() and len(template) > 1 else words
 
 
-def _no_noun_phrase(text: str, tokens: list[Token]) -> str | None:
+def _no_noun_phrase(text: str, tokens: Sequence[Token]) -> str | None:
     """ "two dogs on a beach" -> "no dogs on a beach"; "people walking" -> "no people walking"."""
     first = tokens[0]
     if first.lower in PREPOSITIONS or first.lower in PRONOUN_SUBJECTS or first.lower in AUXILIARIES:
@@ -203,7 +203,7 @@ def _opening(text: str, words: str) -> str:
     return words[:1].upper() + words[1:] if text[:1].isupper() else words
 
 
-def _there_is_no(text: str, tokens: list[Token]) -> str | None:
+def _there_is_no(text: str, tokens: Sequence[Token]) -> str | None:
     """Last resort for noun phrases whose "no" reads as sign text: "there is no parking sign"."""
     quantifier = QUANTIFIER_PHRASES.match(text)
     if not quantifier:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from importlib import resources
 
@@ -27,16 +27,16 @@ from triplegen.clause import find_predicate, subject_is_plural
 from triplegen.lexicon import (
     AUXILIARIES,
     DETERMINERS,
-    PREPOSITIONS,
-    VERB_BASES,
     HAVE_FORMS,
+    PREPOSITIONS,
     PRONOUN_SUBJECTS,
     THIRD_PERSON,
+    VERB_BASES,
     Token,
     is_participle,
     keeps_capital,
-    split_ending,
     present_participle,
+    split_ending,
     tokenize,
 )
 from triplegen.polarity import keeps_polarity
@@ -90,6 +90,7 @@ def _candidates(body: str, seed: int) -> Iterator[str]:
 
 
 def _restructure(text: str) -> str | None:
+    """The caption as a full sentence of another shape, or None when its shape has no safe rewrite."""
     reduced = _RELATIVE_HAS.sub(" with ", _RELATIVE_BE.sub(" ", text))
     if reduced != text:
         return reduced  # "a cat that is sitting in a sink" -> "a cat sitting in a sink"
@@ -124,18 +125,18 @@ def _framed(text: str) -> str:
     return "in this image, " + (_lower_first(text, tokens[0]) if tokens else text)
 
 
-def _depicts(subject: list[Token]) -> bool:
+def _depicts(subject: Sequence[Token]) -> bool:
     """ "a photo of a girl sitting": the participle belongs to the girl, not to the photo."""
     words = [t.lower for t in subject]
     return any(w in _DEPICTIONS for w in words) or any(a == "close" and b == "up" for a, b in zip(words, words[1:]))
 
 
-def _has_verb_before(tokens: list[Token], index: int) -> bool:
+def _has_verb_before(tokens: Sequence[Token], index: int) -> bool:
     """A verb already before the participle ("a goat leans propped") leaves no room for "is"."""
     return any(t.lower in AUXILIARIES or t.lower in HAVE_FORMS or t.lower in THIRD_PERSON for t in tokens[: index - 1])
 
 
-def _existential(text: str, tokens: list[Token]) -> str | None:
+def _existential(text: str, tokens: Sequence[Token]) -> str | None:
     """ "Two dogs on a beach" -> "there are two dogs on a beach" (indefinite subjects only)."""
     first = tokens[0].lower
     if any(t.lower in _FINITE for t in tokens) or _looks_like_verb_phrase(tokens):
@@ -149,7 +150,7 @@ def _existential(text: str, tokens: list[Token]) -> str | None:
     return f"there {be} {_lower_first(text, tokens[0])}"
 
 
-def _looks_like_verb_phrase(tokens: list[Token]) -> bool:
+def _looks_like_verb_phrase(tokens: Sequence[Token]) -> bool:
     """ "an office view shows cubicles": a verb the predicate finder let pass, not a noun like "lights on"."""
     for word, nxt in zip(tokens, tokens[1:]):
         if word.lower in THIRD_PERSON or word.lower in VERB_BASES:
@@ -175,7 +176,7 @@ def _front_place(text: str) -> str:
     return text
 
 
-def _is_place_phrase(text: str, tokens: list[Token], i: int) -> bool:
+def _is_place_phrase(text: str, tokens: Sequence[Token], i: int) -> bool:
     """A locative phrase from token i to the end, with nothing in it that points back or acts."""
     word = tokens[i].lower
     span = _MULTIWORD_PLACES.get(word)

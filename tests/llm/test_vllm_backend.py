@@ -25,7 +25,7 @@ def backend_for(model_dir, schema, tiny_engine):
     config = GenerateConfig(input="in.parquet", output="out.parquet", model=str(model_dir),
                             engine=engine_options())
     backend = VllmBackend(config, schema)
-    assert backend._llm is tiny_engine  # the session's engine, not a second one
+    assert backend._engine is tiny_engine  # the session's engine, not a second one
     return backend
 
 
@@ -82,3 +82,24 @@ def test_without_vllm_the_error_says_how_to_install_it(monkeypatch):
     config = GenerateConfig(input="in.parquet", output="out.parquet", model="some/model")
     with pytest.raises(MissingExtraError, match=r"pip install 'semclip\[vllm\]'"):
         make_backend(config, PINNED_TRIPLE_SCHEMA)
+
+
+def test_data_parallel_replicas_split_a_chunk_and_answer_like_one_engine(tiny_llama_dir, tiny_engine):
+    """--data-parallel-size 2: two engine replicas in their own processes, half the chunk each."""
+    import os
+
+    from triplegen.backends.replicas import ReplicaPool
+    from triplegen.backends.vllm import VllmBackend
+
+    options = engine_options().model_copy(update={"data_parallel_size": 2})
+    config = GenerateConfig(input="in.parquet", output="out.parquet", model=str(tiny_llama_dir), engine=options)
+    parallel = VllmBackend(config, PINNED_TRIPLE_SCHEMA)
+    pool = parallel._engine
+    assert isinstance(pool, ReplicaPool)
+    assert len(set(pool.pids)) == 2 and os.getpid() not in pool.pids
+    batch = requests(10)
+    completions = parallel.generate(batch, SAMPLING)
+    assert pool.served == [5, 5]
+    single = backend_for(tiny_llama_dir, PINNED_TRIPLE_SCHEMA, tiny_engine).generate(batch, SAMPLING)
+    assert [c.text for c in completions] == [c.text for c in single]  # per-row seeds, same weights
+    assert parallel.stats.requests == 10 and parallel.stats.completion_tokens > 0

@@ -73,6 +73,7 @@ class OpenAIBackend:
 
     name = "openai"
     deterministic = False
+    needs_messages = True  # chat messages rendered from the prompt template
 
     def __init__(self, config: GenerateConfig, output_schema: dict):
         self._openai = _import_openai()

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from triplegen.backends.base import BackendStats, Completion, Request
+from triplegen.backends.replicas import ReplicaPool
 from triplegen.config import EngineOptions, GenerateConfig
 from triplegen.errors import MissingExtraError, TripleGenError
 
@@ -70,18 +71,15 @@ def engine_kwargs(model: str, options: EngineOptions) -> dict[str, Any]:
 
 
 def shared_engine(model: str, options: EngineOptions):
-    """The process's `vllm.LLM` for this model and these options, created on first use."""
+    """The process's engine for this model and these options, created on first use: a `vllm.LLM`,
+    or a `ReplicaPool` of them for `data_parallel_size > 1`."""
     vllm, _ = _import_vllm()
-    if options.data_parallel_size > 1:
-        # vLLM refuses LLM(data_parallel_size>1) in one process ("may hang"); its supported path
-        # is one server started with --data-parallel-size, which the openai backend drives.
-        raise TripleGenError(
-            f"--data-parallel-size {options.data_parallel_size} needs a vLLM server: start "
-            f"`vllm serve {model} --data-parallel-size {options.data_parallel_size}` and pass "
-            "--base-url http://HOST:8000/v1 (docs/llm-backends.md)"
-        )
     kwargs = engine_kwargs(model, options)
-    key = tuple(sorted(kwargs.items()))
+    key = (*sorted(kwargs.items()), ("data_parallel_size", options.data_parallel_size))
+    if key not in _ENGINES and options.data_parallel_size > 1:
+        # vLLM refuses LLM(data_parallel_size>1) in one process; replicas in worker processes
+        # give the same throughput for a dense model without any coordination between them.
+        _ENGINES[key] = ReplicaPool(kwargs, options.data_parallel_size, options.tensor_parallel_size)
     if key not in _ENGINES:
         log.info("loading vLLM engine for %s", model)
         try:
@@ -95,6 +93,9 @@ def shared_engine(model: str, options: EngineOptions):
 def release_engines() -> None:
     """Drop the cached engines so their memory (GPU and KV cache) is freed."""
     for llm in _ENGINES.values():
+        if isinstance(llm, ReplicaPool):
+            llm.close()
+            continue
         engine = getattr(llm, "llm_engine", None)
         shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
         if callable(shutdown):
@@ -102,77 +103,79 @@ def release_engines() -> None:
     _ENGINES.clear()
 
 
-def sampling_params(
-    request: Request, sampling: dict[str, Any], schema: dict, structured_cls, params_cls
-):
-    """`SamplingParams` for one request: the template's sampling, the row's seed, the schema."""
+def check_sampling(sampling: dict[str, Any]) -> None:
     unknown = set(sampling) - SAMPLING_KEYS
     if unknown:
         raise TripleGenError(
             f"sampling option(s) {sorted(unknown)} are not supported by the vllm backend "
             f"(supported: {sorted(SAMPLING_KEYS)})"
         )
-    return params_cls(
-        **sampling,
-        seed=request.seed,
-        structured_outputs=structured_cls(json=schema),
+
+
+def run_chat(llm, conversations: list[list[dict]], specs: list[dict[str, Any]], schema: dict) -> list[Completion]:
+    """Completions from one engine; `specs` are plain sampling dicts (seed included), so the same
+    function serves the in-process engine and the data-parallel replica processes."""
+    vllm, structured_cls = _import_vllm()
+    refused = _request_errors()
+    params = [vllm.SamplingParams(**spec, structured_outputs=structured_cls(json=schema)) for spec in specs]
+    try:
+        outputs = llm.chat(conversations, params, use_tqdm=False)
+    except refused:
+        # vLLM validates the whole batch up front (e.g. a prompt longer than max_model_len)
+        # and refuses all of it; submit one by one so only the offending rows fail.
+        return [_run_one(llm, c, p, refused) for c, p in zip(conversations, params)]
+    return [_completion(output) for output in outputs]
+
+
+def _run_one(llm, conversation, params, refused) -> Completion:
+    try:
+        (output,) = llm.chat([conversation], [params], use_tqdm=False)
+    except refused as exc:
+        return Completion(text=None, finish_reason=None, error=f"vllm refused: {exc}")
+    return _completion(output)
+
+
+def _completion(output) -> Completion:
+    best = output.outputs[0]
+    return Completion(
+        text=best.text,
+        finish_reason=best.finish_reason,
+        prompt_tokens=len(output.prompt_token_ids or ()),
+        completion_tokens=len(best.token_ids or ()),
     )
 
 
 class VllmBackend:
-    """Raw JSON text from an in-process vLLM engine, one completion per request."""
+    """Raw JSON text from in-process vLLM (one engine, or replicas for data parallelism)."""
 
     name = "vllm"
     deterministic = False
+    needs_messages = True  # chat messages rendered from the prompt template
 
     def __init__(self, config: GenerateConfig, output_schema: dict, llm=None):
         if not config.model:
             raise TripleGenError("the vllm backend needs --model NAME_OR_PATH")
-        vllm, self._structured_cls = _import_vllm()
-        self._params_cls = vllm.SamplingParams
+        _import_vllm()
         self.model = config.model
         self.schema = output_schema
         self.stats = BackendStats()
-        self._llm = llm if llm is not None else shared_engine(config.model, config.engine)
-        self._refused = _request_errors()
+        self._engine = llm if llm is not None else shared_engine(config.model, config.engine)
 
     def generate(self, requests: list[Request], sampling: dict[str, Any]) -> list[Completion]:
         if not requests:
             return []
-        params = [
-            sampling_params(r, sampling, self.schema, self._structured_cls, self._params_cls)
-            for r in requests
-        ]
-        try:
-            outputs = self._llm.chat([r.messages for r in requests], params, use_tqdm=False)
-        except self._refused:
-            # vLLM validates the whole batch up front (e.g. a prompt longer than max_model_len)
-            # and refuses all of it; submit one by one so only the offending rows fail.
-            return [self._one(request, p) for request, p in zip(requests, params)]
-        return [self._completion(output) for output in outputs]
-
-    def _one(self, request: Request, params) -> Completion:
-        try:
-            (output,) = self._llm.chat([request.messages], [params], use_tqdm=False)
-        except self._refused as exc:
-            self.stats.requests += 1
-            self.stats.server_errors += 1
-            return Completion(text=None, finish_reason=None, error=f"vllm refused: {exc}")
-        return self._completion(output)
-
-    def _completion(self, output) -> Completion:
-        best = output.outputs[0]
-        prompt_tokens = len(output.prompt_token_ids or ())
-        completion_tokens = len(best.token_ids or ())
-        self.stats.requests += 1
-        self.stats.prompt_tokens += prompt_tokens
-        self.stats.completion_tokens += completion_tokens
-        return Completion(
-            text=best.text,
-            finish_reason=best.finish_reason,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-        )
+        check_sampling(sampling)
+        conversations = [r.messages for r in requests]
+        specs = [{**sampling, "seed": r.seed} for r in requests]
+        if isinstance(self._engine, ReplicaPool):
+            completions = self._engine.chat(conversations, specs, self.schema)
+        else:
+            completions = run_chat(self._engine, conversations, specs, self.schema)
+        self.stats.requests += len(completions)
+        self.stats.server_errors += sum(c.text is None for c in completions)
+        self.stats.prompt_tokens += sum(c.prompt_tokens for c in completions)
+        self.stats.completion_tokens += sum(c.completion_tokens for c in completions)
+        return completions
 
     def close(self) -> None:
         """Keep the shared engine loaded; `release_engines()` frees it."""

@@ -62,6 +62,7 @@ _RELATIVE_HAS = re.compile(
     re.IGNORECASE,
 )
 _DEPICTIONS = frozenset("photo photograph picture image view closeup close-up shot painting drawing poster".split())
+_PHRASE_ADVERBS = frozenset("early late right just far deep high low back".split())
 _WEARERS = frozenset(
     "man woman person boy girl child kid people men women guy lady player players kids children".split()
 )
@@ -196,8 +197,16 @@ def _is_place_phrase(text: str, tokens: Sequence[Token], i: int) -> bool:
         and tokens[after].lower in _PLACE_DETERMINERS
         and "," not in text[tokens[i].start :] and ";" not in text[tokens[i].start :]
         and not any(t.lower in _PP_BLOCKERS or t.lower in AUXILIARIES or is_participle(t.lower) for t in tail)
-        and not (word == "in" and tokens[i - 1].lower in _WEARERS)
+        and not (word == "in" and before in _WEARERS)  # "a man in a suit" is what he wears
+        and not (before.endswith("ly") or before in _PHRASE_ADVERBS)  # "early in the morning" stays whole
+        and not (word == "at" and _has_object(text, tokens, i))  # "swinging a bat at a pitch": a target, not a place
     )
+
+
+def _has_object(text: str, tokens: Sequence[Token], i: int) -> bool:
+    predicate = find_predicate(text)
+    start = predicate.index + 1 if predicate else 0
+    return any(t.lower in DETERMINERS for t in tokens[start:i])
 
 
 def _lower_first(text: str, first: Token) -> str:

@@ -90,6 +90,10 @@ PARAPHRASES = [
     # a place after "photo of ..." belongs to what the photo shows: not moved to the front
     ("An orange photo of trains on the tracks.", "There is an orange picture of trains on the tracks."),
     ("A room with a Tv and chairs.", "There is a room with a television and chairs."),
+    # a phrase stays where it belongs: with its adverb, or as the target of an action
+    ("A woman jogging along a river path early in the morning.",
+     "A lady is jogging along a river path early in the morning."),
+    ("A baseball player swinging a bat at a pitch.", "A baseball player is swinging a bat at a pitch."),
 ]
 
 

@@ -38,6 +38,8 @@ _MODALS_NEEDING_VERB = frozenset("can will may must might could would should doe
 PARTICLES = frozenset("up down out off away together around back over along about".split())
 OBJECT_WORDS = frozenset("it them him her his their its one something someone".split())
 IRREGULAR_PLURALS = frozenset("people men women children sheep cattle geese mice feet teeth police fish deer".split())
+# Same form in both numbers: "a sheep" is one, "two sheep" are several.
+INVARIANT_NOUNS = frozenset("sheep fish deer moose bison buffalo aircraft series species".split())
 _LINKING = frozenset("sit stand look seem appear lie lay rest remain stay sleep wait".split())
 _NOT_BEFORE_PARTICIPLE = frozenset("and or very well freshly newly brightly partially half".split())
 _PLURAL_PHRASES = [["a", "couple"], ["a", "few"], ["a", "lot"], ["a", "number"], ["a", "pair"]]
@@ -167,4 +169,6 @@ def subject_is_plural(tokens: Sequence[Token], end: int) -> bool:
     if any(w == "and" and (nxt in DETERMINERS or is_plural(nxt)) for w, nxt in zip(words, words[1:])):
         return True  # "a man and a woman", "a dog and cats"; not "a black and white dog"
     head = list(takewhile(lambda w: w not in PREPOSITIONS, words))
-    return bool(head) and is_plural(head[-1])
+    if not head or (head[-1] in INVARIANT_NOUNS and head[0] in SINGULAR_DETERMINERS):
+        return False
+    return is_plural(head[-1])

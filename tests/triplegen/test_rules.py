@@ -94,6 +94,10 @@ PARAPHRASES = [
     ("A woman jogging along a river path early in the morning.",
      "A lady is jogging along a river path early in the morning."),
     ("A baseball player swinging a bat at a pitch.", "A baseball player is swinging a bat at a pitch."),
+    # "a/an/one/this" makes an invariant noun singular; a numeral makes it plural
+    ("A sheep standing in a grass-covered field.", "A sheep is standing in a grass-covered field."),
+    ("Two sheep standing in a field.", "Two sheep are standing in a field."),
+    ("A deer grazing.", "A deer is grazing."),
 ]
 
 

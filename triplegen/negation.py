@@ -59,6 +59,11 @@ _NOUN_STARTS = frozenset("building buildings ceiling clothing parking dining liv
 _DO_SUPPORT = re.compile(r"\b(does|do)\s+([a-z]+)\b")
 _YET = re.compile(r"\s+yet\b", re.IGNORECASE)
 _NT = {"can't": "can", "won't": "will", "ain't": "is", "shan't": "shall"}
+# Polarity words a removed cue leaves behind: "doesn't have any shoes" -> "has shoes", not "has any shoes".
+_ANY_AFTER_CUE = re.compile(r"^((?:\s+[\w'\u2019-]+){0,2}?)\s+(any|anything|anyone|anybody)\b", re.IGNORECASE)
+_ANY = {"any": "", "anything": "something", "anyone": "someone", "anybody": "somebody"}
+_NO_MORE = re.compile(r"\s+(?:any\s?more|any\s+longer)\b", re.IGNORECASE)
+_LONGER = re.compile(r"\s+longer\b", re.IGNORECASE)
 
 
 def negate(caption: str) -> str | None:
@@ -95,7 +100,10 @@ def _remove_cues(text: str) -> str:
     original_text = text
     for start, end, cue in reversed(cue_spans(text)):
         original = text[start:end]
-        if cue == "not" and _YET.match(text, end):
+        text = _drop_polarity_items(text, end)
+        if cue == "no" and _LONGER.match(text, end):
+            end, replacement = _LONGER.match(text, end).end(), ""  # "no longer open" -> "open"
+        elif cue == "not" and _YET.match(text, end):
             end, replacement = _YET.match(text, end).end(), ""  # "fruit not yet ripe" -> "fruit ripe"
         elif cue == "no":
             replacement = _after_removed_no(text[end:])
@@ -106,6 +114,18 @@ def _remove_cues(text: str) -> str:
             replacement = _CUE_REMOVALS.get(cue, "")
         text = _splice(text, start, end, match_case(original, replacement) if replacement else "")
     return capitalise_like(original_text, _undo_do_support(text))
+
+
+def _drop_polarity_items(text: str, end: int) -> str:
+    """After the cue at `end`: drop "any more"/"any longer", and "any" -> "", "anything" -> "something"."""
+    text = text[:end] + _NO_MORE.sub("", text[end:])
+    near = _ANY_AFTER_CUE.match(text[end:])
+    if near:
+        word = near.group(2)
+        at = end + near.start(2)
+        replacement = match_case(word, _ANY[word.lower()])
+        text = _splice(text, at, at + len(word), replacement) if replacement else _splice(text, at - 1, at + len(word), "")
+    return text
 
 
 def _undo_do_support(text: str) -> str:

@@ -69,6 +69,13 @@ NEGATIONS = [
     ("Nobody is in the kitchen.", "Somebody is in the kitchen."),
     ("A kitchen with no one in it.", "A kitchen with someone in it."),
     ("There are no cars on the road.", "There are cars on the road."),
+    # "any" and "any more" belong to the removed cue
+    ("The girl doesn't have any shoes on.", "The girl has shoes on."),
+    ("There aren't any cars on the street.", "There are cars on the street."),
+    ("A room without any furniture.", "A room with furniture."),
+    ("A man who does not have anything in his hands.", "A man who has something in his hands."),
+    ("The shop is no longer open.", "The shop is open."),
+    ("The store is not open any more.", "The store is open."),
 ]
 
 

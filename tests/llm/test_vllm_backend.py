@@ -89,7 +89,7 @@ def test_data_parallel_replicas_split_a_chunk_and_answer_like_one_engine(tiny_ll
     import os
 
     from triplegen.backends.replicas import ReplicaPool
-    from triplegen.backends.vllm import VllmBackend
+    from triplegen.backends.vllm import VllmBackend, release_engines
 
     options = engine_options().model_copy(update={"data_parallel_size": 2})
     config = GenerateConfig(input="in.parquet", output="out.parquet", model=str(tiny_llama_dir), engine=options)
@@ -97,9 +97,12 @@ def test_data_parallel_replicas_split_a_chunk_and_answer_like_one_engine(tiny_ll
     pool = parallel._engine
     assert isinstance(pool, ReplicaPool)
     assert len(set(pool.pids)) == 2 and os.getpid() not in pool.pids
+    processes = pool.processes
     batch = requests(10)
     completions = parallel.generate(batch, SAMPLING)
     assert pool.served == [5, 5]
     single = backend_for(tiny_llama_dir, PINNED_TRIPLE_SCHEMA, tiny_engine).generate(batch, SAMPLING)
     assert [c.text for c in completions] == [c.text for c in single]  # per-row seeds, same weights
     assert parallel.stats.requests == 10 and parallel.stats.completion_tokens > 0
+    release_engines(only=pool)
+    assert all(not process.is_alive() for process in processes)

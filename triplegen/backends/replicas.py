@@ -45,10 +45,17 @@ def _serve(connection, engine_kwargs: dict[str, Any], devices: str) -> None:
     except Exception as exc:  # reported to the parent as one line
         connection.send(("error", f"{type(exc).__name__}: {exc}"))
         return
-    connection.send(("ready", os.getpid()))
-    while (message := connection.recv()) is not None:
-        conversations, specs, schema = message
-        connection.send(("ok", run_chat(llm, conversations, specs, schema)))
+    try:
+        connection.send(("ready", os.getpid()))
+        while (message := connection.recv()) is not None:
+            conversations, specs, schema = message
+            connection.send(("ok", run_chat(llm, conversations, specs, schema)))
+    except (EOFError, OSError):
+        pass  # the parent is gone
+    finally:
+        # a multiprocessing child skips atexit handlers, so vLLM's own cleanup would never run and
+        # its engine process would outlive the replica
+        llm.llm_engine.engine_core.shutdown()
 
 
 class ReplicaPool:
@@ -82,6 +89,10 @@ class ReplicaPool:
             self.close()
             raise TripleGenError(f"vLLM replica {index} could not start: {payload}")
         return payload
+
+    @property
+    def processes(self) -> list:
+        return [process for process, _ in self._workers]
 
     def chat(self, conversations: list, specs: list[dict[str, Any]], schema: dict) -> list[Completion]:
         count = len(self._workers)

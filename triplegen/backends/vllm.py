@@ -32,6 +32,8 @@ SAMPLING_KEYS = frozenset(
     }
 )
 
+CPU_BATCHED_TOKENS = 8192  # tokens per engine step on a CPU, where prompts are not split
+
 # An engine takes from seconds to minutes to load, so a process that runs several generate calls
 # with the same model and options (a notebook, a test session) loads it once.
 _ENGINES: dict[tuple, Any] = {}
@@ -67,7 +69,19 @@ def engine_kwargs(model: str, options: EngineOptions) -> dict[str, Any]:
     }
     if options.max_model_len is not None:
         kwargs["max_model_len"] = options.max_model_len
+    if _on_cpu():
+        # vLLM's CPU worker crashes ("CPU Generator does not use offset") when a request with its
+        # own seed is prefilled in pieces, which chunked prefill does as soon as a batch exceeds the
+        # token budget; so on a CPU every prompt is prefilled whole.
+        kwargs["enable_chunked_prefill"] = False
+        kwargs["max_num_batched_tokens"] = max(options.max_model_len or 0, CPU_BATCHED_TOKENS)
     return kwargs
+
+
+def _on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
 
 
 def shared_engine(model: str, options: EngineOptions):
@@ -86,21 +100,24 @@ def shared_engine(model: str, options: EngineOptions):
             _ENGINES[key] = vllm.LLM(**kwargs)
         except (OSError, ValueError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "max_num_batched_tokens" in first_line and options.max_model_len is None:
+                first_line += f" On a CPU, pass --max-model-len {CPU_BATCHED_TOKENS} or less."
             raise TripleGenError(f"vLLM could not load model {model!r}: {first_line}") from exc
     return _ENGINES[key]
 
 
-def release_engines() -> None:
-    """Drop the cached engines so their memory (GPU and KV cache) is freed."""
-    for llm in _ENGINES.values():
+def release_engines(only=None) -> None:
+    """Shut the cached engines down (or just `only`) so their memory (GPU and KV cache) is freed."""
+    for key, llm in list(_ENGINES.items()):
+        if only is not None and llm is not only:
+            continue
+        del _ENGINES[key]
         if isinstance(llm, ReplicaPool):
             llm.close()
             continue
-        engine = getattr(llm, "llm_engine", None)
-        shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
+        shutdown = getattr(getattr(getattr(llm, "llm_engine", None), "engine_core", None), "shutdown", None)
         if callable(shutdown):
             shutdown()
-    _ENGINES.clear()
 
 
 def check_sampling(sampling: dict[str, Any]) -> None:

@@ -42,6 +42,9 @@ IRREGULAR_PLURALS = frozenset("people men women children sheep cattle geese mice
 INVARIANT_NOUNS = frozenset("sheep fish deer moose bison buffalo aircraft series species".split())
 _LINKING = frozenset("sit stand look seem appear lie lay rest remain stay sleep wait".split())
 _NOT_BEFORE_PARTICIPLE = frozenset("and or very well freshly newly brightly partially half".split())
+_CLAUSE_BREAKS = frozenset("while as where when what that which who whose because so if".split())
+# -s forms that are at least as often plural nouns after another noun: "street lights", "bus stops".
+_NOUN_LIKE_VERBS = frozenset("lights stands lines waves stops tops blocks covers frames points races plays shows rides".split())
 _PLURAL_PHRASES = [["a", "couple"], ["a", "few"], ["a", "lot"], ["a", "number"], ["a", "pair"]]
 _COLOURS = frozenset(
     "red white black blue green yellow brown orange pink purple gray grey silver gold tan dark light".split()
@@ -71,8 +74,35 @@ def find_predicate(text: str) -> Predicate | None:
     tokens = tokenize(text)
     for i in range(len(tokens)):
         kind = _kind_at(text, tokens, i)
+        if kind == "participle" or (kind is None and _leads_participle_phrase(tokens, i)):
+            later = _verb_after_participle_phrase(text, tokens, i)
+            if later is not None:
+                return Predicate("present_s", later)
         if kind is not None:
             return Predicate(kind, i)
+    return None
+
+
+def _leads_participle_phrase(tokens: Sequence[Token], i: int) -> bool:
+    """ "a woman wearing sunglasses ...": a participle with an object the finder does not take as predicate."""
+    return is_participle(tokens[i].lower) and _previous_is_noun(tokens, i) and _participle_after_noun(tokens, i)
+
+
+def _verb_after_participle_phrase(text: str, tokens: Sequence[Token], i: int) -> int | None:
+    """ "A banner reading "Welcome" hangs over a door": the participle describes a singular subject
+    whose own verb comes later, so that verb is the predicate."""
+    if tokens[0].lower not in SINGULAR_DETERMINERS and tokens[0].lower != "the":
+        return None
+    for j in range(i + 2, len(tokens) - 1):
+        word = tokens[j].lower
+        if word in _CLAUSE_BREAKS or "," in text[tokens[j - 1].end : tokens[j].start]:
+            return None
+        if (
+            word in THIRD_PERSON and word not in _NOUN_LIKE_VERBS and tokens[j - 1].lower not in ("and", "or")
+            and text.count('"', 0, tokens[j].start) % 2 == 0
+            and _previous_is_noun(tokens, j) and _next_allows_verb(text, tokens, j)
+        ):
+            return j
     return None
 
 

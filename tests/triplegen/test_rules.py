@@ -45,6 +45,16 @@ NEGATIONS = [
     ("Someone holding an umbrella in the rain.", "Someone not holding an umbrella in the rain."),
     ("Standing in a kitchen near the stove.", "Nobody is standing in a kitchen near the stove."),
     ("a bike sits parked next to a street", "a bike does not sit parked next to a street"),
+    # the verb after a phrase that describes the subject ("with a backpack", "reading ...", "wearing ...")
+    ("A woman with a backpack hikes up a rocky trail.", "A woman with a backpack does not hike up a rocky trail."),
+    ("A man in a red shirt throws a frisbee.", "A man in a red shirt does not throw a frisbee."),
+    ("The dog on the couch looks at the camera.", "The dog on the couch does not look at the camera."),
+    ('A banner reading "Welcome Home" hangs over the garage door.',
+     'A banner reading "Welcome Home" does not hang over the garage door.'),
+    ("A woman wearing sunglasses and a striped dress walks past a bakery.",
+     "A woman wearing sunglasses and a striped dress does not walk past a bakery."),
+    ("A desk lamp shines on an open notebook.", "A desk lamp does not shine on an open notebook."),
+    ("A woman holding an umbrella while a man walks by.", "A woman not holding an umbrella while a man walks by."),
     # bare noun phrases
     ("Two dogs on a beach.", "No dogs on a beach."),
     ("A red stop sign on a pole.", "No red stop sign on a pole."),
@@ -105,6 +115,12 @@ PARAPHRASES = [
     ("A sheep standing in a grass-covered field.", "A sheep is standing in a grass-covered field."),
     ("Two sheep standing in a field.", "Two sheep are standing in a field."),
     ("A deer grazing.", "A deer is grazing."),
+    ("A woman with a backpack hikes up a rocky trail.", "A lady with a backpack is hiking up a rocky trail."),
+    ('A banner reading "Welcome Home" hangs over the garage door.',
+     'A banner reading "Welcome Home" is hanging over the garage door.'),
+    ("A woman wearing sunglasses and a striped dress walks past a bakery.",
+     "A lady wearing sunglasses and a striped dress is walking past a bakery."),
+    ("Sushi rolls arranged on a black plate.", "Sushi rolls are arranged on a black plate."),
 ]
 
 

@@ -63,6 +63,10 @@ _RELATIVE_HAS = re.compile(
 )
 _DEPICTIONS = frozenset("photo photograph picture image view closeup close-up shot painting drawing poster".split())
 _PHRASE_ADVERBS = frozenset("early late right just far deep high low back".split())
+# Where these happen is where the subject is, so the place can lead: "On the bed, the cat is sleeping."
+_AT_A_PLACE = frozenset(
+    present_participle(verb) for verb in "sit stand sleep lie lay rest play wait swim walk run work nap perch float lounge graze".split()
+) | {"parked"}
 _WEARERS = frozenset(
     "man woman person boy girl child kid people men women guy lady player players kids children".split()
 )
@@ -134,7 +138,11 @@ def _depicts(subject: Sequence[Token]) -> bool:
 
 def _has_verb_before(tokens: Sequence[Token], index: int) -> bool:
     """A verb already before the participle ("a goat leans propped") leaves no room for "is"."""
-    return any(t.lower in AUXILIARIES or t.lower in HAVE_FORMS or t.lower in THIRD_PERSON for t in tokens[: index - 1])
+    return any(
+        t.lower in AUXILIARIES or t.lower in HAVE_FORMS or t.lower in THIRD_PERSON or t.lower.endswith("n't")
+        or t.lower == "been"
+        for t in tokens[: index - 1]
+    )
 
 
 def _existential(text: str, tokens: Sequence[Token]) -> str | None:
@@ -191,7 +199,8 @@ def _is_place_phrase(text: str, tokens: Sequence[Token], i: int) -> bool:
     before = tokens[i - 1].lower
     return (
         after < len(tokens)
-        and before not in AUXILIARIES and before not in HAVE_FORMS and not is_participle(before)
+        and before not in AUXILIARIES and before not in HAVE_FORMS and before not in PREPOSITIONS
+        and not (is_participle(before) and not _at_a_place(tokens, i - 1))
         and not any(t.lower in _REST_BLOCKERS for t in tokens[:i])
         and not _depicts(tokens[:i])  # "a photo of trains on the tracks": the trains are there, not the photo
         and tokens[after].lower in _PLACE_DETERMINERS
@@ -201,6 +210,11 @@ def _is_place_phrase(text: str, tokens: Sequence[Token], i: int) -> bool:
         and not (before.endswith("ly") or before in _PHRASE_ADVERBS)  # "early in the morning" stays whole
         and not (word == "at" and _has_object(text, tokens, i))  # "swinging a bat at a pitch": a target, not a place
     )
+
+
+def _at_a_place(tokens: Sequence[Token], i: int) -> bool:
+    """ "is sleeping" before "on the bed": a finite clause whose verb happens at the place."""
+    return i > 0 and tokens[i].lower in _AT_A_PLACE and tokens[i - 1].lower in ("is", "are", "was", "were")
 
 
 def _has_object(text: str, tokens: Sequence[Token], i: int) -> bool:

@@ -98,7 +98,7 @@ def test_negation_by_structure(caption, expected):
 PARAPHRASES = [
     ("A man riding a horse on a beach.", "On a beach, a guy is riding a horse."),
     ("A bird flies over the lake.", "A bird is flying over the lake."),
-    ("Two dogs play on the beach.", "Two dogs are playing on the beach."),
+    ("Two dogs play on the beach.", "On the beach, two dogs are playing."),
     ("There is a cat on the bed.", "On the bed, there is a cat."),
     ("Two dogs on a beach.", "On a beach, there are two dogs."),
     ("A black cat that is sitting in a sink.", "A black cat sitting in a sink."),
@@ -113,7 +113,7 @@ PARAPHRASES = [
     ("A baseball player swinging a bat at a pitch.", "A baseball player is swinging a bat at a pitch."),
     # "a/an/one/this" makes an invariant noun singular; a numeral makes it plural
     ("A sheep standing in a grass-covered field.", "A sheep is standing in a grass-covered field."),
-    ("Two sheep standing in a field.", "Two sheep are standing in a field."),
+    ("Two sheep standing in a field.", "In a field, two sheep are standing."),
     ("A deer grazing.", "A deer is grazing."),
     ("A woman with a backpack hikes up a rocky trail.", "A lady with a backpack is hiking up a rocky trail."),
     ('A banner reading "Welcome Home" hangs over the garage door.',
@@ -121,6 +121,14 @@ PARAPHRASES = [
     ("A woman wearing sunglasses and a striped dress walks past a bakery.",
      "A lady wearing sunglasses and a striped dress is walking past a bakery."),
     ("Sushi rolls arranged on a black plate.", "Sushi rolls are arranged on a black plate."),
+    # a clause whose verb happens at the place lets the place lead, instead of the "In this image" frame;
+    # a place that completes the verb ("looking at", "dressed in", "from under") stays where it is
+    ("The cat is sleeping on the bed.", "On the bed, the cat is sleeping."),
+    ("A car parked on the street.", "On the street, a car is parked."),
+    ("A man is looking at the camera.", "There is a guy looking at the camera."),
+    ("A man is dressed in a suit.", "There is a guy dressed in a suit."),
+    ("A kitten peeking out from under a blanket.", "A young cat is peeking out from under a blanket."),
+    ("A bed that hasn't been made.", "In this image, a bed that hasn't been made."),
 ]
 
 

@@ -42,6 +42,7 @@ IRREGULAR_PLURALS = frozenset("people men women children sheep cattle geese mice
 INVARIANT_NOUNS = frozenset("sheep fish deer moose bison buffalo aircraft series species".split())
 _LINKING = frozenset("sit stand look seem appear lie lay rest remain stay sleep wait".split())
 _NOT_BEFORE_PARTICIPLE = frozenset("and or very well freshly newly brightly partially half".split())
+_SINGULAR_FINITE = frozenset("is was has can will could would does".split())
 _CLAUSE_BREAKS = frozenset("while as where when what that which who whose because so if".split())
 # -s forms that are at least as often plural nouns after another noun: "street lights", "bus stops".
 _NOUN_LIKE_VERBS = frozenset("lights stands lines waves stops tops blocks covers frames points races plays shows rides".split())
@@ -77,7 +78,7 @@ def find_predicate(text: str) -> Predicate | None:
         if kind == "participle" or (kind is None and _leads_participle_phrase(tokens, i)):
             later = _verb_after_participle_phrase(text, tokens, i)
             if later is not None:
-                return Predicate("present_s", later)
+                return later
         if kind is not None:
             return Predicate(kind, i)
     return None
@@ -88,21 +89,26 @@ def _leads_participle_phrase(tokens: Sequence[Token], i: int) -> bool:
     return is_participle(tokens[i].lower) and _previous_is_noun(tokens, i) and _participle_after_noun(tokens, i)
 
 
-def _verb_after_participle_phrase(text: str, tokens: Sequence[Token], i: int) -> int | None:
-    """ "A banner reading "Welcome" hangs over a door": the participle describes a singular subject
-    whose own verb comes later, so that verb is the predicate."""
+def _verb_after_participle_phrase(text: str, tokens: Sequence[Token], i: int) -> Predicate | None:
+    """ "A banner reading "Welcome" hangs over a door", "a woman holding an umbrella is crossing": the
+    participle describes a singular subject whose own verb comes later, so that verb is the predicate."""
     if tokens[0].lower not in SINGULAR_DETERMINERS and tokens[0].lower != "the":
         return None
+    coordinated = False
     for j in range(i + 2, len(tokens) - 1):
         word = tokens[j].lower
         if word in _CLAUSE_BREAKS or "," in text[tokens[j - 1].end : tokens[j].start]:
             return None
+        coordinated = coordinated or word == "and"
+        if word in _SINGULAR_FINITE and not coordinated and _previous_is_noun(tokens, j):
+            kind = _kind_at(text, tokens, j)  # not after "and": "a bear standing on rocks and his ears are up"
+            return Predicate(kind, j) if kind is not None else None
         if (
             word in THIRD_PERSON and word not in _NOUN_LIKE_VERBS and tokens[j - 1].lower not in ("and", "or")
             and text.count('"', 0, tokens[j].start) % 2 == 0
             and _previous_is_noun(tokens, j) and _next_allows_verb(text, tokens, j)
         ):
-            return j
+            return Predicate("present_s", j)
     return None
 
 

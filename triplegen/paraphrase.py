@@ -37,6 +37,7 @@ from triplegen.lexicon import (
     keeps_capital,
     present_participle,
     split_ending,
+    third_person,
     tokenize,
 )
 from triplegen.polarity import keeps_polarity
@@ -67,6 +68,8 @@ _PHRASE_ADVERBS = frozenset("early late right just far deep high low back".split
 _AT_A_PLACE = frozenset(
     present_participle(verb) for verb in "sit stand sleep lie lay rest play wait swim walk run work nap perch float lounge graze".split()
 ) | {"parked"}
+_PROGRESSIVE = {present_participle(verb): verb for verb in sorted(VERB_BASES)}
+_SOURCES = frozenset("from of to than".split())  # "peeking out from under a blanket" stays whole
 _WEARERS = frozenset(
     "man woman person boy girl child kid people men women guy lady player players kids children".split()
 )
@@ -86,11 +89,15 @@ def paraphrase(caption: str) -> str | None:
 
 
 def _candidates(body: str, seed: int) -> Iterator[str]:
-    """Best first: restructured with one synonym, two synonyms alone, restructured alone, framed."""
+    """Best first: restructured with one synonym, two synonyms alone, restructured alone, a plainer
+    rewrite (with a synonym when one applies), framed."""
     restructured = _front_place(_restructure(body) or body)
     yield _synonyms(restructured, seed, 1)
     yield _synonyms(body, seed, 2)
     yield restructured
+    fallback = _fallback(body)
+    if fallback:
+        yield _synonyms(fallback, seed, 1)
     yield _framed(body)
 
 
@@ -114,14 +121,62 @@ def _restructure(text: str) -> str | None:
         return f"{text[:token.start]}is {present_participle(THIRD_PERSON[token.lower])}{text[token.end:]}"
     if predicate.kind == "present_base" and tokens[i - 1].lower not in PRONOUN_SUBJECTS:
         return f"{text[:token.start]}are {present_participle(token.lower)}{text[token.end:]}"
+    if tokens[0].lower == "there" and i == 1 and token.lower in ("is", "are") and i + 1 < len(tokens):
+        return _without_there(text[tokens[2].start :], token.lower, noun_phrase=False)
     if tokens[0].lower not in _INDEFINITE or "," in text[: token.start] or tokens[i - 1].lower in _RELATIVES:
         return None
+    if any(t.lower.endswith("ing") and is_participle(t.lower) and p.lower not in DETERMINERS for p, t in zip(tokens, tokens[1:i])):
+        return None  # "there is a lady holding an umbrella crossing the street" reads as two actions
     subject = _lower_first(text[: token.start].rstrip(), tokens[0])
     if predicate.kind == "auxiliary" and token.lower in ("is", "are") and i + 1 < len(tokens):
         return f"there {token.lower} {subject} {text[tokens[i + 1].start:]}"  # "a dog is on a sofa"
     if predicate.kind == "have" and token.lower in ("has", "have") and i + 1 < len(tokens):
         return f"there {'is' if token.lower == 'has' else 'are'} {subject} with {text[tokens[i + 1].start:]}"
     return None
+
+
+def _fallback(text: str) -> str | None:
+    """Plainer rewrites, tried when no restructuring or synonym applies: "there is X" -> "X",
+    "the truck is plowing" -> "the truck plows"."""
+    tokens = tokenize(text)
+    predicate = find_predicate(text)
+    if predicate is None or predicate.kind != "auxiliary" or predicate.index + 1 >= len(tokens):
+        return None
+    i, be = predicate.index, tokens[predicate.index].lower
+    if tokens[0].lower == "there" and i == 1 and be in ("is", "are"):
+        return _without_there(text[tokens[2].start :], be, noun_phrase=True)
+    if "," in text[: tokens[i].start] or tokens[i - 1].lower in _RELATIVES:
+        return None
+    return _simple_present(text, tokens, i)
+
+
+def _without_there(rest: str, be: str, noun_phrase: bool) -> str | None:
+    """ "there is a doll standing in a bathroom" -> "a doll is standing in a bathroom";
+    "there is a bus stop with a bench" -> "a bus stop with a bench"."""
+    tokens = tokenize(rest)
+    if not tokens or not (tokens[0].lower in _INDEFINITE or tokens[0].lower in ("something", "someone", "no")):
+        return None
+    predicate = find_predicate(rest)
+    if predicate is None:
+        return rest if noun_phrase and not _looks_like_verb_phrase(tokens) else None
+    if predicate.kind != "participle" or _has_verb_before(tokens, predicate.index + 1):
+        return None
+    if subject_is_plural(tokens, predicate.index) != (be == "are"):
+        return None  # "there are a bunch of people cross-country skiing": the participle is not the subject's
+    start = tokens[predicate.index].start
+    return f"{rest[:start]}{be} {rest[start:]}"
+
+
+def _simple_present(text: str, tokens: Sequence[Token], i: int) -> str | None:
+    """ "the truck is plowing the snow" -> "the truck plows the snow" (the reverse of "rides" -> "is riding")."""
+    be = tokens[i].lower
+    if be not in ("is", "are") or i + 1 >= len(tokens) or i == 0:
+        return None
+    base = _PROGRESSIVE.get(tokens[i + 1].lower)
+    if base is None or tokens[i + 1].text != tokens[i + 1].lower:
+        return None
+    verb = third_person(base) if be == "is" else base
+    return f"{text[: tokens[i].start]}{verb}{text[tokens[i + 1].end :]}"
 
 
 def _framed(text: str) -> str:
@@ -177,6 +232,8 @@ def _front_place(text: str) -> str:
     verbs = {t.lower for t in tokens[predicate.index : predicate.index + 2]} if predicate else set()
     if any(THIRD_PERSON.get(verb, verb) in _PLACING for verb in verbs):
         return text  # "puts a hand in a dish": the place belongs to the verb's object
+    if predicate is not None and predicate.kind == "participle":
+        return text  # "On a bench, a man sitting" would be a fragment
     start = predicate.index + 1 if predicate else 3
     for i in range(max(start, 3), len(tokens) - 1):
         if _is_place_phrase(text, tokens, i):
@@ -199,7 +256,7 @@ def _is_place_phrase(text: str, tokens: Sequence[Token], i: int) -> bool:
     before = tokens[i - 1].lower
     return (
         after < len(tokens)
-        and before not in AUXILIARIES and before not in HAVE_FORMS and before not in PREPOSITIONS
+        and before not in AUXILIARIES and before not in HAVE_FORMS and before not in _SOURCES
         and not (is_participle(before) and not _at_a_place(tokens, i - 1))
         and not any(t.lower in _REST_BLOCKERS for t in tokens[:i])
         and not _depicts(tokens[:i])  # "a photo of trains on the tracks": the trains are there, not the photo
@@ -208,7 +265,7 @@ def _is_place_phrase(text: str, tokens: Sequence[Token], i: int) -> bool:
         and not any(t.lower in _PP_BLOCKERS or t.lower in AUXILIARIES or is_participle(t.lower) for t in tail)
         and not (word == "in" and before in _WEARERS)  # "a man in a suit" is what he wears
         and not (before.endswith("ly") or before in _PHRASE_ADVERBS)  # "early in the morning" stays whole
-        and not (word == "at" and _has_object(text, tokens, i))  # "swinging a bat at a pitch": a target, not a place
+        and not (word == "at" and (_has_object(text, tokens, i) or before in PREPOSITIONS))  # "looking down at"  # "swinging a bat at a pitch": a target, not a place
     )
 
 

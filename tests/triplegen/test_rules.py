@@ -54,6 +54,8 @@ NEGATIONS = [
     ("A woman wearing sunglasses and a striped dress walks past a bakery.",
      "A woman wearing sunglasses and a striped dress does not walk past a bakery."),
     ("A desk lamp shines on an open notebook.", "A desk lamp does not shine on an open notebook."),
+    ("A woman holding an umbrella is crossing the street.", "A woman holding an umbrella is not crossing the street."),
+    ("A man wearing a hat has a dog.", "A man wearing a hat does not have a dog."),
     ("A woman holding an umbrella while a man walks by.", "A woman not holding an umbrella while a man walks by."),
     # bare noun phrases
     ("Two dogs on a beach.", "No dogs on a beach."),
@@ -129,6 +131,16 @@ PARAPHRASES = [
     ("A man is dressed in a suit.", "There is a guy dressed in a suit."),
     ("A kitten peeking out from under a blanket.", "A young cat is peeking out from under a blanket."),
     ("A bed that hasn't been made.", "In this image, a bed that hasn't been made."),
+    ("A woman holding an umbrella is crossing the street.", "A lady holding an umbrella is crossing the street."),
+    # "there is/are X" as a plain sentence or noun phrase; a progressive as a simple present
+    ("There is a polar bear swimming in the water.", "In the water, a polar bear is swimming."),
+    ("There is something missing under that wooden shelf.", "Something is missing under that wooden shelf."),
+    ("There is a bus stop with a bench and a map.", "A bus stop with a bench and a map."),
+    ("There are a bunch of people cross-country skiing.", "There are a bunch of individuals cross-country skiing."),
+    ("The pick up truck is plowing the snow.", "The pick up truck plows the snow."),
+    ("Cows are grazing in a wet pasture with birds.", "Cows graze in a wet pasture with birds."),
+    ("A man looking down at an open laptop.", "A guy is looking down at an open laptop."),
+    ("A person that is sitting down in front of a table.", "An individual sitting down in front of a table."),
 ]
 
 

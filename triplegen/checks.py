@@ -11,10 +11,10 @@ dataset card can describe any code they meet.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from triplegen.polarity import flips_polarity, keeps_polarity
+from triplegen.polarity import cue_spans
 
 REASONS: dict[str, str] = {
     "empty_caption": "the source caption is missing, empty or only whitespace",
@@ -72,10 +72,14 @@ _FUNCTION_WORDS = frozenset(
 )
 
 
+def _content(lowered_words: Iterable[str]) -> set[str]:
+    words = (w for w in lowered_words if w not in _FUNCTION_WORDS)
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words}
+
+
 def content_words(text: str) -> set[str]:
     """Lower-case words that carry content, plural -s stripped: what a minimal negation keeps."""
-    words = (w for w in _WORD.findall(text.lower()) if w not in _FUNCTION_WORDS)
-    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words}
+    return _content(_WORD.findall(text.lower()))
 
 
 def normalise(text: str) -> str:
@@ -83,8 +87,29 @@ def normalise(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
 
-def word_count(text: str) -> int:
-    return len(_WORD.findall(text))
+@dataclass(frozen=True)
+class _Text:
+    """What the checks read from one text, found once per triple: every check reads the same words.
+
+    `lowered` compares as `normalise` does (words hold no spaces, so equal joins are equal tuples).
+    """
+
+    raw: str
+    words: int
+    lowered: tuple[str, ...]
+    cues: int
+
+    @classmethod
+    def of(cls, text: str) -> _Text:
+        lowered = tuple(_WORD.findall(text.lower()))
+        # lower() can split a word outside ASCII ("İ" -> "i" + a combining dot), so count the original's
+        words = len(lowered) if text.isascii() else len(_WORD.findall(text))
+        return cls(text, words, lowered, len(cue_spans(text)))
+
+    @property
+    def meta(self) -> bool:
+        """Searched only when asked: the caption's only when an output talks about the task."""
+        return _META.search(self.raw) is not None
 
 
 def check_caption(caption: str | None, config: CheckConfig = CheckConfig()) -> str | None:
@@ -97,43 +122,45 @@ def check_caption(caption: str | None, config: CheckConfig = CheckConfig()) -> s
 
 
 # Each check: (caption, output, config) -> passes?  Its reason is "<field>_<suffix>".
-Check = Callable[[str, str, CheckConfig], bool]
+Check = Callable[[_Text, _Text, CheckConfig], bool]
 
 
-def _not_empty(caption: str, output: str, config: CheckConfig) -> bool:
-    return bool(output.strip())
+def _not_empty(caption: _Text, output: _Text, config: CheckConfig) -> bool:
+    return bool(output.raw.strip())
 
 
-def _not_too_long(caption: str, output: str, config: CheckConfig) -> bool:
-    limit = config.max_length_ratio * word_count(caption) + config.length_slack_words
-    return len(output) <= config.max_output_chars and word_count(output) <= limit
+def _not_too_long(caption: _Text, output: _Text, config: CheckConfig) -> bool:
+    limit = config.max_length_ratio * caption.words + config.length_slack_words
+    return len(output.raw) <= config.max_output_chars and output.words <= limit
 
 
-def _not_too_short(caption: str, output: str, config: CheckConfig) -> bool:
-    return word_count(output) >= config.min_length_ratio * word_count(caption)
+def _not_too_short(caption: _Text, output: _Text, config: CheckConfig) -> bool:
+    return output.words >= config.min_length_ratio * caption.words
 
 
-def _on_task(caption: str, output: str, config: CheckConfig) -> bool:
+def _on_task(caption: _Text, output: _Text, config: CheckConfig) -> bool:
     """Chatter such as "Here is the negated caption: ..." unless the caption itself used the words."""
-    return not _META.search(output) or bool(_META.search(caption))
+    return not output.meta or caption.meta
 
 
-def _not_copy(caption: str, output: str, config: CheckConfig) -> bool:
-    return normalise(output) != normalise(caption)
+def _not_copy(caption: _Text, output: _Text, config: CheckConfig) -> bool:
+    return output.lowered != caption.lowered
 
 
-def _minimal_edit(caption: str, output: str, config: CheckConfig) -> bool:
+def _minimal_edit(caption: _Text, output: _Text, config: CheckConfig) -> bool:
     """A negation edits the caption; a text about something else is no negation of it, "no" or not."""
-    words = content_words(caption)
-    return not words or len(words & content_words(output)) >= config.min_negation_overlap * len(words)
+    words = _content(caption.lowered)
+    return not words or len(words & _content(output.lowered)) >= config.min_negation_overlap * len(words)
 
 
-def _keeps_polarity(caption: str, output: str, config: CheckConfig) -> bool:
-    return keeps_polarity(caption, output)
+def _keeps_polarity(caption: _Text, output: _Text, config: CheckConfig) -> bool:
+    """As `polarity.keeps_polarity`: the same number of negation cues."""
+    return output.cues == caption.cues
 
 
-def _flips_polarity(caption: str, output: str, config: CheckConfig) -> bool:
-    return flips_polarity(caption, output)
+def _flips_polarity(caption: _Text, output: _Text, config: CheckConfig) -> bool:
+    """As `polarity.flips_polarity`: a cue added or removed."""
+    return output.cues != caption.cues
 
 
 _COMMON: list[tuple[str, Check]] = [
@@ -147,7 +174,7 @@ PARAPHRASE_CHECKS: list[tuple[str, Check]] = [*_COMMON, ("polarity", _keeps_pola
 NEGATION_CHECKS: list[tuple[str, Check]] = [*_COMMON, ("unrelated", _minimal_edit), ("polarity", _flips_polarity)]
 
 
-def _first_failure(field: str, checks: list[tuple[str, Check]], caption: str, output: str | None,
+def _first_failure(field: str, checks: list[tuple[str, Check]], caption: _Text, output: _Text | None,
                    config: CheckConfig) -> str | None:
     if output is None:
         return f"empty_{field}"
@@ -160,14 +187,17 @@ def _first_failure(field: str, checks: list[tuple[str, Check]], caption: str, ou
 def check_triple(caption: str, paraphrase: str | None, negation: str | None,
                  config: CheckConfig = CheckConfig()) -> list[str]:
     """Reason codes of a generated pair, [] when it passes: paraphrase first, then negation."""
+    source = _Text.of(caption)
+    said = _Text.of(paraphrase) if paraphrase is not None else None
+    denied = _Text.of(negation) if negation is not None else None
     reasons = [
         reason
         for reason in (
-            _first_failure("paraphrase", PARAPHRASE_CHECKS, caption, paraphrase, config),
-            _first_failure("negation", NEGATION_CHECKS, caption, negation, config),
+            _first_failure("paraphrase", PARAPHRASE_CHECKS, source, said, config),
+            _first_failure("negation", NEGATION_CHECKS, source, denied, config),
         )
         if reason is not None
     ]
-    if paraphrase and negation and normalise(paraphrase) == normalise(negation) and normalise(negation):
+    if said is not None and denied is not None and said.lowered == denied.lowered and denied.lowered:
         reasons.append("negation_equals_paraphrase")
     return reasons

@@ -64,7 +64,9 @@ _CUE_WORDS = frozenset(
 _WORDS = re.compile(r"[a-z]+")
 
 
-@lru_cache(maxsize=4096)
+# Sized for a chunk: 2,048 captions put about 6,000 texts (captions, candidates) through the generator,
+# and the checks then read the same texts again
+@lru_cache(maxsize=16_384)
 def cue_spans(text: str | None) -> tuple[tuple[int, int, str], ...]:
     """(start, end, cue) of every negation cue, so a generator can remove exactly those words."""
     if not text:

@@ -136,7 +136,7 @@ def _kind_at(text: str, tokens: Sequence[Token], i: int) -> Kind | None:
         return "present_s"
     if word in VERB_BASES and _plural_subject_before(tokens, i) and (linking or _takes_object(tokens, i, True)):
         return "present_base"
-    if is_participle(word) and _participle_after_noun(tokens, i):
+    if is_participle(word) and _participle_after_noun(tokens, i) and text.count('"', 0, tokens[i].start) % 2 == 0:
         return "participle"
     return None
 

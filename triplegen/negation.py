@@ -105,6 +105,8 @@ def _remove_cues(text: str) -> str:
             end, replacement = _LONGER.match(text, end).end(), ""  # "no longer open" -> "open"
         elif cue == "not" and _YET.match(text, end):
             end, replacement = _YET.match(text, end).end(), ""  # "fruit not yet ripe" -> "fruit ripe"
+        elif cue == "neither" and text[end:].lower().startswith(" of "):
+            replacement = "each"  # "neither of the chairs is" -> "each of the chairs is": the verb stays singular
         elif cue == "no":
             replacement = _after_removed_no(text[end:])
         elif cue.endswith("n't"):

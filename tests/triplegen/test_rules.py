@@ -88,6 +88,9 @@ NEGATIONS = [
     ("A man who does not have anything in his hands.", "A man who has something in his hands."),
     ("The shop is no longer open.", "The shop is open."),
     ("The store is not open any more.", "The store is open."),
+    ("Neither of the two chairs on the porch is occupied.", "Each of the two chairs on the porch is occupied."),
+    # quoted sign text is data: "not" never goes inside it
+    ('A chalkboard that says "Closed" in front of a shop.', 'No chalkboard that says "Closed" in front of a shop.'),
 ]
 
 

@@ -31,9 +31,10 @@ def plot_similarities(results: "dict[str, EvalResult]", path: str | Path, title:
     for column, (label, result) in enumerate(usable.items()):
         (true_name, true), (false_name, false) = result.similarities.items()
         top, bottom = axes[0][column], axes[1][column]
-        bins = 40
-        top.hist(true, bins=bins, alpha=0.6, label=true_name, color="tab:green")
+        low, high = min(min(true), min(false)), max(max(true), max(false))
+        bins = [low + (high - low) * i / 40 for i in range(41)] if high > low else 40  # shared bins
         top.hist(false, bins=bins, alpha=0.6, label=false_name, color="tab:red")
+        top.hist(true, bins=bins, alpha=0.6, label=true_name, color="tab:green")  # on top: often narrow
         top.set_title(f"{label}: {result.benchmark}")
         top.set_xlabel("cosine similarity")
         top.legend(fontsize="small")

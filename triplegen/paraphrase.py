@@ -354,6 +354,11 @@ def _fix_article(before: str, word: str) -> str:
 def _sentence_case(original: str, text: str) -> str:
     if original.isupper():
         return text.upper()
-    if original[:1].isupper() or original.isupper():
-        return text[:1].upper() + text[1:]
+    letter = _FIRST_LETTER.search(original)
+    if letter and letter.group(0).isupper():  # '"Open" is written ...' starts with a capital too
+        at = _FIRST_LETTER.search(text)
+        return text[: at.start()] + at.group(0).upper() + text[at.end() :] if at else text
     return text
+
+
+_FIRST_LETTER = re.compile(r"[^\W\d_]")

@@ -142,6 +142,10 @@ PARAPHRASES = [
     ("There are a bunch of people cross-country skiing.", "There are a bunch of individuals cross-country skiing."),
     ("The pick up truck is plowing the snow.", "The pick up truck plows the snow."),
     ("Cows are grazing in a wet pasture with birds.", "Cows graze in a wet pasture with birds."),
+    # an exact equivalent with one negation cue, instead of the frame
+    ("The girl doesn't have any shoes on.", "The girl has no shoes on."),
+    ("There aren't any cars on the street.", "On the street, there are no cars."),
+    ('"Open" is written on the sign in the shop window.', 'In the shop window, "Open" is written on the sign.'),
     ("A man looking down at an open laptop.", "A guy is looking down at an open laptop."),
     ("A person that is sitting down in front of a table.", "An individual sitting down in front of a table."),
 ]

@@ -234,6 +234,8 @@ def _front_place(text: str) -> str:
         return text  # "puts a hand in a dish": the place belongs to the verb's object
     if predicate is not None and predicate.kind == "participle":
         return text  # "On a bench, a man sitting" would be a fragment
+    if tokens and (tokens[0].lower in PREPOSITIONS or tokens[0].lower.endswith("ing")) and "," in text:
+        return text  # "On a rainy afternoon, ...": one opening phrase is enough
     start = predicate.index + 1 if predicate else 3
     for i in range(max(start, 3), len(tokens) - 1):
         if _is_place_phrase(text, tokens, i):

@@ -146,6 +146,7 @@ PARAPHRASES = [
     ("The girl doesn't have any shoes on.", "The girl has no shoes on."),
     ("There aren't any cars on the street.", "On the street, there are no cars."),
     ('"Open" is written on the sign in the shop window.', 'In the shop window, "Open" is written on the sign.'),
+    ("Holding a map, a tourist stands at a crossroads.", "Holding a map, a tourist is standing at a crossroads."),
     ("A man looking down at an open laptop.", "A guy is looking down at an open laptop."),
     ("A person that is sitting down in front of a table.", "An individual sitting down in front of a table."),
 ]

@@ -134,7 +134,9 @@ def _kind_at(text: str, tokens: Sequence[Token], i: int) -> Kind | None:
     verb_reading = linking or _singular_subject(tokens, i) or _takes_object(tokens, i)
     if word in THIRD_PERSON and not plural_subject and verb_reading:
         return "present_s"
-    if word in VERB_BASES and _plural_subject_before(tokens, i) and (linking or _takes_object(tokens, i, True)):
+    if word in VERB_BASES and _plural_subject_before(tokens, i) and (
+        linking or _takes_object(tokens, i, True) or coordinated_verb(tokens, i) is not None
+    ):
         return "present_base"
     if is_participle(word) and _participle_after_noun(tokens, i) and text.count('"', 0, tokens[i].start) % 2 == 0:
         return "participle"
@@ -193,6 +195,15 @@ def _participle_after_noun(tokens: Sequence[Token], i: int) -> bool:
     """ "a man riding", "a bus parked": not "a red and white striped pole" (an adjective)."""
     prev = tokens[i - 1].lower
     return prev not in _NOT_BEFORE_PARTICIPLE and not (tokens[i].lower.endswith("ed") and prev in _COLOURS)
+
+
+def coordinated_verb(tokens: Sequence[Token], i: int) -> int | None:
+    """ "stands and shows": the second verb of the pair that starts at token i, which follows the first's form."""
+    j = i + 2
+    if j >= len(tokens) or tokens[i + 1].lower != "and":
+        return None
+    word = tokens[j].lower
+    return j if word in THIRD_PERSON or (word in VERB_BASES and tokens[i].lower in VERB_BASES) else None
 
 
 def subject_is_plural(tokens: Sequence[Token], end: int) -> bool:

@@ -77,7 +77,7 @@ pat extend poke open press spray offer possess say film yield include grow suppo
 speak practice pitch attempt toss mix depict descend ascend launch compete leap snowboard splash bathe comb
 trim chop peel stir bake grill roast boil melt arrange organize repair construct write photograph capture
 yawn relax march sprint guide wander explore search hold await wear lay eat
-hike shine glow live listen blow unload rush provide dance sing bark beg browse drip hurry get
+hike shine glow live listen blow unload rush lunge provide dance sing bark beg browse drip hurry get
 burn flow bounce dangle drift smell spin twirl scoot shovel mow rake sweep vacuum plow
 """.split()
 

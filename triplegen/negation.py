@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from triplegen.clause import find_predicate, is_plural
+from triplegen.clause import coordinated_verb, find_predicate, is_plural
 from triplegen.lexicon import (
     AUXILIARIES,
     CONTRACTED_BE,
@@ -190,6 +190,10 @@ def _verb_or_participle(text: str, tokens: Sequence[Token]) -> str | None:
         do = pronoun_do if prev in PRONOUN_SUBJECTS else HAVE_FORMS[token.lower]
         return _splice(text, token.start, token.end, _cased(token.text, f"{do} not have"))
     if kind == "present_s":
+        second = coordinated_verb(tokens, predicate.index)
+        if second is not None:  # "does not stand and show", not "... and shows"
+            other = tokens[second]
+            text = _splice(text, other.start, other.end, THIRD_PERSON.get(other.lower, other.lower))
         return _splice(text, token.start, token.end, _cased(token.text, f"does not {THIRD_PERSON[token.lower]}"))
     if kind == "present_base":
         return _splice(text, token.start, token.end, _cased(token.text, f"do not {token.lower}"))

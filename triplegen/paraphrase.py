@@ -23,7 +23,7 @@ from functools import lru_cache
 from importlib import resources
 
 from triplegen.checks import normalise
-from triplegen.clause import find_predicate, subject_is_plural
+from triplegen.clause import coordinated_verb, find_predicate, subject_is_plural
 from triplegen.lexicon import (
     AUXILIARIES,
     DETERMINERS,
@@ -117,6 +117,12 @@ def _restructure(text: str) -> str | None:
     if predicate.kind == "participle" and not attached and not _has_verb_before(tokens, i + 1):
         be = "are" if subject_is_plural(tokens, i) else "is"
         return f"{text[:token.start]}{be} {text[token.start:]}"
+    if predicate.kind in ("present_s", "present_base"):
+        second = coordinated_verb(tokens, i)
+        if second is not None:  # "is standing and showing", not "... and shows"
+            other = tokens[second]
+            base = THIRD_PERSON.get(other.lower, other.lower)
+            text = f"{text[:other.start]}{present_participle(base)}{text[other.end:]}"
     if predicate.kind == "present_s":
         return f"{text[:token.start]}is {present_participle(THIRD_PERSON[token.lower])}{text[token.end:]}"
     if predicate.kind == "present_base" and tokens[i - 1].lower not in PRONOUN_SUBJECTS:

@@ -56,6 +56,10 @@ NEGATIONS = [
     ("A desk lamp shines on an open notebook.", "A desk lamp does not shine on an open notebook."),
     ("A woman holding an umbrella is crossing the street.", "A woman holding an umbrella is not crossing the street."),
     ("A man wearing a hat has a dog.", "A man wearing a hat does not have a dog."),
+    # a pair of verbs shares the do-support
+    ("A person stands and shows his tie off.", "A person does not stand and show his tie off."),
+    ("Two dogs run and play in the snow.", "Two dogs do not run and play in the snow."),
+    ("A baseball player lunges and reaches back.", "A baseball player does not lunge and reach back."),
     ("A woman holding an umbrella while a man walks by.", "A woman not holding an umbrella while a man walks by."),
     # bare noun phrases
     ("Two dogs on a beach.", "No dogs on a beach."),
@@ -146,6 +150,8 @@ PARAPHRASES = [
     ("The girl doesn't have any shoes on.", "The girl has no shoes on."),
     ("There aren't any cars on the street.", "On the street, there are no cars."),
     ('"Open" is written on the sign in the shop window.', 'In the shop window, "Open" is written on the sign.'),
+    ("A person stands and shows his tie off.", "An individual is standing and showing his tie off."),
+    ("Two dogs run and play in the snow.", "Two dogs are running and playing in the snow."),
     ("Holding a map, a tourist stands at a crossroads.", "Holding a map, a tourist is standing at a crossroads."),
     ("A man looking down at an open laptop.", "A guy is looking down at an open laptop."),
     ("A person that is sitting down in front of a table.", "An individual sitting down in front of a table."),

@@ -45,7 +45,9 @@ _NOT_BEFORE_PARTICIPLE = frozenset("and or very well freshly newly brightly part
 _SINGULAR_FINITE = frozenset("is was has can will could would does".split())
 _CLAUSE_BREAKS = frozenset("while as where when what that which who whose because so if".split())
 # -s forms that are at least as often plural nouns after another noun: "street lights", "bus stops".
-_NOUN_LIKE_VERBS = frozenset("lights stands lines waves stops tops blocks covers frames points races plays shows rides".split())
+_NOUN_LIKE_VERBS = frozenset(
+    "lights stands lines waves stops tops blocks covers frames points races plays shows rides leaves".split()
+)
 _PLURAL_PHRASES = [["a", "couple"], ["a", "few"], ["a", "lot"], ["a", "number"], ["a", "pair"]]
 _COLOURS = frozenset(
     "red white black blue green yellow brown orange pink purple gray grey silver gold tan dark light".split()
@@ -105,6 +107,7 @@ def _verb_after_participle_phrase(text: str, tokens: Sequence[Token], i: int) ->
             return Predicate(kind, j) if kind is not None else None
         if (
             word in THIRD_PERSON and word not in _NOUN_LIKE_VERBS and tokens[j - 1].lower not in ("and", "or")
+            and not is_participle(tokens[j - 1].lower)  # "people riding skis": an object, not a verb
             and text.count('"', 0, tokens[j].start) % 2 == 0
             and _previous_is_noun(tokens, j) and _next_allows_verb(text, tokens, j)
         ):
@@ -132,9 +135,11 @@ def _kind_at(text: str, tokens: Sequence[Token], i: int) -> Kind | None:
         return None
     plural_subject = tokens[0].lower in PLURAL_QUANTIFIERS
     verb_reading = linking or _singular_subject(tokens, i) or _takes_object(tokens, i)
-    if word in THIRD_PERSON and not plural_subject and verb_reading:
+    prev = tokens[i - 1].lower
+    after_participle = prev.endswith("ing") and is_participle(prev)  # "a man riding skis": an object
+    if word in THIRD_PERSON and not plural_subject and verb_reading and not after_participle:
         return "present_s"
-    if word in VERB_BASES and _plural_subject_before(tokens, i) and (
+    if word in VERB_BASES and not after_participle and _plural_subject_before(tokens, i) and (
         linking or _takes_object(tokens, i, True) or coordinated_verb(tokens, i) is not None
     ):
         return "present_base"
@@ -198,12 +203,21 @@ def _participle_after_noun(tokens: Sequence[Token], i: int) -> bool:
 
 
 def coordinated_verb(tokens: Sequence[Token], i: int) -> int | None:
-    """ "stands and shows": the second verb of the pair that starts at token i, which follows the first's form."""
-    j = i + 2
-    if j >= len(tokens) or tokens[i + 1].lower != "and":
+    """ "stands and shows", "sits on a ledge and looks": the second verb of a pair whose first is token i;
+    it takes the first's form."""
+    if i + 2 < len(tokens) and tokens[i + 1].lower == "and":
+        word = tokens[i + 2].lower
+        if word in THIRD_PERSON or (word in VERB_BASES and tokens[i].lower in VERB_BASES):
+            return i + 2
+    if tokens[i].lower not in THIRD_PERSON:
         return None
-    word = tokens[j].lower
-    return j if word in THIRD_PERSON or (word in VERB_BASES and tokens[i].lower in VERB_BASES) else None
+    for k in range(i + 1, len(tokens) - 1):
+        word = tokens[k].lower
+        if word in _CLAUSE_BREAKS or word in AUXILIARIES:
+            return None
+        if word == "and" and tokens[k + 1].lower in THIRD_PERSON and tokens[k + 1].lower not in _NOUN_LIKE_VERBS:
+            return k + 1
+    return None
 
 
 def subject_is_plural(tokens: Sequence[Token], end: int) -> bool:

@@ -60,6 +60,10 @@ NEGATIONS = [
     ("A person stands and shows his tie off.", "A person does not stand and show his tie off."),
     ("Two dogs run and play in the snow.", "Two dogs do not run and play in the snow."),
     ("A baseball player lunges and reaches back.", "A baseball player does not lunge and reach back."),
+    ("A person sits on a ledge and looks at their phone.", "A person does not sit on a ledge and look at their phone."),
+    ("A bridled mule stands in front of trees and leaves.", "A bridled mule does not stand in front of trees and leaves."),
+    # an -s word right after a participle is its object
+    ("A woman riding skis across snow covered ground.", "No woman riding skis across snow covered ground."),
     ("A woman holding an umbrella while a man walks by.", "A woman not holding an umbrella while a man walks by."),
     # bare noun phrases
     ("Two dogs on a beach.", "No dogs on a beach."),
@@ -152,6 +156,9 @@ PARAPHRASES = [
     ('"Open" is written on the sign in the shop window.', 'In the shop window, "Open" is written on the sign.'),
     ("A person stands and shows his tie off.", "An individual is standing and showing his tie off."),
     ("Two dogs run and play in the snow.", "Two dogs are running and playing in the snow."),
+    ("A person sits on a ledge and looks at their phone.",
+     "An individual is sitting on a ledge and looking at their phone."),
+    ("A woman riding skis across snow covered ground.", "There is a lady riding skis across snow covered ground."),
     ("Holding a map, a tourist stands at a crossroads.", "Holding a map, a tourist is standing at a crossroads."),
     ("A man looking down at an open laptop.", "A guy is looking down at an open laptop."),
     ("A person that is sitting down in front of a table.", "An individual sitting down in front of a table."),

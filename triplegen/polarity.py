@@ -64,9 +64,7 @@ _CUE_WORDS = frozenset(
 _WORDS = re.compile(r"[a-z]+")
 
 
-# Sized for a chunk: 2,048 captions put about 6,000 texts (captions, candidates) through the generator,
-# and the checks then read the same texts again
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=4096)
 def cue_spans(text: str | None) -> tuple[tuple[int, int, str], ...]:
     """(start, end, cue) of every negation cue, so a generator can remove exactly those words."""
     if not text:

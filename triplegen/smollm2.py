@@ -54,7 +54,7 @@ def prepare_smollm2(out_dir: Path, overwrite: bool = False) -> Path:
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     except ImportError as exc:
         raise TripleGenError(
-            f"preparing SmolLM2 needs the '{exc.name}' package: pip install torch transformers gguf accelerate"
+            f"preparing SmolLM2 needs the '{exc.name}' package: pip install 'semclip[smollm2]'"
         ) from None
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -36,7 +36,7 @@ PINNED_TEMPLATE = {
         "type": "object",
         "properties": {
             "paraphrase": {"type": "string", "pattern": "^the (cat|kitten|pet) is (not )?resting on the (mat|rug)$"},
-            "negation": {"type": "string", "pattern": "^a (cat|kitten) is not sitting on the (mat|rug)$"},
+            "negation": {"type": "string", "pattern": "^a cat is not (sitting|lying) on the mat$"},
         },
         "required": ["paraphrase", "negation"],
         "additionalProperties": False,

@@ -22,7 +22,7 @@ from semclip_train.errors import SemClipError
 if TYPE_CHECKING:
     from transformers import CLIPModel, CLIPProcessor
 
-    from semclip_train.eval_data import ImageRef
+    from semclip_train.data import ImageRef
 
 
 def best_device(requested: str | None = None) -> torch.device:
@@ -111,7 +111,7 @@ class Embedder:
                 if kind == "text":
                     rows = embed_texts(self.model, self.processor, chunk, self.device, self.batch_size)
                 else:
-                    pictures = [todo[key].open() for key in chunk]
+                    pictures = [_open(todo[key]) for key in chunk]
                     rows = embed_images(self.model, self.processor, pictures, self.device, self.batch_size)
                 self.encoder_calls[kind] += 1
                 for key, row in zip(chunk, rows.cpu()):
@@ -173,3 +173,11 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+def _open(ref: "ImageRef"):
+    """Evaluation needs every image, so an unreadable one is a one-line error, not a skip."""
+    try:
+        return ref.open()
+    except OSError as exc:
+        raise SemClipError(f"cannot read image {ref.path or ref.key}: {exc}") from exc

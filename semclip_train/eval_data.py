@@ -7,39 +7,18 @@ image exists, so a run never fails after an hour of encoding because image 39,81
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from semclip_train.data import ImageRef
 from semclip_train.errors import SemClipError
-
-if TYPE_CHECKING:
-    from PIL import Image
 
 SUGARCREPE_SUBSETS = ("replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 SUGARCREPE_FIELDS = ("id", "filename", "caption", "caption2", "negative_caption")
 CCNEG_EVAL_SIZE = 40_000  # CC-Neg's evaluation split: the last 40,000 entries (method.md)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """One image: a file, or bytes embedded in a Parquet (HF-datasets struct {bytes, path})."""
-
-    key: str  # identifies the image in the embedding cache
-    path: Path | None = None
-    data: bytes | None = field(default=None, repr=False)
-
-    def open(self) -> "Image.Image":
-        from PIL import Image
-
-        try:
-            image = Image.open(io.BytesIO(self.data) if self.data is not None else self.path)
-            return image.convert("RGB")
-        except OSError as exc:
-            raise SemClipError(f"cannot read image {self.path or self.key}: {exc}") from exc
 
 
 def image_ref(value: Any, image_root: Path | None) -> ImageRef:

@@ -7,7 +7,6 @@ row (not only in the file metadata) because merged shards may come from differen
 from __future__ import annotations
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict
 
 # Columns every triple file has, in order. `image` is not listed: its type is taken from the input
 # (a path or URL string, or the HF-datasets image struct {bytes, path}) and carried as given.
@@ -55,37 +54,3 @@ def triple_schema(image_type: pa.DataType | None, extra: list[pa.Field] = ()) ->
 
 def reject_schema() -> pa.Schema:
     return pa.schema(REJECT_FIELDS)
-
-
-class Triple(BaseModel):
-    """One accepted row, as a Python object (for library users and tests)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    caption: str
-    paraphrase: str
-    negation: str
-    backend: str
-    model: str
-    prompt_name: str | None = None
-    prompt_version: str | None = None
-    prompt_hash: str | None = None
-    seed: int | None = None
-    attempts: int = 1
-    finish_reason: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-class Reject(BaseModel):
-    """One rejected input row, with the raw model output and the reason it failed."""
-
-    id: str
-    caption: str | None
-    raw_output: str | None
-    reason: str
-    detail: str | None = None
-    attempts: int = 0
-    backend: str | None = None
-    model: str | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +30,24 @@ class WriteSummary:
 
 
 def _temp_path(path: Path) -> Path:
+    """A new empty file beside `path`, with the permissions the user's umask gives any new file.
+
+    Not `tempfile.mkstemp`: its files are private (0600), and the rename would keep that, so a
+    colleague could not read a triples file written into a shared folder.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        while True:
+            name = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+            try:
+                handle = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                break
+            except FileExistsError:
+                continue
     except OSError as exc:
         raise TripleGenError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
     os.close(handle)
-    return Path(name)
+    return name
 
 
 def write_text_atomic(path: Path, text: str) -> None:

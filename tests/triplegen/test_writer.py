@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -43,3 +45,15 @@ def test_text_is_replaced_atomically(tmp_path):
     write_text_atomic(path, "one")
     write_text_atomic(path, "two")
     assert path.read_text() == "two" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_written_files_get_the_users_umask_not_private_temp_file_permissions(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        write_text_atomic(tmp_path / "card.md", "x")
+        with ParquetSink(tmp_path / "out.parquet", SCHEMA) as sink:
+            sink.write(pa.table({"id": ["a"], "n": [1]}))
+    finally:
+        os.umask(previous)
+    for name in ("card.md", "out.parquet"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640, name

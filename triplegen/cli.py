@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
-from triplegen.commands import check_server, generate, merge, prepare_smollm2, prompts, validate
+from triplegen.commands import check_server, coco, generate, merge, prepare_smollm2, prompts, validate
 from triplegen.errors import TripleGenError
 
 
@@ -24,7 +24,8 @@ class _Group(TyperGroup):
 
 app = typer.Typer(
     cls=_Group,
-    help="Turn captions into (caption, paraphrase, negation) triples and check them.",
+    help="Turn captions into (caption, paraphrase, negation) triples and check them. "
+    "COCO annotations become a captions file with `triplegen coco`.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.command()(generate.generate)
 app.command()(validate.validate)
 app.command()(merge.merge)
+app.command()(coco.coco)
 app.add_typer(prompts.app, name="prompts")
 app.command("check-server")(check_server.check_server)
 app.command("prepare-smollm2")(prepare_smollm2.prepare_smollm2)

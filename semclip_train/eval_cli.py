@@ -38,6 +38,7 @@ app = typer.Typer(
     epilog=_examples(
         "semclip-eval ccneg --model runs/x/final --data ccneg.parquet --image-root ccneg_images",
         "semclip-eval sugarcrepe-pp --model runs/x/final --data-dir scpp/data --image-root coco/val2017",
+        "semclip-eval negbench --model runs/x/final --data COCO_val_mcq_llama3.1_rephrased.csv --image-root coco/val2017",
         "semclip-eval zeroshot --model runs/x/final --data imagefolder/ --classes classes.txt",
         "semclip-eval retrieval --model runs/x/final --triples test.parquet --image-root /data/coco",
         "semclip-eval synthetic --model runs/x/final",
@@ -175,6 +176,33 @@ def sugarcrepe_pp(
     embedder = _embedder(model, batch_size, device, cache_dir, quiet)
     result = evaluate_sugarcrepe(embedder, subsets, str(data_dir.resolve()))
     _report(result, model, str(data_dir), json_out, plot, quiet, started, embedder)
+
+
+@app.command(epilog=_examples(
+    "semclip-eval negbench --model runs/x/final --data COCO_val_mcq_llama3.1_rephrased.csv \\",
+    "    --data VOC2007_mcq_llama3.1_rephrased.csv --strip-prefix /path/in/the/csv/ --image-root data/ --json negbench.json",
+    "(the CSVs: NegBench's Google Drive folder, linked from datasets.md in github.com/m1k2zoo/negbench)",
+))
+def negbench(
+    model: Model,
+    data: Annotated[list[Path], typer.Option("--data", metavar="<path>", help="A NegBench multiple-choice CSV (*_mcq_*.csv); repeat for several.")],
+    image_root: ImageRoot = None,
+    strip_prefix: Annotated[Optional[list[str]], typer.Option("--strip-prefix", metavar="<str>", help="Remove this prefix from the CSV's image paths, so they become relative to --image-root (repeatable).")] = None,
+    json_out: JsonOut = None,
+    plot: PlotOut = None,
+    batch_size: BatchSize = 64,
+    device: Device = "auto",
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """NegBench multiple choice: the image picks the closest caption; accuracy per template of the true caption (affirmation, negation, hybrid) and, for COCO/VOC, which kind of wrong caption was picked."""
+    from semclip_train.negbench import evaluate_negbench, load_negbench
+
+    started = time.perf_counter()
+    sets = load_negbench(data, image_root, strip_prefix)
+    embedder = _embedder(model, batch_size, device, cache_dir, quiet)
+    result = evaluate_negbench(embedder, sets, ";".join(str(path.resolve()) for path in data))
+    _report(result, model, ", ".join(str(path) for path in data), json_out, plot, quiet, started, embedder)
 
 
 @app.command(epilog=_examples("semclip-eval zeroshot --model runs/x/final --data imagefolder/ --classes classes.txt", "(classes.txt: one class folder per line, optionally a TAB and the name used in prompts)"))

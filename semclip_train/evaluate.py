@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 PROMPT = "this is a photo of a {}"
 NEGATED_PROMPT = "this is not a photo of a {}"
-EVAL_KINDS = ("ccneg", "sugarcrepe-pp", "retrieval", "synthetic", "zeroshot")
+EVAL_KINDS = ("ccneg", "sugarcrepe-pp", "retrieval", "synthetic", "zeroshot", "negbench")
 
 
 @dataclass
@@ -200,6 +200,10 @@ def evaluate_spec(embedder: Embedder, spec: EvalSpec, image_root: Path | None = 
         classes = spec.path / "classes.txt"
         folder = eval_data.load_image_folder(spec.path, classes if classes.is_file() else None)
         return evaluate_zeroshot(embedder, folder, dataset=dataset)
+    if spec.kind == "negbench":
+        from semclip_train.negbench import evaluate_negbench, load_negbench
+
+        return evaluate_negbench(embedder, load_negbench(spec.path, image_root), dataset)
     triples = eval_data.load_triples(spec.path, image_root)
     if spec.kind == "retrieval":
         return evaluate_retrieval(embedder, triples, dataset)

@@ -194,3 +194,32 @@ def negated_prompt_gap(
         "negated": negated,
         "gap": {k: original[k] - negated[k] for k in original},
     }
+
+
+def option_cosines(image, options) -> torch.Tensor:
+    """cos(image i, option j of item i): image [N, d], options [N, K, d] -> [N, K] float64."""
+    image = _embeddings(image, "image")
+    options = torch.as_tensor(options)
+    if options.ndim != 3 or options.shape[0] != image.shape[0] or options.shape[2] != image.shape[1] or options.shape[1] < 2:
+        raise SemClipError(
+            f"options must be [items, options >= 2, dim] = [{image.shape[0]}, K, {image.shape[1]}], got shape {tuple(options.shape)}"
+        )
+    options = F.normalize(options.to(device=image.device, dtype=torch.float64), dim=-1)
+    return torch.einsum("nd,nkd->nk", image, options)
+
+
+def multiple_choice(image, options, correct) -> tuple[float, torch.Tensor]:
+    """Multiple-choice accuracy (NegBench's MCQ): each image picks its most similar option.
+
+    image [N, d], options [N, K, d] (item i's K candidate captions), correct [N] in 0..K-1.
+    Returns (accuracy, predicted [N]). The correct option is picked only if it beats every wrong
+    one; otherwise the pick is the best wrong option (the first, if several tie), so a correct
+    option tied with a wrong one is a miss and the error is charged to that wrong option.
+    """
+    scores = option_cosines(image, options)  # [N, K]
+    correct = _labels(correct, scores.shape[0], scores.shape[1], scores.device)
+    own = scores.gather(1, correct[:, None]).squeeze(1)
+    wrong = scores.scatter(1, correct[:, None], float("-inf"))
+    best_wrong, wrong_index = wrong.max(dim=1)
+    predicted = torch.where(_beats(own, best_wrong), correct, wrong_index)
+    return _fraction(predicted == correct), predicted

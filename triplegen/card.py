@@ -19,6 +19,8 @@ def render_card(run: dict, output: Path, rejects: Path) -> str:
     if backend == "rules":
         backend += " (the built-in rules generator, no LLM)"
     rows = counts["rows"]
+    absent = counts.get("absent_planned", 0)
+    captions_out = counts["accepted"] + counts["rejected"] - absent  # one per input row
     lines = [
         f"# {output.name}",
         "",
@@ -28,8 +30,8 @@ def render_card(run: dict, output: Path, rejects: Path) -> str:
         "| | |",
         "|---|---|",
         f"| input rows | {rows:,} |",
-        f"| accepted | {counts['accepted']:,} ({_pct(counts['accepted'], rows)}) |",
-        f"| rejected | {counts['rejected']:,} ({_pct(counts['rejected'], rows)}) |",
+        f"| accepted | {counts['accepted']:,} ({_pct(counts['accepted'], rows + absent)}) |",
+        f"| rejected | {counts['rejected']:,} ({_pct(counts['rejected'], rows + absent)}) |",
         f"| unique captions sent to the backend | {counts['generated']:,} |",
         f"| retries | {counts['retries']:,} |",
         f"| backend | {backend} |",
@@ -40,6 +42,15 @@ def render_card(run: dict, output: Path, rejects: Path) -> str:
         f"| prompt tokens | {tokens['prompt']:,} |",
         f"| completion tokens | {tokens['completion']:,} |",
     ]
+    if absent:
+        accepted = counts.get("absent_accepted", 0)
+        absent_prompt = run.get("absent_prompt") or {}
+        lines += [
+            f"| absent-object rows (up to {config['absent_objects']} per caption with object labels) | "
+            f"{absent:,}: {accepted:,} accepted, {absent - accepted:,} rejected |",
+            f"| absent-object prompt | {absent_prompt.get('name')} v{absent_prompt.get('version')} "
+            f"(hash `{absent_prompt.get('hash')}`) |",
+        ]
     if config.get("shard"):
         shard = config["shard"]
         lines.append(f"| shard | {shard['index']}/{shard['count']} |")
@@ -57,6 +68,13 @@ def render_card(run: dict, output: Path, rejects: Path) -> str:
     if reasons:
         lines += ["", "## Rejects by reason", "", "| reason | rows |", "|---|---|"]
         lines += [f"| `{code}` | {n:,} |" for code, n in sorted(reasons.items(), key=lambda item: -item[1])]
+    if absent:
+        lines += ["", "## Absent-object rows", "",
+                  f"Besides the {captions_out:,} input captions, {absent:,} rows have a caption that is true and denies an "
+                  "object the image does not show (`kind` absent-assert: the negation claims that object; absent-swap: "
+                  "the negation moves the denial onto an object the image shows). Their `id` is the input id + "
+                  "`#absent-N`, `source_id` the input id and `absent_object` the denied object. Filter with "
+                  "`df.filter(pl.col(\"kind\") == \"caption\")` for the input captions only."]
     name = output.name
     lines += [
         "", "## Load it", "", "```python",

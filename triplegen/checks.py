@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from triplegen.polarity import cue_spans
+from triplegen.scope import read_objects
 
 REASONS: dict[str, str] = {
     "empty_caption": "the source caption is missing, empty or only whitespace",
@@ -39,6 +40,12 @@ REASONS: dict[str, str] = {
     "negation_equals_paraphrase": "the negation and the paraphrase are the same text",
     "low_paraphrase_similarity": "the paraphrase's sentence embedding is far from the caption's",
     "low_negation_similarity": "the negation's sentence embedding is far from the caption's (off topic)",
+    # absent-object rows (--absent-objects): the caption must deny an object the image lacks
+    "absent_not_denied": "the caption (or its paraphrase) does not deny the absent object",
+    "absent_denies_present": "the caption (or its paraphrase) denies an object the image shows",
+    "absent_caption_unrelated": "the caption keeps too few of the source caption's content words",
+    "absent_caption_too_long": "the caption is far longer than the source caption or the character limit",
+    "negation_keeps_truth": "the negation neither claims the absent object nor denies a shown one, so it is not false",
 }
 
 
@@ -201,3 +208,53 @@ def check_triple(caption: str, paraphrase: str | None, negation: str | None,
     if said is not None and denied is not None and said.lowered == denied.lowered and denied.lowered:
         reasons.append("negation_equals_paraphrase")
     return reasons
+
+
+def check_absent_triple(source: str | None, objects: Iterable[str], absent: str, caption: str | None,
+                        paraphrase: str | None, negation: str | None, config: CheckConfig = CheckConfig()) -> list[str]:
+    """Reason codes of an absent-object row, [] when it passes.
+
+    The caption and its paraphrase must deny `absent` and no object of `objects` (what the image
+    shows); the negation must change the truth: claim `absent` or deny a shown object. `source`, the
+    input caption, is optional (validate does not have it) and bounds what the caption may drop.
+    The paraphrase and negation are judged against the new caption with the usual checks, except the
+    cue count: "a dog but no cat" / "a cat but no dog" has one cue on either side.
+    """
+    shown = [label for label in objects if label != absent]
+    labels = [*shown, absent]
+    if caption is None or not caption.strip():
+        return ["absent_not_denied"]
+    reasons = _absent_statement(caption, shown, absent, labels)
+    if source is not None:
+        before, after = _Text.of(source), _Text.of(caption)
+        if not _not_too_long(before, after, config):
+            reasons.append("absent_caption_too_long")
+        elif not _minimal_edit(before, after, config):
+            reasons.append("absent_caption_unrelated")
+    if reasons:
+        return reasons
+    true = _Text.of(caption)
+    said = _Text.of(paraphrase) if paraphrase is not None else None
+    denied = _Text.of(negation) if negation is not None else None
+    found = _first_failure("paraphrase", PARAPHRASE_CHECKS, true, said, config)
+    if found is None:
+        found = next(iter(_absent_statement(paraphrase, shown, absent, labels)), None)
+    reasons += [found] if found else []
+    found = _first_failure("negation", _COMMON, true, denied, config)
+    if found is None:
+        reading = read_objects(negation, labels)
+        if not (reading[absent].asserted or any(reading[label].denied for label in shown)):
+            found = "negation_keeps_truth"
+    reasons += [found] if found else []
+    if said is not None and denied is not None and said.lowered == denied.lowered and denied.lowered:
+        reasons.append("negation_equals_paraphrase")
+    return reasons
+
+
+def _absent_statement(text: str, shown: list[str], absent: str, labels: list[str]) -> list[str]:
+    reading = read_objects(text, labels)
+    if any(reading[label].denied for label in shown):
+        return ["absent_denies_present"]
+    if not reading[absent].denied or reading[absent].asserted:
+        return ["absent_not_denied"]
+    return []

@@ -79,6 +79,9 @@ class GenerateConfig(BaseModel):
     caption_col: str = "caption"
     image_col: str | None = "image"  # carried through when present
     id_col: str | None = None  # default: "id" when present, else a hash of image + caption
+    objects_col: str = "objects"  # object labels per image (a list, or JSON / comma-separated text)
+    absent_objects: int = Field(default=0, ge=0)  # absent-object rows per input row that has objects
+    absent_prompt: str = "absent"  # the template that writes them (LLM backends)
     prompt: str = "default"  # a template name from prompts/ or a path to a YAML file
     backend: BackendName = "auto"  # auto: vllm with --model, openai with --base-url, else rules
     model: str | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from triplegen.backends.base import Completion, Request
-from triplegen.checks import CheckConfig, check_triple
+from triplegen.checks import CheckConfig, check_absent_triple, check_triple
 from triplegen.parsing import parse_output
 
 
@@ -19,6 +19,7 @@ class Outcome:
 
     paraphrase: str | None = None
     negation: str | None = None
+    caption: str | None = None  # the written caption of an absent-object row (None: the input's)
     reason: str | None = None  # the first failing check's code
     codes: tuple[str, ...] = ()  # every failing check's code (reason is codes[0])
     detail: str | None = None
@@ -37,7 +38,10 @@ def fail(outcome: Outcome, codes: list[str], detail: str | None) -> Outcome:
 
 
 class Judge:
-    """Parse each completion against the template's schema, then run the quality checks."""
+    """Parse each completion against the template's schema, then run the quality checks.
+
+    A request for an absent-object row (`Request.absent`) is judged by `check_absent_triple`.
+    """
 
     def __init__(self, template, checks: CheckConfig = CheckConfig(), semantic=None):
         self.template, self.checks, self.semantic = template, checks, semantic
@@ -45,7 +49,7 @@ class Judge:
     def __call__(self, requests: list[Request], completions: list[Completion]) -> list[Outcome]:
         judged = [self._one(r, c) for r, c in zip(requests, completions)]
         if self.semantic is not None:
-            self._semantic([r.caption for r in requests], judged)
+            self._semantic([o.caption or r.caption for r, o in zip(requests, judged)], judged)
         return judged
 
     def _one(self, request: Request, completion: Completion) -> Outcome:
@@ -56,10 +60,18 @@ class Judge:
         parsed = parse_output(completion.text, completion.finish_reason, self.template)
         if parsed.reason is not None:
             return fail(outcome, [parsed.reason], parsed.detail)
-        outcome.paraphrase, outcome.negation = parsed.paraphrase, parsed.negation
-        reasons = check_triple(request.caption, parsed.paraphrase, parsed.negation, self.checks)
+        outcome.paraphrase, outcome.negation, outcome.caption = parsed.paraphrase, parsed.negation, parsed.caption
+        spec = request.absent
+        if spec is None:
+            reasons = check_triple(request.caption, parsed.paraphrase, parsed.negation, self.checks)
+            detail = f"paraphrase={parsed.paraphrase!r} negation={parsed.negation!r}"
+        else:
+            reasons = check_absent_triple(request.caption, spec.objects, spec.absent, parsed.caption,
+                                          parsed.paraphrase, parsed.negation, self.checks)
+            detail = (f"absent={spec.absent!r} caption={parsed.caption!r} paraphrase={parsed.paraphrase!r} "
+                      f"negation={parsed.negation!r}")
         if reasons:
-            fail(outcome, reasons, f"paraphrase={parsed.paraphrase!r} negation={parsed.negation!r}")
+            fail(outcome, reasons, detail)
         return outcome
 
     def _semantic(self, captions: list[str], judged: list[Outcome]) -> None:

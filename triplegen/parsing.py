@@ -26,6 +26,7 @@ class ParsedOutput:
 
     paraphrase: str | None = None
     negation: str | None = None
+    caption: str | None = None  # an `absent` template's answer also writes the (true) caption
     reason: str | None = None
     detail: str | None = None
 
@@ -57,4 +58,5 @@ def parse_output(text: str | None, finish_reason: str | None, template: PromptTe
     error = template.output_error(value)
     if error is not None:
         return _failure("missing_field", error)
-    return ParsedOutput(paraphrase=value["paraphrase"].strip(), negation=value["negation"].strip())
+    caption = value["caption"].strip() if template.task == "absent" else None
+    return ParsedOutput(paraphrase=value["paraphrase"].strip(), negation=value["negation"].strip(), caption=caption)

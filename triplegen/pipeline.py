@@ -8,6 +8,10 @@ Exact duplicate captions are generated once per chunk and fanned out to every ro
 across chunks, a bounded cache (`FANOUT_CACHE` captions) reuses recent outcomes, so memory stays
 flat however large the input. Rows served from that fan-out record zero tokens, so the token columns
 sum to what was really spent.
+
+With `--absent-objects K`, the `AbsentRows` step adds up to K rows per input row whose caption
+denies an object the image lacks (triplegen.absent); they are planned per row id, never deduped,
+and written right after their source row with ids derived from it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import pyarrow as pa
 from triplegen.backends.base import Backend, Request
 from triplegen.checks import CheckConfig, check_caption
 from triplegen.judge import Judge, Outcome
+from triplegen.objects import AbsentSpec, ObjectVocabulary, derived_id, parse_labels, plan_absent
+from triplegen.tasks import row_variables
 from triplegen.readers import CaptionSource
 from triplegen.resume import WorkFolder
 from triplegen.schema import reject_schema
@@ -43,6 +49,15 @@ def shard_of(row_id: str, count: int) -> int:
 
 
 @dataclass
+class AbsentRow:
+    """One planned absent-object row: its source row's position in the chunk, the plan, the result."""
+
+    position: int
+    spec: AbsentSpec
+    outcome: Outcome | None = None
+
+
+@dataclass
 class Chunk:
     index: int
     rows: pa.Table  # normalised input rows: id, caption, [image], carried columns
@@ -53,6 +68,7 @@ class Chunk:
     judged: int = 0  # outputs judged (all attempts)
     retries: int = 0
     generated: int = 0  # unique captions sent to the backend
+    absent: list[AbsentRow] = field(default_factory=list)
 
 
 class Step:
@@ -189,58 +205,114 @@ class Generate(Step):
         for chunk in chunks:
             ids = chunk.rows.column("id").to_pylist()
             keys = {caption: ids[rows[0]] for caption, rows in chunk.groups.items()}
-            pending = [caption for caption in chunk.groups if caption not in chunk.outcomes]
+            pending = {
+                caption: lambda attempt, c=caption: Request(
+                    key=keys[c], caption=c, messages=chunk.messages.get(c, []),
+                    seed=row_seed(self.seed, keys[c], attempt), attempt=attempt)
+                for caption in chunk.groups if caption not in chunk.outcomes
+            }
             chunk.generated = len(pending)
-            spent: dict[str, tuple[int, int]] = {}
-            for attempt in range(1, self.max_attempts + 1):
-                if not pending:
-                    break
-                if attempt > 1:
-                    chunk.retries += len(pending)
-                requests = [
-                    Request(key=keys[c], caption=c, messages=chunk.messages.get(c, []),
-                            seed=row_seed(self.seed, keys[c], attempt), attempt=attempt)
-                    for c in pending
-                ]
-                completions = self.backend.generate(requests, dict(self.sampling))
-                if len(completions) != len(requests):  # a backend bug; never let rows vanish
-                    raise RuntimeError(f"backend {self.backend.name} returned {len(completions)} completions "
-                                       f"for {len(requests)} requests")
-                retry = []
-                for caption, outcome in zip(pending, self.judge(requests, completions)):
-                    before = spent.get(caption, (0, 0))
-                    spent[caption] = (before[0] + outcome.prompt_tokens, before[1] + outcome.completion_tokens)
-                    outcome.prompt_tokens, outcome.completion_tokens = spent[caption]
-                    outcome.attempts = attempt
-                    chunk.judged += 1
-                    chunk.failures.update(outcome.codes)
-                    if outcome.reason is None or attempt == self.max_attempts:
-                        chunk.outcomes[caption] = outcome
-                    else:
-                        retry.append(caption)
-                pending = retry
+            chunk.outcomes.update(self.call(chunk, pending))
             yield chunk
 
+    def call(self, chunk: Chunk, pending: dict[str, Callable[[int], Request]]) -> dict[str, Outcome]:
+        """Outcomes of the pending keys; each key's request is rebuilt per attempt (a fresh seed)."""
+        outcomes: dict[str, Outcome] = {}
+        spent: dict[str, tuple[int, int]] = {}
+        for attempt in range(1, self.max_attempts + 1):
+            if not pending:
+                break
+            if attempt > 1:
+                chunk.retries += len(pending)
+            requests = [build(attempt) for build in pending.values()]
+            completions = self.backend.generate(requests, dict(self.sampling))
+            if len(completions) != len(requests):  # a backend bug; never let rows vanish
+                raise RuntimeError(f"backend {self.backend.name} returned {len(completions)} completions "
+                                   f"for {len(requests)} requests")
+            retry = {}
+            for key, outcome in zip(pending, self.judge(requests, completions)):
+                before = spent.get(key, (0, 0))
+                spent[key] = (before[0] + outcome.prompt_tokens, before[1] + outcome.completion_tokens)
+                outcome.prompt_tokens, outcome.completion_tokens = spent[key]
+                outcome.attempts = attempt
+                chunk.judged += 1
+                chunk.failures.update(outcome.codes)
+                if outcome.reason is None or attempt == self.max_attempts:
+                    outcomes[key] = outcome
+                else:
+                    retry[key] = pending[key]
+            pending = retry
+        return outcomes
 
-class WriteParts(Step):
-    """Write a chunk's accepted rows and rejects as part files, then its completion marker."""
 
-    name = "write"
+class AbsentRows(Generate):
+    """Plan up to `count` absent-object rows per usable input row, then generate and judge them.
 
-    def __init__(self, work: WorkFolder, schema: pa.Schema, provenance: dict):
-        self.work, self.schema, self.provenance = work, schema, provenance
+    The plan (which object is absent, which kind of negation, how it is worded) is seeded per row id,
+    so it is the same whatever the chunking, the shard or a resume. `template` is the `absent` prompt.
+    """
+
+    name = "absent rows"
+
+    def __init__(self, backend: Backend, judge: Judge, sampling: dict, seed: int, max_attempts: int, template,
+                 vocabulary: ObjectVocabulary, count: int, objects_col: str):
+        super().__init__(backend, judge, sampling, seed, max_attempts)
+        self.template, self.vocabulary, self.count, self.objects_col = template, vocabulary, count, objects_col
+        self.messages = getattr(backend, "needs_messages", True)
 
     def run(self, chunks):
         for chunk in chunks:
-            accepted, rejected = [], []
+            ids = chunk.rows.column("id").to_pylist()
+            captions = chunk.rows.column("caption").to_pylist()
+            labels = chunk.rows.column(self.objects_col).to_pylist()
+            pending = {}
+            for position, (row_id, caption) in enumerate(zip(ids, captions)):
+                if check_caption(caption) is not None:
+                    continue
+                for spec in plan_absent(row_id, caption, parse_labels(labels[position]), self.count,
+                                        self.vocabulary, self.seed):
+                    key = derived_id(row_id, spec.index)
+                    chunk.absent.append(AbsentRow(position, spec))
+                    messages = self.template.render(caption, row_variables(spec)) if self.messages else []
+                    pending[key] = lambda attempt, k=key, c=caption, m=messages, a=spec: Request(
+                        key=k, caption=c, messages=m, seed=row_seed(self.seed, k, attempt), attempt=attempt,
+                        absent=a, schema=self.template.output_schema)
+            outcomes = self.call(chunk, pending)
+            for row, key in zip(chunk.absent, pending):
+                row.outcome = outcomes[key]
+            yield chunk
+
+
+Entry = tuple[int, Outcome, "AbsentSpec | None"]  # (source row position, outcome, plan of an absent row)
+
+
+class WriteParts(Step):
+    """Write a chunk's accepted rows and rejects as part files, then its completion marker.
+
+    Rows keep the input order; each row's absent-object rows follow it. `absent_prompt` is the
+    provenance (prompt_name, prompt_version, prompt_hash) written into absent-object rows.
+    """
+
+    name = "write"
+
+    def __init__(self, work: WorkFolder, schema: pa.Schema, provenance: dict, absent_prompt: dict | None = None):
+        self.work, self.schema, self.provenance, self.absent_prompt = work, schema, provenance, absent_prompt
+
+    def run(self, chunks):
+        for chunk in chunks:
+            accepted: list[Entry] = []
+            rejected: list[Entry] = []
             for caption, rows in chunk.groups.items():
                 outcome = chunk.outcomes[caption]
                 for n, position in enumerate(rows):
                     # fanned-out copies record zero tokens: the columns sum to what was spent
                     copy = outcome if n == 0 else replace(outcome, prompt_tokens=0, completion_tokens=0)
-                    (accepted if outcome.reason is None else rejected).append((position, copy))
-            accepted.sort(key=lambda item: item[0])
-            rejected.sort(key=lambda item: item[0])
+                    (accepted if outcome.reason is None else rejected).append((position, copy, None))
+            for row in chunk.absent:
+                (accepted if row.outcome.reason is None else rejected).append((row.position, row.outcome, row.spec))
+            order = lambda entry: (entry[0], entry[2].index if entry[2] else 0)  # noqa: E731
+            accepted.sort(key=order)
+            rejected.sort(key=order)
             with ParquetSink(self.work.part(chunk.index), self.schema) as sink:
                 sink.write(self._accepted_table(chunk.rows, accepted))
             with ParquetSink(self.work.rejects_part(chunk.index), reject_schema()) as sink:
@@ -249,18 +321,29 @@ class WriteParts(Step):
             self.work.mark_done(chunk.index, summary)
             yield summary
 
-    def _accepted_table(self, rows: pa.Table, accepted: list[tuple[int, Outcome]]) -> pa.Table:
-        taken = rows.take(pa.array([p for p, _ in accepted], pa.int64()))
-        outcomes = [o for _, o in accepted]
+    def _identity(self, rows: pa.Table, entries: list[Entry]) -> dict[str, list]:
+        """id, caption, kind, source_id and absent_object of each entry (an absent row's are its own)."""
+        ids, captions = rows.column("id").to_pylist(), rows.column("caption").to_pylist()
+        return {
+            "id": [ids[p] if spec is None else derived_id(ids[p], spec.index) for p, _, spec in entries],
+            "caption": [captions[p] if spec is None else (o.caption or captions[p]) for p, o, spec in entries],
+            "kind": ["caption" if spec is None else spec.kind for _, _, spec in entries],
+            "source_id": [None if spec is None else ids[p] for p, _, spec in entries],
+            "absent_object": [None if spec is None else spec.absent for _, _, spec in entries],
+        }
+
+    def _accepted_table(self, rows: pa.Table, accepted: list[Entry]) -> pa.Table:
+        taken = rows.take(pa.array([p for p, _, _ in accepted], pa.int64()))
+        outcomes = [o for _, o, _ in accepted]
         n = len(outcomes)
+        prompts = [self.provenance if spec is None else self.absent_prompt for _, _, spec in accepted]
         generated = {
+            **self._identity(rows, accepted),
             "paraphrase": [o.paraphrase for o in outcomes],
             "negation": [o.negation for o in outcomes],
             "backend": [self.provenance["backend"]] * n,
             "model": [self.provenance["model"]] * n,
-            "prompt_name": [self.provenance["prompt_name"]] * n,
-            "prompt_version": [self.provenance["prompt_version"]] * n,
-            "prompt_hash": [self.provenance["prompt_hash"]] * n,
+            **{key: [prompt[key] for prompt in prompts] for key in ("prompt_name", "prompt_version", "prompt_hash")},
             "seed": [o.seed for o in outcomes],
             "attempts": [o.attempts for o in outcomes],
             "finish_reason": [o.finish_reason for o in outcomes],
@@ -274,31 +357,35 @@ class WriteParts(Step):
         ]
         return pa.Table.from_arrays(columns, schema=self.schema)
 
-    def _rejects_table(self, rows: pa.Table, rejected: list[tuple[int, Outcome]]) -> pa.Table:
-        ids, captions = rows.column("id").to_pylist(), rows.column("caption").to_pylist()
+    def _rejects_table(self, rows: pa.Table, rejected: list[Entry]) -> pa.Table:
+        identity = self._identity(rows, rejected)
+        captions = rows.column("caption").to_pylist()
         return pa.Table.from_pylist(
             [
-                {"id": ids[p], "caption": captions[p], "raw_output": o.raw_output, "reason": o.reason,
-                 "detail": o.detail, "attempts": o.attempts, "backend": self.provenance["backend"],
+                {"id": row_id, "caption": captions[p], "raw_output": o.raw_output, "reason": o.reason,
+                 "detail": o.detail, "kind": kind, "attempts": o.attempts, "backend": self.provenance["backend"],
                  "model": self.provenance["model"]}
-                for p, o in rejected
+                for (p, o, _), row_id, kind in zip(rejected, identity["id"], identity["kind"])
             ],
             schema=reject_schema(),
         )
 
-    def _summary(self, chunk: Chunk, accepted, rejected) -> dict:
+    def _summary(self, chunk: Chunk, accepted: list[Entry], rejected: list[Entry]) -> dict:
+        every = accepted + rejected
         return {
             "chunk": chunk.index,
             "rows": chunk.rows.num_rows,
             "accepted": len(accepted),
             "rejected": len(rejected),
-            "reject_reasons": dict(Counter(o.reason for _, o in rejected)),
+            "absent_planned": len(chunk.absent),
+            "absent_accepted": sum(spec is not None for _, _, spec in accepted),
+            "reject_reasons": dict(Counter(o.reason for _, o, _ in rejected)),
             "check_failures": dict(chunk.failures),
             "judged": chunk.judged,
             "generated": chunk.generated,
             "retries": chunk.retries,
-            "prompt_tokens": sum(o.prompt_tokens for _, o in accepted + rejected),
-            "completion_tokens": sum(o.completion_tokens for _, o in accepted + rejected),
+            "prompt_tokens": sum(o.prompt_tokens for _, o, _ in every),
+            "completion_tokens": sum(o.completion_tokens for _, o, _ in every),
             "backend": self.provenance["backend"],
             "model": self.provenance["model"],
         }

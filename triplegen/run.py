@@ -22,7 +22,10 @@ from triplegen.config import GenerateConfig
 from triplegen.errors import TripleGenError
 from triplegen.merge import concat_parquet
 from triplegen.judge import Judge
-from triplegen.pipeline import Dedupe, Generate, ReadChunks, Render, SkipFinished, WriteParts, run_steps, shard_of
+from triplegen.objects import ABSENT_SUFFIX, ObjectVocabulary, parse_labels
+from triplegen.pipeline import (
+    AbsentRows, Dedupe, Generate, ReadChunks, Render, SkipFinished, WriteParts, run_steps, shard_of,
+)
 from triplegen.progress import RunProgress, stderr_console
 from triplegen.templates import load_template
 from triplegen.readers import CaptionSource, Columns
@@ -65,9 +68,11 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
     planned = _scan(source, config)
     sampling = _sampling(template, config)
     checks = CheckConfig()
+    absent_template, vocabulary = _absent_setup(config, source)
 
     work = WorkFolder(config.output)
-    resumed = work.open(_fingerprint(config, template, source, sampling), config.overwrite, (config.rejects_path,))
+    fingerprint = _fingerprint(config, template, source, sampling, absent_template)
+    resumed = work.open(fingerprint, config.overwrite, (config.rejects_path,))
     owned = backend is None
     try:
         chunks_total = -(-planned // config.chunk_size)
@@ -78,7 +83,7 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
         provenance = {
             "backend": backend.name if backend else config.resolved_backend(),
             "model": backend.model if backend else (config.model or "rules"),
-            "prompt_name": template.name, "prompt_version": template.version, "prompt_hash": template.hash,
+            **_prompt_provenance(template),
             "deterministic": backend.deterministic if backend else config.resolved_backend() == "rules",
         }
         with RunProgress(planned, config.quiet, getattr(backend, "stats", None), console) as progress:
@@ -89,7 +94,12 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
                 if getattr(backend, "needs_messages", True):  # a backend without the flag gets messages
                     steps.append(Render(template))
                 steps.append(Generate(backend, judge, sampling, config.seed, config.max_attempts))
-            steps.append(WriteParts(work, schema, provenance))
+                if absent_template is not None:
+                    absent_judge = Judge(absent_template, checks, judge.semantic)
+                    steps.append(AbsentRows(backend, absent_judge, _sampling(absent_template, config), config.seed,
+                                            config.max_attempts, absent_template, vocabulary, config.absent_objects,
+                                            config.objects_col))
+            steps.append(WriteParts(work, schema, provenance, _prompt_provenance(absent_template)))
             reader = ReadChunks(source, config.chunk_size, config.shard, config.limit)
             for summary in run_steps(reader, steps):
                 progress.advance(summary)
@@ -99,7 +109,7 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
             backend.close()
 
     summaries = work.summaries()
-    run = _run_metadata(config, template, provenance, summaries)
+    run = _run_metadata(config, template, provenance, summaries, absent_template)
     if run["counts"]["rows"] != planned or len(summaries) != chunks_total:
         raise RuntimeError(f"chunks cover {run['counts']['rows']} rows, expected {planned}")
     chunks = work.done_chunks()
@@ -128,12 +138,43 @@ def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
         raise TripleGenError(f"-o {config.output} is a folder; give a file name such as {config.output}/triples.parquet")
 
 
+def _prompt_provenance(template) -> dict | None:
+    if template is None:
+        return None
+    return {"prompt_name": template.name, "prompt_version": template.version, "prompt_hash": template.hash}
+
+
+def _absent_setup(config: GenerateConfig, source: CaptionSource):
+    """The `absent` template and the vocabulary of object labels (the whole input, any shard)."""
+    if not config.absent_objects:
+        return None, None
+    template = load_template(config.absent_prompt)
+    if template.task != "absent":
+        raise TripleGenError(f"--absent-prompt {config.absent_prompt}: template {template.name!r} has task "
+                             f"{template.task!r}; it needs task: absent (see the packaged 'absent' template)")
+    names = source.raw_schema.names
+    if config.objects_col not in names:
+        raise TripleGenError(f"--absent-objects needs object labels per image: {source.path} has no column "
+                             f"{config.objects_col!r} (--objects-col); available: {', '.join(names)}")
+    vocabulary = ObjectVocabulary()
+    for batch in source.raw_batches([config.objects_col]):
+        for value in batch.column(0).to_pylist():
+            vocabulary.add(parse_labels(value))
+    if len(vocabulary) < 2:
+        raise TripleGenError(f"--absent-objects needs at least two distinct object labels in column "
+                             f"{config.objects_col!r}; found {len(vocabulary)}")
+    return template, vocabulary.freeze()
+
+
 def _scan(source: CaptionSource, config: GenerateConfig) -> int:
     """Count the rows this run will handle, and refuse duplicate ids (a cheap pass over the ids only)."""
     seen: set[str] = set()
     total = selected = 0
     for ids in source.id_batches():
         for row_id in ids:
+            if config.absent_objects and ABSENT_SUFFIX in row_id:
+                raise TripleGenError(f"id {row_id!r} contains {ABSENT_SUFFIX!r}, which marks the ids of "
+                                     "absent-object rows; rename the ids or drop --absent-objects")
             if row_id in seen:
                 hint = ("--id-col names a column with repeats" if source.columns.id
                         else "two rows have the same image and caption; drop the repeats")
@@ -156,8 +197,8 @@ def _sampling(template, config: GenerateConfig) -> dict:
     return sampling
 
 
-def _fingerprint(config: GenerateConfig, template, source: CaptionSource, sampling: dict) -> dict:
-    return {
+def _fingerprint(config: GenerateConfig, template, source: CaptionSource, sampling: dict, absent_template) -> dict:
+    fingerprint = {
         "prompt_hash": template.hash,
         "prompt": f"{template.name} v{template.version}",
         "backend": config.resolved_backend(),
@@ -172,6 +213,10 @@ def _fingerprint(config: GenerateConfig, template, source: CaptionSource, sampli
         "max_attempts": config.max_attempts,
         "checks": {"semantic": config.semantic_check},
     }
+    if absent_template is not None:  # only then, so that older runs still resume
+        fingerprint["absent"] = {"count": config.absent_objects, "objects_col": config.objects_col,
+                                 "prompt_hash": absent_template.hash}
+    return fingerprint
 
 
 def _announce(config: GenerateConfig, backend, console: Console, resumed: int) -> None:
@@ -199,9 +244,9 @@ def _marker(work: WorkFolder, index: int) -> dict:
     return json.loads(work.marker(index).read_text(encoding="utf-8"))
 
 
-def _run_metadata(config: GenerateConfig, template, provenance: dict, summaries: list[dict]) -> dict:
+def _run_metadata(config: GenerateConfig, template, provenance: dict, summaries: list[dict], absent_template) -> dict:
     def total(key: str) -> int:
-        return sum(s[key] for s in summaries)
+        return sum(s.get(key, 0) for s in summaries)
 
     def merged(key: str) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -216,9 +261,12 @@ def _run_metadata(config: GenerateConfig, template, provenance: dict, summaries:
         "backend": provenance["backend"],
         "model": provenance["model"],
         "prompt": {"name": template.name, "version": template.version, "hash": template.hash},
+        "absent_prompt": None if absent_template is None else {
+            "name": absent_template.name, "version": absent_template.version, "hash": absent_template.hash},
         # a deterministic backend would repeat itself, so it gets one attempt
         "attempts_allowed": 1 if provenance["deterministic"] else config.max_attempts,
-        "counts": {k: total(k) for k in ("rows", "accepted", "rejected", "generated", "judged", "retries")},
+        "counts": {k: total(k) for k in ("rows", "accepted", "rejected", "generated", "judged", "retries",
+                                          "absent_planned", "absent_accepted")},
         "tokens": {"prompt": total("prompt_tokens"), "completion": total("completion_tokens")},
         "reject_reasons": merged("reject_reasons"),
         "check_failures": merged("check_failures"),

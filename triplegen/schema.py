@@ -15,6 +15,11 @@ TRIPLE_FIELDS: list[pa.Field] = [
     pa.field("caption", pa.string(), nullable=False),
     pa.field("paraphrase", pa.string(), nullable=False),
     pa.field("negation", pa.string(), nullable=False),
+    # "caption": the input caption's own triple; "absent-assert" / "absent-swap": a row whose caption
+    # denies an object the image lacks (triplegen.absent), derived from the input row `source_id`
+    pa.field("kind", pa.string()),
+    pa.field("source_id", pa.string()),
+    pa.field("absent_object", pa.string()),
     pa.field("backend", pa.string()),
     pa.field("model", pa.string()),
     pa.field("prompt_name", pa.string()),
@@ -33,12 +38,14 @@ REJECT_FIELDS: list[pa.Field] = [
     pa.field("raw_output", pa.string()),
     pa.field("reason", pa.string(), nullable=False),  # a stable reason code, see triplegen.checks
     pa.field("detail", pa.string()),  # human-readable context for the reason
+    pa.field("kind", pa.string()),  # as in the triples: which row this would have been
     pa.field("attempts", pa.int32()),
     pa.field("backend", pa.string()),
     pa.field("model", pa.string()),
 ]
 
 REQUIRED_TRIPLE_COLUMNS = ("id", "caption", "paraphrase", "negation")
+ROW_KINDS = ("caption", "absent-assert", "absent-swap")
 IMAGE_COLUMN = "image"
 METADATA_KEY = b"triplegen"  # Parquet key-value metadata: the run config as JSON
 

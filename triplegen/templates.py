@@ -15,22 +15,18 @@ import json
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 import yaml
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import Template
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from triplegen.checks import check_triple
 from triplegen.errors import TripleGenError
+from triplegen.tasks import TASKS, Task, row_variables, spec_from_row
+from triplegen.template_checks import CAPTION_VARIABLE, ENV, content_problems, one_line, plain_bounds
 
-OUTPUT_FIELDS = ("paraphrase", "negation")
-CAPTION_VARIABLE = "caption"
 _SUFFIXES = (".yaml", ".yml")
-
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 @dataclass(frozen=True)
@@ -56,16 +52,23 @@ class Sampling(BaseModel):
 
 
 class Example(BaseModel):
-    """A few-shot example: a caption and the answer the model should give for it."""
+    """A few-shot example: a caption and the answer the model should give for it.
+
+    An `absent` template's example also has the `row` it is about (objects, absent_object,
+    present_object, kind, position, style, paraphrase_style) and the answer's `true_caption`.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     caption: str = Field(min_length=1)
     paraphrase: str
     negation: str
+    row: dict[str, str] = Field(default_factory=dict)
+    true_caption: str | None = None
 
     def answer(self) -> dict[str, str]:
-        return {"paraphrase": self.paraphrase, "negation": self.negation}
+        answer = {"paraphrase": self.paraphrase, "negation": self.negation}
+        return answer if self.true_caption is None else {"caption": self.true_caption, **answer}
 
 
 class PromptTemplate(BaseModel):
@@ -76,6 +79,7 @@ class PromptTemplate(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     version: str = Field(min_length=1)
     description: str
+    task: Literal["triple", "absent"] = "triple"  # what the answer holds (triplegen.tasks)
     system: str  # Jinja2; may use `variables`, never the caption
     user: str  # Jinja2; must use {{ caption }}
     variables: dict[str, str] = Field(default_factory=dict)  # constants the messages may use
@@ -91,27 +95,45 @@ class PromptTemplate(BaseModel):
 
     @model_validator(mode="after")
     def _validate_and_compile(self) -> PromptTemplate:
-        problems = content_problems(self.model_dump())
+        problems = content_problems(self._content())
         if problems:
             raise ValueError("; ".join(f"{field}: {message}" for field, message in problems))
-        self._user = _ENV.from_string(self.user)
+        self._user = ENV.from_string(self.user)
         self._validator = jsonschema.validators.validator_for(self.output_schema)(self.output_schema)
-        self._plain_bounds = _plain_bounds(self.output_schema)
-        self._prefix = [{"role": "system", "content": _ENV.from_string(self.system).render(self.variables).strip()}]
-        order = [name for name in self.output_schema["properties"] if name in OUTPUT_FIELDS]  # as the model writes
+        self._plain_bounds = plain_bounds(self.output_schema, self.task_spec.output_fields)
+        self._prefix = [{"role": "system", "content": ENV.from_string(self.system).render(self.variables).strip()}]
+        fields = self.task_spec.output_fields
+        order = [name for name in self.output_schema["properties"] if name in fields]  # as the model writes
         for example in self.examples:
             answer = {name: example.answer()[name] for name in order}
-            self._prefix.append({"role": "user", "content": self._render_user(example.caption)})
+            row = row_variables(spec_from_row(example.row)) if self.task == "absent" else {}
+            self._prefix.append({"role": "user", "content": self._render_user(example.caption, row)})
             self._prefix.append({"role": "assistant", "content": json.dumps(answer, ensure_ascii=False)})
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        canonical = json.dumps(self._content(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         self._hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
         return self
+
+    def _content(self) -> dict[str, Any]:
+        """The template as written: fields left at their default by a `triple` template are dropped,
+        so the hashes of templates written before the `absent` task existed did not change."""
+        data = self.model_dump(mode="json", exclude_defaults=False)
+        if data["task"] == "triple":
+            del data["task"]
+        for example in data["examples"]:
+            for key, empty in (("row", {}), ("true_caption", None)):
+                if example[key] == empty:
+                    del example[key]
+        return data
 
     @property
     def hash(self) -> str:
         """Short sha256 of the template's content: any change of wording, schema or example changes it,
         while YAML comments, key order and formatting do not."""
         return self._hash
+
+    @property
+    def task_spec(self) -> Task:
+        return TASKS[self.task]
 
     @property
     def output_validator(self) -> Any:
@@ -134,122 +156,24 @@ class PromptTemplate(BaseModel):
         if not errors:
             return None
         where = "/".join(str(part) for part in errors[0].path)
-        return f"{where + ': ' if where else ''}{_one_line(errors[0].message)}"
+        return f"{where + ': ' if where else ''}{one_line(errors[0].message)}"
 
-    def _render_user(self, caption: str) -> str:
-        return self._user.render({**self.variables, CAPTION_VARIABLE: caption}).strip()
+    def _render_user(self, caption: str, row: dict[str, str]) -> str:
+        return self._user.render({**self.variables, **row, CAPTION_VARIABLE: caption}).strip()
 
-    def render(self, caption: str) -> list[dict[str, str]]:
-        """Chat messages for one caption: system, few-shot user/assistant turns, then the caption's turn."""
+    def render(self, caption: str, row: dict[str, str] | None = None) -> list[dict[str, str]]:
+        """Chat messages for one caption: system, few-shot user/assistant turns, then the caption's turn.
+
+        `row` holds the other per-row variables of the template's task (`triplegen.tasks`).
+        """
         if not isinstance(caption, str):
             raise TypeError(f"caption must be a str, got {type(caption).__name__}")
+        wanted = set(self.task_spec.row_variables)
+        if set(row or {}) != wanted:
+            raise ValueError(f"a {self.task} template needs the row variables {sorted(wanted)}, got {sorted(row or {})}")
+        user = {"role": "user", "content": self._render_user(caption, row or {})}
         # fresh dicts, so a backend that edits a message cannot change every later request's prefix
-        return [dict(message) for message in self._prefix] + [{"role": "user", "content": self._render_user(caption)}]
-
-
-def content_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
-    """(field, message) for each problem beyond the field types: Jinja, variables, schema, examples.
-
-    Works on raw YAML data and skips any field of the wrong type, whose problem the type validation
-    reports, so that one broken field does not hide the problems of the others.
-    """
-    problems: list[tuple[str, str]] = []
-    variables = data.get("variables") or {}
-    declared = {CAPTION_VARIABLE}
-    if isinstance(variables, dict):
-        declared |= {str(key) for key in variables}
-        if CAPTION_VARIABLE in variables:
-            problems.append(("variables", f"'{CAPTION_VARIABLE}' is reserved for the caption of each row"))
-    for field in ("system", "user"):
-        source = data.get(field)
-        if isinstance(source, str):
-            problems += _jinja_problems(field, source, declared, variables if isinstance(variables, dict) else {})
-    schema = data.get("output_schema")
-    validator = None
-    if isinstance(schema, dict):
-        schema_problems = _schema_problems(schema)
-        problems += [("output_schema", message) for message in schema_problems]
-        if not schema_problems:
-            validator = jsonschema.validators.validator_for(schema)(schema)
-    examples = data.get("examples")
-    if isinstance(examples, list):
-        for index, example in enumerate(examples):
-            problems += [(f"examples.{index}", message) for message in _example_problems(example, validator)]
-    return problems
-
-
-def _jinja_problems(field: str, source: str, declared: set[str], variables: dict) -> list[tuple[str, str]]:
-    try:
-        parsed = _ENV.parse(source)
-    except TemplateSyntaxError as error:
-        return [(field, f"Jinja syntax error on line {error.lineno}: {error.message}")]
-    used = meta.find_undeclared_variables(parsed)
-    problems = []
-    undeclared = sorted(used - declared)
-    if undeclared:
-        problems.append((field, f"uses undeclared variable(s) {', '.join(undeclared)}; "
-                                f"declare them under 'variables' (only '{CAPTION_VARIABLE}' is built in)"))
-    if field == "system" and CAPTION_VARIABLE in used:
-        problems.append((field, "must not use the caption: the system message is shared by every request"))
-    if field == "user" and CAPTION_VARIABLE not in used:
-        problems.append((field, "never uses {{ caption }}, so the model would not see the caption"))
-    if not problems:
-        try:
-            _ENV.from_string(source).render({**variables, CAPTION_VARIABLE: "A dog on a sofa."})
-        except TemplateError as error:
-            problems.append((field, f"cannot be rendered: {_one_line(str(error))}"))
-    return problems
-
-
-def _schema_problems(schema: dict[str, Any]) -> list[str]:
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as error:
-        where = "/".join(str(part) for part in error.path)
-        return [f"not a valid JSON schema{f' at {where}' if where else ''}: {_one_line(error.message)}"]
-    problems = []
-    if schema.get("type") != "object":
-        problems.append("must be a JSON object schema (type: object)")
-    properties = schema.get("properties") or {}
-    required = schema.get("required") or []
-    for name in OUTPUT_FIELDS:
-        spec = properties.get(name)
-        if not isinstance(spec, dict) or spec.get("type") != "string":
-            problems.append(f"properties.{name} must be declared with type: string")
-        if name not in required:
-            problems.append(f"'{name}' must be listed under required")
-    return problems
-
-
-def _plain_bounds(schema: dict[str, Any]) -> dict[str, tuple[int, float]] | None:
-    """{field: (min, max) length} when the schema says no more than "an object of these two strings"."""
-    properties = schema.get("properties", {})
-    if set(schema) - {"type", "properties", "required", "additionalProperties", "$schema", "title",
-                      "description"} or set(properties) != set(OUTPUT_FIELDS):
-        return None
-    bounds = {}
-    for name, spec in properties.items():
-        if set(spec) - {"type", "minLength", "maxLength", "title", "description"}:
-            return None
-        bounds[name] = (spec.get("minLength", 0), spec.get("maxLength", float("inf")))
-    return bounds
-
-
-def _example_problems(example: Any, validator: Any) -> list[str]:
-    if not isinstance(example, dict) or not all(isinstance(example.get(k), str) for k in ("caption", *OUTPUT_FIELDS)):
-        return []  # the type validation names the missing or mistyped key
-    answer = {name: example[name] for name in OUTPUT_FIELDS}
-    problems = []
-    if validator is not None:
-        problems += [f"fails output_schema: {_one_line(error.message)}" for error in validator.iter_errors(answer)]
-    reasons = check_triple(example["caption"], answer["paraphrase"], answer["negation"])
-    if reasons:
-        problems.append(f"fails the quality checks: {', '.join(reasons)}")
-    return problems
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+        return [dict(message) for message in self._prefix] + [user]
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -271,7 +195,7 @@ def inspect_template(file: str, text: str) -> tuple[PromptTemplate | None, list[
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as error:
-        return None, [Problem(file, "(yaml)", _one_line(str(error)))]
+        return None, [Problem(file, "(yaml)", one_line(str(error)))]
     if not isinstance(data, dict):
         return None, [Problem(file, "(top level)", f"expected a mapping of keys (name, version, ...), "
                                                    f"got {type(data).__name__}")]
@@ -297,7 +221,7 @@ def _pydantic_problem(file: str, error: dict[str, Any]) -> Problem:
         return Problem(file, field, "required field is missing")
     if field == "version" and error["type"] == "string_type":
         return Problem(file, field, f'must be a string; quote it, e.g. version: "{error["input"]}"')
-    return Problem(file, field, _one_line(error["msg"]))
+    return Problem(file, field, one_line(error["msg"]))
 
 
 def _allowed_keys(loc: tuple) -> list[str]:
@@ -321,7 +245,7 @@ def _read(source: Any) -> tuple[str, str]:
     except FileNotFoundError:
         raise TripleGenError(f"prompt template file not found: {source}") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise TripleGenError(f"cannot read prompt template {source}: {_one_line(str(error))}") from None
+        raise TripleGenError(f"cannot read prompt template {source}: {one_line(str(error))}") from None
 
 
 def _locate(name_or_path: str | Path) -> Any:

@@ -16,15 +16,17 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from triplegen.checks import REASONS, CheckConfig, check_caption, check_triple
+from triplegen.checks import REASONS, CheckConfig, check_absent_triple, check_caption, check_triple
 from triplegen.errors import TripleGenError
-from triplegen.schema import REQUIRED_TRIPLE_COLUMNS
+from triplegen.objects import parse_labels
+from triplegen.schema import METADATA_KEY, REQUIRED_TRIPLE_COLUMNS, ROW_KINDS
 from triplegen.writer import ParquetSink, write_json_atomic
 
 # Reasons only validate can find (a file, not a generation, is being judged).
 FILE_REASONS = {
     "duplicate_id": "the id appeared earlier in the checked files",
     "missing_id": "the id is null or empty",
+    "unknown_kind": f"the kind is not one of {', '.join(ROW_KINDS)}",
 }
 BATCH_ROWS = 8192
 
@@ -87,8 +89,9 @@ def validate(paths: list[Path], semantic_check: bool = False, write_clean: Path 
     sink = _clean_sink(write_clean, files) if write_clean else None
     try:
         for path, parquet in zip(paths, files):
+            objects_col = _objects_column(parquet)
             for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
-                verdicts = _check_batch(batch, seen, checks, semantic)
+                verdicts = _check_batch(batch, seen, checks, semantic, objects_col)
                 keep = []
                 for row_id, reasons in verdicts:
                     result.rows += 1
@@ -109,10 +112,27 @@ def validate(paths: list[Path], semantic_check: bool = False, write_clean: Path 
     return result
 
 
-def _check_batch(batch: pa.RecordBatch, seen: set[str], checks: CheckConfig, semantic) -> list[tuple[str, list[str]]]:
+def _objects_column(parquet: pq.ParquetFile) -> str:
+    """The column of object labels the run that wrote the file was told to read ("objects" by default)."""
+    raw = (parquet.schema_arrow.metadata or {}).get(METADATA_KEY)
+    try:
+        return json.loads(raw)["config"]["objects_col"] if raw else "objects"
+    except (ValueError, KeyError, TypeError):
+        return "objects"
+
+
+def _optional(batch: pa.RecordBatch, name: str) -> list:
+    return batch.column(name).to_pylist() if name in batch.schema.names else [None] * batch.num_rows
+
+
+def _check_batch(batch: pa.RecordBatch, seen: set[str], checks: CheckConfig, semantic,
+                 objects_col: str = "objects") -> list[tuple[str, list[str]]]:
+    """Each row's reasons; an absent-object row (kind absent-*) gets the checks of its kind."""
     columns = {name: batch.column(name).to_pylist() for name in REQUIRED_TRIPLE_COLUMNS}
+    kinds, absent, objects = _optional(batch, "kind"), _optional(batch, "absent_object"), _optional(batch, objects_col)
     verdicts: list[tuple[str, list[str]]] = []
-    for row_id, caption, paraphrase, negation in zip(*(columns[n] for n in REQUIRED_TRIPLE_COLUMNS)):
+    rows = zip(*(columns[n] for n in REQUIRED_TRIPLE_COLUMNS), kinds, absent, objects)
+    for row_id, caption, paraphrase, negation, kind, absent_object, labels in rows:
         reasons: list[str] = []
         if not row_id:
             reasons.append("missing_id")
@@ -121,10 +141,15 @@ def _check_batch(batch: pa.RecordBatch, seen: set[str], checks: CheckConfig, sem
         else:
             seen.add(row_id)
         source_problem = check_caption(caption, checks)
-        if source_problem:
+        if kind not in (None, *ROW_KINDS):
+            reasons.append("unknown_kind")
+        elif source_problem:
             reasons.append(source_problem)
-        else:
+        elif kind in (None, "caption"):
             reasons += check_triple(caption, paraphrase, negation, checks)
+        else:
+            reasons += check_absent_triple(None, parse_labels(labels), absent_object or "", caption, paraphrase,
+                                           negation, checks)
         verdicts.append((row_id, reasons))
     if semantic is not None:
         rows = [i for i, (_, reasons) in enumerate(verdicts) if not reasons]

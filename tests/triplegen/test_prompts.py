@@ -60,7 +60,7 @@ def test_default_template_describes_itself():
     assert all(schema["properties"][f]["maxLength"] <= 1000 for f in ("paraphrase", "negation"))
 
 
-@pytest.mark.parametrize("template", list_templates(), ids=lambda t: t.name)
+@pytest.mark.parametrize("template", [t for t in list_templates() if t.task == "triple"], ids=lambda t: t.name)
 def test_packaged_examples_pass_the_checks_and_cover_a_negated_caption(template):
     assert 3 <= len(template.examples) <= 8
     for example in template.examples:
@@ -345,3 +345,60 @@ def test_direct_construction_validates_too():
     direct = PromptTemplate.model_validate(copy.deepcopy(DEFAULT_DATA))
     assert direct.hash == load_template("default").hash
     assert direct.render("A cat.") == load_template("default").render("A cat.")
+
+
+# --- templates of task absent (absent-object rows) -------------------------------------------------
+
+ABSENT_DATA = yaml.safe_load((files("triplegen.prompts") / "absent.yaml").read_text(encoding="utf-8"))
+
+
+def absent_variant(**changes) -> dict:
+    data = copy.deepcopy(ABSENT_DATA)
+    data["name"] = "mine"
+    data.update(changes)
+    return data
+
+
+def test_packaged_absent_template_renders_the_rows_plan_and_parses_its_three_fields():
+    from triplegen.objects import AbsentSpec
+    from triplegen.tasks import row_variables
+
+    template = load_template("absent")
+    assert template.task == "absent" and template.output_schema["required"] == ["caption", "paraphrase", "negation"]
+    spec = AbsentSpec(1, ("cat", "couch"), "dog", "absent-swap", "cat", "start", "there is no", "without")
+    messages = template.render("A cat on a sofa.", row_variables(spec))
+    assert "Absent object: dog" in messages[-1]["content"] and "Objects shown: cat, couch" in messages[-1]["content"]
+    assert "at the start of the caption" in messages[-1]["content"]
+    assert len(messages) == 2 + 2 * len(template.examples)
+    parsed = parse_output('{"caption": "A cat, no dog.", "paraphrase": "p", "negation": "n"}', "stop", template)
+    assert parsed.caption == "A cat, no dog." and parsed.ok
+    with pytest.raises(ValueError, match="needs the row variables"):
+        template.render("A cat on a sofa.")
+
+
+@pytest.mark.parametrize("change, field, message", [
+    ({"examples": [{**ABSENT_DATA["examples"][0], "true_caption": "A man riding a horse on a beach, with no horse."}]},
+     "examples.0", "absent_denies_present"),
+    ({"examples": [{**ABSENT_DATA["examples"][0], "row": {**ABSENT_DATA["examples"][0]["row"], "kind": "flip"}}]},
+     "examples.0", "kind must be one of"),
+    ({"examples": [{k: v for k, v in ABSENT_DATA["examples"][0].items() if k != "true_caption"}]},
+     "examples.0", "needs true_caption"),
+    ({"system": "Deny the {{ absent_object }}."}, "system", "must not use absent_object"),
+    ({"user": "Caption: {{ caption }} {{ missing_thing }}"}, "user", "undeclared variable(s) missing_thing"),
+    ({"output_schema": {"type": "object", "properties": {"paraphrase": {"type": "string"},
+                                                         "negation": {"type": "string"}},
+                        "required": ["paraphrase", "negation"]}}, "output_schema", "properties.caption"),
+])
+def test_absent_template_problems_are_named(tmp_path, change, field, message):
+    found = problems_of(write(tmp_path, absent_variant(**change)))
+    assert any(f == field and message in m for f, m in found), found
+
+
+def test_a_triple_template_refuses_absent_example_keys(tmp_path):
+    example = {**DEFAULT_DATA["examples"][0], "true_caption": "x"}
+    found = problems_of(write(tmp_path, variant(examples=[example])))
+    assert any("belong to examples of task: absent" in m for _, m in found), found
+
+
+def test_absent_task_did_not_change_the_hash_of_triple_templates():
+    assert load_template("default").hash == "71c405639a4e"

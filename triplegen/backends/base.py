@@ -9,18 +9,23 @@ row can always show exactly what the model wrote.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from triplegen.objects import AbsentSpec
 
 
 @dataclass(frozen=True)
 class Request:
-    """One generation request; `key` identifies the unique caption it was rendered from."""
+    """One generation request; `key` identifies the unique caption (or absent-object row) it is for."""
 
     key: str
     caption: str
     messages: list[dict[str, str]]  # chat messages rendered from the prompt template
     seed: int  # per row and per attempt, so a rerun is reproducible
     attempt: int = 1
+    absent: AbsentSpec | None = None  # set for an absent-object row: what it must deny
+    schema: dict | None = None  # the JSON schema of this answer when it is not the backend's own
 
 
 @dataclass

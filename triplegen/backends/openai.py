@@ -151,7 +151,7 @@ class OpenAIBackend:
             response = await endpoint.client.chat.completions.create(
                 model=self.model,
                 messages=request.messages,
-                response_format=self.response_format,
+                response_format=self.response_format if request.schema is None else response_format(request.schema),
                 seed=request.seed,
                 **kwargs,
             )

@@ -48,8 +48,8 @@ def _serve(connection, engine_kwargs: dict[str, Any], devices: str) -> None:
     try:
         connection.send(("ready", os.getpid()))
         while (message := connection.recv()) is not None:
-            conversations, specs, schema = message
-            connection.send(("ok", run_chat(llm, conversations, specs, schema)))
+            conversations, specs, schemas = message
+            connection.send(("ok", run_chat(llm, conversations, specs, schemas)))
     except (EOFError, OSError):
         pass  # the parent is gone
     finally:
@@ -94,14 +94,14 @@ class ReplicaPool:
     def processes(self) -> list:
         return [process for process, _ in self._workers]
 
-    def chat(self, conversations: list, specs: list[dict[str, Any]], schema: dict) -> list[Completion]:
+    def chat(self, conversations: list, specs: list[dict[str, Any]], schemas: list[dict]) -> list[Completion]:
         count = len(self._workers)
         size = -(-len(conversations) // count)
         slices = [(i * size, min((i + 1) * size, len(conversations))) for i in range(count)]
         busy = []
         for index, (start, stop) in enumerate(slices):
             if start < stop:
-                self._workers[index][1].send((conversations[start:stop], specs[start:stop], schema))
+                self._workers[index][1].send((conversations[start:stop], specs[start:stop], schemas[start:stop]))
                 busy.append(index)
         completions: list[Completion] = []
         for index in busy:

@@ -129,12 +129,14 @@ def check_sampling(sampling: dict[str, Any]) -> None:
         )
 
 
-def run_chat(llm, conversations: list[list[dict]], specs: list[dict[str, Any]], schema: dict) -> list[Completion]:
-    """Completions from one engine; `specs` are plain sampling dicts (seed included), so the same
-    function serves the in-process engine and the data-parallel replica processes."""
+def run_chat(llm, conversations: list[list[dict]], specs: list[dict[str, Any]], schemas: list[dict]) -> list[Completion]:
+    """Completions from one engine; `specs` are plain sampling dicts (seed included) and `schemas`
+    the JSON schema of each answer, so the same function serves the in-process engine and the
+    data-parallel replica processes."""
     vllm, structured_cls = _import_vllm()
     refused = _request_errors()
-    params = [vllm.SamplingParams(**spec, structured_outputs=structured_cls(json=schema)) for spec in specs]
+    params = [vllm.SamplingParams(**spec, structured_outputs=structured_cls(json=schema))
+              for spec, schema in zip(specs, schemas)]
     try:
         outputs = llm.chat(conversations, params, use_tqdm=False)
     except refused:
@@ -184,10 +186,11 @@ class VllmBackend:
         check_sampling(sampling)
         conversations = [r.messages for r in requests]
         specs = [{**sampling, "seed": r.seed} for r in requests]
+        schemas = [r.schema or self.schema for r in requests]
         if isinstance(self._engine, ReplicaPool):
-            completions = self._engine.chat(conversations, specs, self.schema)
+            completions = self._engine.chat(conversations, specs, schemas)
         else:
-            completions = run_chat(self._engine, conversations, specs, self.schema)
+            completions = run_chat(self._engine, conversations, specs, schemas)
         self.stats.requests += len(completions)
         self.stats.server_errors += sum(c.text is None for c in completions)
         self.stats.prompt_tokens += sum(c.prompt_tokens for c in completions)

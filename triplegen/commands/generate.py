@@ -26,6 +26,9 @@ Examples:
 
   triplegen generate caps.parquet -o part3.parquet --shard 3/8 --base-url http://gpu1:8000/v1
 
+  triplegen generate coco_captions.parquet -o t.parquet --absent-objects 1
+  (also writes, per caption with object labels, a TRUE caption that denies an object the image lacks)
+
 A killed run resumes when the same command is run again.
 """
 
@@ -44,6 +47,15 @@ def generate(
     id_col: Annotated[str | None, typer.Option(
         help="Column with unique row ids (default: 'id' if present, else a hash of image + caption).",
         rich_help_panel=INPUT, show_default=False)] = None,
+    objects_col: Annotated[str, typer.Option(
+        help="Column with the object labels of each image (a list, or JSON / comma-separated text); "
+             "used by --absent-objects.", rich_help_panel=INPUT)] = "objects",
+    absent_objects: Annotated[int, typer.Option(
+        min=0, help="Also write up to K rows per caption whose caption is true and denies an object the image "
+                    "lacks (chosen among the labels of the input), with a paraphrase and a false version.",
+        rich_help_panel=RUN)] = 0,
+    absent_prompt: Annotated[str, typer.Option(
+        help="Template of the absent-object rows for LLM backends (task: absent).", rich_help_panel=RUN)] = "absent",
     shard: Annotated[str | None, typer.Option(help="Handle only shard i of N (e.g. 3/8), split by id hash.",
                                               rich_help_panel=INPUT, show_default=False)] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N rows (of this shard).",
@@ -79,6 +91,7 @@ def generate(
     config = build(
         GenerateConfig,
         input=input, output=output, rejects=rejects, caption_col=caption_col, image_col=image_col, id_col=id_col,
+        objects_col=objects_col, absent_objects=absent_objects, absent_prompt=absent_prompt,
         prompt=prompt, backend=backend.value, model=model, temperature=temperature, max_tokens=max_tokens,
         max_attempts=max_attempts, seed=seed, chunk_size=chunk_size, shard=shard, limit=limit,
         semantic_check=semantic_check, overwrite=overwrite, quiet=quiet,

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from triplegen.errors import TripleGenError
 from triplegen.templates import check_templates, list_templates, load_template, template_source
 
 app = typer.Typer(
@@ -27,10 +28,11 @@ TemplateName = Annotated[
 def list_() -> None:
     """List the packaged templates with their version and hash (the hash is recorded in every row)."""
     table = Table(title="Packaged prompt templates")
-    for column in ("name", "version", "hash", "examples", "temperature", "description"):
-        table.add_column(column, overflow="fold")
+    for column in ("name", "task", "version", "hash", "examples", "temperature"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("description", overflow="fold")
     for template in list_templates():
-        table.add_row(template.name, template.version, template.hash, str(len(template.examples)),
+        table.add_row(template.name, template.task, template.version, template.hash, str(len(template.examples)),
                       f"{template.sampling.temperature:g}", template.description)
     Console(highlight=False).print(table)
 
@@ -63,17 +65,44 @@ def check(
 
 
 @app.command(epilog='Examples:\n\n  triplegen prompts render default --caption "A man riding a horse on a beach."'
-                    '\n\n  triplegen prompts render default --caption "Two dogs play in the snow." --json')
+                    '\n\n  triplegen prompts render default --caption "Two dogs play in the snow." --json'
+                    '\n\n  triplegen prompts render absent --caption "A cat on a sofa." --row objects="cat, couch" '
+                    '--row absent_object=dog --row present_object=cat')
 def render(
     name: TemplateName,
     caption: Annotated[str, typer.Option("--caption", "-c", help="The caption to render (passed as data, verbatim).",
                                          show_default=False)],
+    row: Annotated[list[str] | None, typer.Option(
+        "--row", help="For an absent-task template: KEY=VALUE of the row's plan (objects, absent_object, "
+                      "present_object, kind, position, style, paraphrase_style); the rest keep sample values.",
+        show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the messages as a JSON list instead.")] = False,
 ) -> None:
     """Print the chat messages a template makes for one caption, exactly as a backend receives them."""
-    messages = load_template(name).render(caption)
+    template = load_template(name)
+    messages = template.render(caption, _row_variables(template, row or []))
     if as_json:
         typer.echo(json.dumps(messages, indent=2, ensure_ascii=False))
         return
     for message in messages:
         typer.echo(f"--- {message['role']} ---\n{message['content']}\n")
+
+
+def _row_variables(template, pairs: list[str]) -> dict[str, str] | None:
+    """The row variables an `absent` template renders with: the sample plan, changed by --row."""
+    from triplegen.tasks import SAMPLE_ROW, row_variables, spec_from_row
+
+    if template.task != "absent":
+        if pairs:
+            raise TripleGenError(f"--row is for templates of task absent; {template.name!r} has task {template.task!r}")
+        return None
+    plan = dict(SAMPLE_ROW)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise TripleGenError(f"--row must look like KEY=VALUE, got {pair!r}")
+        plan[key.strip()] = value.strip()
+    try:
+        return row_variables(spec_from_row(plan))
+    except ValueError as error:
+        raise TripleGenError(f"--row: {error}") from None

@@ -1,0 +1,90 @@
+"""What a prompt template asks a model for: its answer's fields, the row facts it may use, its checks.
+
+Two tasks share the template machinery:
+
+- `triple` (the default): from a caption, {"paraphrase", "negation"};
+- `absent`: from a caption, the image's objects and an object it does not show,
+  {"caption", "paraphrase", "negation"}: a true caption that denies the absent object, its
+  paraphrase, and a false version (see `triplegen.absent` for the kinds of negation).
+
+Per-row facts of the `absent` task are passed as template variables next to the caption, and, like
+the caption, only as data: they never become template source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from triplegen.checks import check_absent_triple, check_triple
+from triplegen.objects import STYLES, AbsentSpec
+
+# What the model is told about the two kinds of negation (`negation_kind` in the template).
+NEGATION_KINDS = {
+    "absent-assert": "say that the absent object IS there (keep everything else)",
+    "absent-swap": "deny the shown object instead and say the absent object is there (same words, the negation moved)",
+}
+POSITIONS = {"end": "at the end of the caption", "start": "at the start of the caption"}
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    output_fields: tuple[str, ...]  # the answer's string fields, all required
+    row_variables: tuple[str, ...]  # per-row template variables besides `caption`
+
+    def check_example(self, caption: str, row: dict[str, str], answer: dict[str, str]) -> list[str]:
+        """Problems of a few-shot example ([] when it is a good one): its row, then the checks."""
+        if self.name == "triple":
+            reasons = check_triple(caption, answer["paraphrase"], answer["negation"])
+            return [f"fails the quality checks: {', '.join(reasons)}"] if reasons else []
+        try:
+            spec = spec_from_row(row)
+        except ValueError as error:
+            return [f"row: {error}"]
+        reasons = check_absent_triple(caption, spec.objects, spec.absent, answer["caption"], answer["paraphrase"],
+                                      answer["negation"])
+        return [f"fails the quality checks: {', '.join(reasons)}"] if reasons else []
+
+
+TASKS = {
+    "triple": Task("triple", ("paraphrase", "negation"), ()),
+    "absent": Task("absent", ("caption", "paraphrase", "negation"),
+                   ("objects", "absent_object", "present_object", "negation_kind", "position", "style",
+                    "paraphrase_style")),
+}
+
+
+def row_variables(spec: AbsentSpec) -> dict[str, str]:
+    """The `absent` task's template variables for one row, in words a model can follow."""
+    return {
+        "objects": ", ".join(spec.objects),
+        "absent_object": spec.absent,
+        "present_object": spec.present,
+        "negation_kind": NEGATION_KINDS[spec.kind],
+        "position": POSITIONS[spec.position],
+        "style": f'"{spec.style}"',
+        "paraphrase_style": f'"{spec.paraphrase_style}"',
+    }
+
+
+# An example's row, as written in a template: the plan of the row, not the words shown to the model.
+ROW_KEYS = ("objects", "absent_object", "present_object", "kind", "position", "style", "paraphrase_style")
+
+
+def spec_from_row(row: dict[str, str]) -> AbsentSpec:
+    """The plan an example's `row` describes; ValueError naming the first bad or missing key."""
+    missing = [key for key in ROW_KEYS if not str(row.get(key, "")).strip()]
+    unknown = sorted(set(row) - set(ROW_KEYS))
+    if missing or unknown:
+        raise ValueError(f"needs the keys {', '.join(ROW_KEYS)}" + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+    allowed = {"kind": NEGATION_KINDS, "position": POSITIONS, "style": STYLES, "paraphrase_style": STYLES}
+    for key, values in allowed.items():
+        if row[key] not in values:
+            raise ValueError(f"{key} must be one of {', '.join(values)}, got {row[key]!r}")
+    objects = tuple(label.strip() for label in row["objects"].split(",") if label.strip())
+    return AbsentSpec(1, objects, row["absent_object"], row["kind"], row["present_object"], row["position"],
+                      row["style"], row["paraphrase_style"])
+
+
+SAMPLE_ROW = {"objects": "person, horse", "absent_object": "dog", "present_object": "horse",
+              "kind": "absent-assert", "position": "end", "style": "with no", "paraphrase_style": "without"}

@@ -15,9 +15,10 @@ with each loss from the same seed, on the same data, for the same steps, through
 Every model is evaluated on one held-out test split of the mixed kind:
 
 - ccneg_acc: cos(image, caption) > cos(image, negation) ("original over negation"), and split by
-  direction: neg_adds_no (the negation adds a "no": "a red circle" / "no red circle") and
-  neg_drops_no (the true caption has the "no": "a red circle and no blue square" / "a red circle
+  direction: adds_no (the negation adds a "no": "a red circle" / "no red circle") and
+  drops_no (the true caption has the "no": "a red circle and no blue square" / "a red circle
   and a blue square"). A model that merely dislikes the word "no" wins the first and loses the second;
+  scope_after / scope_before: "a A and no B" over "a B and no A" in both clause orders;
 - text_neg_acc: cos(c, c+) > cos(c, c-) and cos(c, c+) > cos(c+, c-) (SugarCrepe++ TOT form);
 - cap2para_r1: caption -> paraphrase Recall@1 among the test paraphrases (text to text);
 - para2img_r1: paraphrase -> image Recall@1; i2t/t2i_r1/r5: image-caption retrieval;
@@ -109,20 +110,12 @@ def negation_cosines(embedder, data, n_projections: int, seed: int) -> tuple[flo
     return full, projected.mean().item()
 
 
-def accuracy_by_direction(evaluation, data) -> dict[str, float]:
-    """CC-Neg accuracy on the items whose negation adds a "no" and on those whose caption has it."""
-    true, false = evaluation.similarities.values()
-    wins = [t > f for t, f in zip(true, false)]
-    adds = [c.split().count("no") < n.split().count("no") for c, n in zip(data.captions, data.negations)]
-    picked = {"neg_adds_no": [w for w, a in zip(wins, adds) if a], "neg_drops_no": [w for w, a in zip(wins, adds) if not a]}
-    return {name: sum(values) / len(values) for name, values in picked.items() if values}
-
-
-def run_variant(name: str, train_file: Path, run_dir: Path, args, model_dir: Path, test) -> dict:
+def run_variant(name: str, train_file: Path, run_dir: Path, args, model_dir: Path, test, test_file: Path) -> dict:
     from semclip_train import TrainConfig, train
     from semclip_train.embed import Embedder
     from semclip_train.evaluate import evaluate_synthetic
     from semclip_train.model import load_clip
+    from semclip_train.synthetic_data import load_scenes
 
     loss, options = VARIANTS[name]
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -138,9 +131,8 @@ def run_variant(name: str, train_file: Path, run_dir: Path, args, model_dir: Pat
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     model, processor = load_clip(str(result.final_dir))
     embedder = Embedder(model, processor, device="cpu", batch_size=256, fingerprint=str(run_dir))
-    evaluation = evaluate_synthetic(embedder, test, "test")
-    metrics = evaluation.rows["synthetic"]
-    row = {"ccneg_acc": metrics.pop("ccneg_acc"), **accuracy_by_direction(evaluation, test), **metrics}
+    evaluation = evaluate_synthetic(embedder, test, "test", load_scenes(test_file), args.seed)
+    row = evaluation.rows["synthetic"]
     n_projections = options.get("n_projections", 2)
     row["neg_cos_full"], row["neg_cos_proj2"] = negation_cosines(embedder, test, 2, args.seed)
     if n_projections != 2:
@@ -155,7 +147,7 @@ def prepare(args, settings: list[str]):
 
     from semclip_train.eval_data import load_triples
     from semclip_train.random_model import write_random_clip_folder
-    from semclip_train.synthetic import write_benchmark
+    from semclip_train.synthetic_data import write_benchmark
 
     data = args.output / "data"
     train_files = {
@@ -170,7 +162,7 @@ def prepare(args, settings: list[str]):
              for text in row.values()]
     # 400: byte-level BPE merges up to whole words here (at most 18 tokens, no truncation).
     model_dir = write_random_clip_folder(args.output / "model-config", texts, preset=PRESET, vocab_size=400)
-    return train_files, load_triples(test_file), model_dir
+    return train_files, load_triples(test_file), test_file, model_dir
 
 
 def main() -> None:
@@ -180,7 +172,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     started, cpu = time.perf_counter(), cpu_seconds()
-    train_files, test, model_dir = prepare(args, settings)
+    train_files, test, test_file, model_dir = prepare(args, settings)
     print(f"data: {args.train_items} training triples per setting, {len(test.captions)} test items "
           f"({time.perf_counter() - started:.0f} s); {args.steps} steps of {args.batch_size}, lr {args.lr}, "
           f"seed {args.seed}, {args.threads} torch thread(s)", flush=True)
@@ -188,7 +180,8 @@ def main() -> None:
     for setting in settings:
         for name in names:
             key = f"{setting}/{name}"
-            results[key] = run_variant(name, train_files[setting], args.output / "runs" / setting / name, args, model_dir, test)
+            results[key] = run_variant(name, train_files[setting], args.output / "runs" / setting / name, args, model_dir, test,
+                                        test_file)
             print(f"  {key}: " + ", ".join(f"{k} {v:.3f}" for k, v in results[key]["row"].items() if k != "n"), flush=True)
     print_table(results)
     payload = {

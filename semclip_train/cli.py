@@ -26,13 +26,16 @@ EXAMPLES = """\
 Examples:
 
   semclip-train --triples triples.parquet --image-root /data/coco \\
-      --model openai/clip-vit-base-patch32 --loss semclip --output runs/semclip-b32
+      --model openai/clip-vit-base-patch32 --output runs/semclip-b32
 
   torchrun --nproc-per-node 8 -m semclip_train --config train.yaml   (same flags, data parallel)
 
   semclip-train --resume runs/semclip-b32                             (continue after a crash)
 
-Defaults follow the paper's recipe: vision tower frozen, AdamW lr 5e-5, weight decay 0.2,
+The default loss, semclip-hardneg, is SemCLIP with the negations also used as hard negatives of
+the image (as NegCLIP): with absent-object rows (triplegen --absent-objects) it learns negation in
+both directions and which object a "no" applies to. --loss semclip is the paper's exact objective.
+The other defaults follow the paper's recipe: vision tower frozen, AdamW lr 5e-5, weight decay 0.2,
 50 warm-up steps then cosine to 0, gradient clipping 1.0, bf16 on CUDA.
 """
 
@@ -40,6 +43,7 @@ DATA, MODEL, LOSS, OPTIM, RUN = "Data", "Model", "Loss", "Optimisation", "Run"
 
 
 class LossChoice(str, Enum):
+    semclip_hardneg = "semclip-hardneg"
     clip = "clip"
     semclip = "semclip"
     paraphrase_only = "paraphrase-only"
@@ -109,7 +113,7 @@ def train_command(
         "--cache-image-embeddings/--no-cache-image-embeddings")] = None,
     image_cache_dir: Annotated[Path | None, _opt("Where cached embeddings live [OUTPUT/image_cache].",
                                                  MODEL)] = None,
-    loss: Annotated[LossChoice | None, _opt("Training objective [semclip].", LOSS)] = None,
+    loss: Annotated[LossChoice | None, _opt("Training objective [semclip-hardneg]; semclip is the paper's exact objective.", LOSS)] = None,
     alpha: Annotated[float | None, _opt("Weight of the contrastive term.", LOSS)] = None,
     beta: Annotated[float | None, _opt("Weight of the paraphrase term.", LOSS)] = None,
     gamma: Annotated[float | None, _opt("Weight of the negation term.", LOSS)] = None,

@@ -267,10 +267,10 @@ def synthetic(
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
 ) -> None:
-    """The built-in shapes benchmark (no download): negation accuracy, paraphrase and image-caption retrieval."""
+    """The built-in shapes benchmark (no download): negation accuracy in both directions (the negation adds a "no" / the true caption has it), the scope of "no" ("a A and no B" vs "a B and no A", both clause orders), paraphrase and image-caption retrieval."""
     from semclip_train.eval_data import load_triples
     from semclip_train.evaluate import evaluate_synthetic
-    from semclip_train.synthetic import write_benchmark
+    from semclip_train.synthetic_data import load_scenes, write_benchmark
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="semclip-synthetic-") as scratch:
@@ -285,7 +285,7 @@ def synthetic(
         items = load_triples(data)
         embedder = _embedder(model, batch_size, device, cache_dir, quiet)
         dataset = f"synthetic-{seed}-{count}-{image_size}" if label.startswith("generated") else str(data.resolve())
-        result = evaluate_synthetic(embedder, items, dataset)
+        result = evaluate_synthetic(embedder, items, dataset, load_scenes(data), seed)
     _report(result, model, label, json_out, plot, quiet, started, embedder)
 
 

@@ -59,7 +59,8 @@ def evaluate_ccneg(embedder: Embedder, data: "CCNegSet", dataset: str | None = N
     caption = embedder.texts(data.captions, dataset)
     negation = embedder.texts(data.negations, dataset)
     accuracy = metrics.ccneg_accuracy(image, caption, negation)
-    row = {"accuracy": accuracy, "scaled_score": metrics.scaled_negation_score(accuracy), "n": len(data.captions)}
+    row = {"accuracy": accuracy, **_by_direction(image, caption, negation, data.captions, data.negations),
+           "scaled_score": metrics.scaled_negation_score(accuracy), "n": len(data.captions)}
     return EvalResult("ccneg", {"ccneg": row}, _pair_cosines(image, caption, negation, "image"))
 
 
@@ -142,15 +143,48 @@ def evaluate_retrieval(embedder: Embedder, data: "TripleSet", dataset: str | Non
     rows = {
         "caption": {**_recall_row(by_caption), "n": n},
         "paraphrase": {**_recall_row(by_paraphrase), "n": n},
-        "negation": {"accuracy": accuracy, "scaled_score": metrics.scaled_negation_score(accuracy), "n": n},
+        "negation": {"accuracy": accuracy, **_by_direction(image, caption, negation, data.captions, data.negations),
+                     "scaled_score": metrics.scaled_negation_score(accuracy), "n": n},
         "combined": {"score": combined},
     }
     return EvalResult("retrieval", rows, _pair_cosines(image, caption, negation, "image"))
 
 
-def evaluate_synthetic(embedder: Embedder, data: "TripleSet", dataset: str | None = None) -> EvalResult:
-    """The synthetic benchmark's one-row summary: negation (image and text only), paraphrase
-    retrieval (caption -> paraphrase, text to text; paraphrase -> image) and image-caption retrieval."""
+def _by_direction(image: torch.Tensor, caption: torch.Tensor, negation: torch.Tensor, captions: list[str],
+                  negations: list[str]) -> dict[str, float]:
+    """CC-Neg accuracy on the items whose negation adds a negation cue ("a dog" / "no dog") and on
+    those whose true caption holds it ("a cat and no dog" / "a cat and a dog"). A model that merely
+    reads "no" as "false" wins the first and loses the second; CC-Neg measures only the first."""
+    from triplegen.polarity import negation_cues
+
+    adds = torch.tensor([len(negation_cues(n)) > len(negation_cues(c)) for c, n in zip(captions, negations)])
+    row = {}
+    for name, mask in (("adds_no", adds), ("drops_no", ~adds)):
+        if mask.any():
+            row[name] = metrics.ccneg_accuracy(image[mask], caption[mask], negation[mask])
+    return row
+
+
+def _scope(embedder: Embedder, image: torch.Tensor, scenes: list, seed: int, dataset: str | None) -> dict[str, float]:
+    """Accuracy on "a A and no B" vs "a B and no A" (same words, one "no" each) in both clause orders."""
+    from semclip_train.synthetic import scope_pairs
+
+    accuracy = {
+        name: metrics.ccneg_accuracy(image, embedder.texts(true, dataset), embedder.texts(false, dataset))
+        for name, (true, false) in scope_pairs(scenes, seed).items()
+    }
+    return {
+        "scope_after": accuracy["after"], "scope_before": accuracy["before"],
+        "scope": (accuracy["after"] + accuracy["before"]) / 2,
+        "scope_other": (accuracy["other"] + accuracy["other2"]) / 2,
+    }
+
+
+def evaluate_synthetic(embedder: Embedder, data: "TripleSet", dataset: str | None = None,
+                       scenes: list | None = None, seed: int = 0) -> EvalResult:
+    """The synthetic benchmark's one-row summary: negation (image and text only), split by direction,
+    the scope of "no" (when the scenes are known), paraphrase retrieval (caption -> paraphrase, text
+    to text; paraphrase -> image) and image-caption retrieval."""
     image = embedder.images(data.images, dataset)
     caption = embedder.texts(data.captions, dataset)
     paraphrase = embedder.texts(data.paraphrases, dataset)
@@ -160,6 +194,8 @@ def evaluate_synthetic(embedder: Embedder, data: "TripleSet", dataset: str | Non
     paraphrase_to_image = metrics.retrieval_recall(image, paraphrase, ks=(1,))["text_to_image"][1]
     row = {
         "ccneg_acc": metrics.ccneg_accuracy(image, caption, negation),
+        **_by_direction(image, caption, negation, data.captions, data.negations),
+        **(_scope(embedder, image, scenes, seed, dataset) if scenes else {}),
         "text_neg_acc": metrics.sugarcrepe_pp_tot(caption, paraphrase, negation),
         "cap2para_r1": text_to_text,
         "para2img_r1": paraphrase_to_image,
@@ -207,7 +243,9 @@ def evaluate_spec(embedder: Embedder, spec: EvalSpec, image_root: Path | None = 
     triples = eval_data.load_triples(spec.path, image_root)
     if spec.kind == "retrieval":
         return evaluate_retrieval(embedder, triples, dataset)
-    return evaluate_synthetic(embedder, triples, dataset)
+    from semclip_train.synthetic_data import load_scenes
+
+    return evaluate_synthetic(embedder, triples, dataset, load_scenes(spec.path))
 
 
 def run_during_training(

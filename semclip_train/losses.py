@@ -76,22 +76,38 @@ class ClipLoss(_RankAware):
     """Symmetric InfoNCE on (image, original caption) pairs, as in CLIP.
 
     contrastive = (CE(s * I T^T, labels) + CE(s * T I^T, labels)) / 2 on L2-normalised features.
+
+    With `negation` features (NegCLIP's hard negatives), each image is also scored against every
+    negated caption: the image-to-text logits are [B, 2*W*B], originals then negations, and the
+    negations are never queries of the text-to-image term.
     """
 
     required_texts = ("caption",)
 
     def get_logits(
-        self, image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor | float
+        self, image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor | float,
+        negation: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Local rows against the global batch: both [B, W*B]."""
+        """Local rows against the global batch: [B, W*B] (or [B, 2*W*B] with negations) and [B, W*B]."""
         image, text = _normalize(image), _normalize(text)
-        all_image, all_text = self.gather(image, text)
-        return logit_scale * image @ all_text.T, logit_scale * text @ all_image.T
+        if negation is None:
+            all_image, all_text = self.gather(image, text)
+            columns = all_text
+        else:
+            all_image, all_text, all_negation = self.gather(image, text, _normalize(negation))
+            columns = torch.cat([all_text, all_negation])
+        return logit_scale * image @ columns.T, logit_scale * text @ all_image.T
 
-    def contrastive(self, image: torch.Tensor, text: torch.Tensor, logit_scale) -> torch.Tensor:
-        per_image, per_text = self.get_logits(image, text, logit_scale)
+    def directions(self, image: torch.Tensor, text: torch.Tensor, logit_scale,
+                   negation: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(image-to-text, text-to-image) cross-entropies."""
+        per_image, per_text = self.get_logits(image, text, logit_scale, negation)
         labels = _local_labels(image.shape[0], self.rank, image.device)
-        return (F.cross_entropy(per_image, labels) + F.cross_entropy(per_text, labels)) / 2
+        return F.cross_entropy(per_image, labels), F.cross_entropy(per_text, labels)
+
+    def contrastive(self, image: torch.Tensor, text: torch.Tensor, logit_scale,
+                    negation: torch.Tensor | None = None) -> torch.Tensor:
+        return sum(self.directions(image, text, logit_scale, negation)) / 2
 
     def forward(
         self,
@@ -132,6 +148,13 @@ class SemClipLoss(_RankAware):
 
     L_con is `ClipLoss` (gathered across ranks). L_para and L_neg are text-to-text and per rank:
     averaged over the local batch (see the module docstring for why that is still the global mean).
+
+    `hard_negatives=True` (the `semclip-hardneg` loss, this toolkit's default) also puts the negations
+    into L_con as NegCLIP does: each image must prefer its caption over every negated caption. The
+    text-only L_neg only asks caption and negation to point apart in an n-dimensional projection and
+    is often 0 within a few hundred steps (no gradient after that); the image-anchored softmax never
+    saturates, and it is the term that reads a negation against what the image shows, which is what
+    "a cat and no dog" versus "a dog and no cat" needs.
     A term whose weight is 0 is still computed, without gradient, so every variant logs the same
     terms; that is why all three texts are always required.
 
@@ -163,6 +186,7 @@ class SemClipLoss(_RankAware):
         n_projections: int = 2,
         learnable_projections: bool = False,
         normalize_projections: bool = True,
+        hard_negatives: bool = False,
         embed_dim: int = 512,
         seed: int = 0,
         rank: int = 0,
@@ -178,6 +202,7 @@ class SemClipLoss(_RankAware):
         self.n_projections = n_projections
         self.learnable_projections = learnable_projections
         self.normalize_projections = normalize_projections
+        self.hard_negatives = hard_negatives
         self.clip = ClipLoss(rank, world_size)
         basis = orthonormal_basis(embed_dim, n_projections, seed)
         if learnable_projections:
@@ -189,7 +214,8 @@ class SemClipLoss(_RankAware):
         return (
             f"alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, "
             f"n_projections={self.n_projections}, learnable={self.learnable_projections}, "
-            f"normalize_projections={self.normalize_projections}, embed_dim={self.basis.shape[0]}"
+            f"normalize_projections={self.normalize_projections}, hard_negatives={self.hard_negatives}, "
+            f"embed_dim={self.basis.shape[0]}"
         )
 
     @classmethod
@@ -235,7 +261,8 @@ class SemClipLoss(_RankAware):
     ) -> dict[str, torch.Tensor]:
         paraphrase = _require(paraphrase_features, "paraphrase", "semclip")
         negation = _require(negation_features, "negation", "semclip")
-        contrastive = self.clip.contrastive(image_features, text_features, _as_scale(logit_scale))
+        contrastive = self.clip.contrastive(image_features, text_features, _as_scale(logit_scale),
+                                            negation if self.hard_negatives else None)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.beta > 0):
             paraphrase_loss = self.paraphrase_term(text_features, paraphrase)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.gamma > 0):
@@ -251,7 +278,7 @@ class SemClipLoss(_RankAware):
         }
 
 
-class NegClipLoss(_RankAware):
+class NegClipLoss(ClipLoss):
     """NegCLIP (Yuksekgonul et al., ICLR 2023): negated captions as extra image-to-text negatives.
 
         image_to_text = CE(s * I [T; T-]^T)   [B, 2B]: each image against originals and negations
@@ -271,15 +298,8 @@ class NegClipLoss(_RankAware):
         negation_features: Features = None,
         logit_scale: torch.Tensor | float | None = None,
     ) -> dict[str, torch.Tensor]:
-        scale = _as_scale(logit_scale)
-        image, text = _normalize(image_features), _normalize(text_features)
-        negation = _normalize(_require(negation_features, "negation", "negclip"))
-        all_image, all_text, all_negation = self.gather(image, text, negation)
-        labels = _local_labels(image.shape[0], self.rank, image.device)
-        per_image = scale * image @ torch.cat([all_text, all_negation]).T  # [B, 2WB]
-        per_text = scale * text @ all_image.T  # [B, WB]
-        image_to_text = F.cross_entropy(per_image, labels)
-        text_to_image = F.cross_entropy(per_text, labels)
+        negation = _require(negation_features, "negation", "negclip")
+        image_to_text, text_to_image = self.directions(image_features, text_features, _as_scale(logit_scale), negation)
         return {
             "image_to_text_loss": image_to_text,
             "text_to_image_loss": text_to_image,
@@ -339,6 +359,7 @@ class ConClipLoss(_RankAware):
 # `clip` is plain ClipLoss: it needs no paraphrase or negation encodings.
 _SEMCLIP_NAMES = ("semclip", "paraphrase-only", "negation-only")
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
+    "semclip-hardneg": functools.partial(SemClipLoss.from_variant, "semclip", hard_negatives=True),
     "clip": ClipLoss,
     **{name: functools.partial(SemClipLoss.from_variant, name) for name in _SEMCLIP_NAMES},
     "negclip": NegClipLoss,
@@ -357,7 +378,7 @@ def build_loss(name: str, **kwargs) -> nn.Module:
     """
     if name not in _REGISTRY:
         raise SemClipError(f"unknown loss {name!r}; choose from {', '.join(LOSS_NAMES)}")
-    target = SemClipLoss if name in _SEMCLIP_NAMES else _REGISTRY[name]
+    target = SemClipLoss if name in (*_SEMCLIP_NAMES, "semclip-hardneg") else _REGISTRY[name]
     accepted = set(inspect.signature(target.__init__).parameters) - {"self"}
     extra = sorted(set(kwargs) - accepted - set(_CONTEXT))
     if extra:

@@ -12,15 +12,9 @@ and a blue square").
 
 from __future__ import annotations
 
-import json
-import os
 import random
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
-
-if TYPE_CHECKING:
-    from PIL import Image
+from typing import Iterator
 
 GENERATOR = "semclip-synthetic-shapes"
 GENERATOR_VERSION = "1"
@@ -103,6 +97,11 @@ def kind_words(kind: Kind) -> str:
     return f"{kind[0]} {kind[1]}"
 
 
+def object_labels(scene: Scene) -> list[str]:
+    """The scene's objects as labels ("red circle"), as a detector or COCO's categories would give."""
+    return [kind_words(obj.kind) for obj in scene.objects]
+
+
 def clause_text(clause: Clause) -> str:
     tag = clause[0]
     if tag in ("exists", "absent"):
@@ -140,6 +139,30 @@ def random_scene(rng: random.Random) -> Scene:
     return Scene(
         (SceneObject(*first, *cells[0]), SceneObject(*second, *cells[1]))
     )
+
+
+def scope_pairs(scenes: list[Scene], seed: int) -> dict[str, tuple[list[str], list[str]]]:
+    """Per scene, a true and a false caption with the same words and one "no" each, which only the
+    scope of the "no" tells apart: "a A and no B" / "a B and no A" (A shown, B absent).
+
+    `after` and `before` are the two clause orders (a model that learned the position of the denied
+    object instead of the scope of "no" wins one and loses the other); `other` uses other wordings.
+    """
+    rng = random.Random(f"scope/{seed}")
+    forms = {
+        "after": ("a {a} and no {b}", "a {b} and no {a}"),
+        "before": ("no {b} and a {a}", "no {a} and a {b}"),
+        "other": ("a {a} without a {b}", "a {b} without a {a}"),
+        "other2": ("there is no {b} but there is a {a}", "there is no {a} but there is a {b}"),
+    }
+    pairs: dict[str, tuple[list[str], list[str]]] = {name: ([], []) for name in forms}
+    for scene in scenes:
+        a = kind_words(rng.choice(sorted(scene.kinds())))
+        b = kind_words(absent_kind(scene, rng))
+        for name, (true, false) in forms.items():
+            pairs[name][0].append(true.format(a=a, b=b))
+            pairs[name][1].append(false.format(a=a, b=b))
+    return pairs
 
 
 def absent_kind(scene: Scene, rng: random.Random) -> Kind:
@@ -249,128 +272,3 @@ def generate_test_items(count: int, seed: int, absent_rate: float = 0.5) -> list
         if len(items) == count:
             return items
     raise ValueError(f"only {len(items)} mutually distinct scenes were found; ask for fewer test items")
-
-
-def render(scene: Scene, size: int, rng: random.Random) -> "Image.Image":
-    """Each object drawn in its grid cell, with a little jitter in size, place and colour."""
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (size, size), BACKGROUND)
-    draw = ImageDraw.Draw(image)
-    cell = size / 2
-    for obj in scene.objects:
-        half = cell * rng.uniform(0.28, 0.4)
-        cx = (obj.col + 0.5) * cell + rng.uniform(-0.08, 0.08) * cell
-        cy = (obj.row + 0.5) * cell + rng.uniform(-0.08, 0.08) * cell
-        fill = tuple(min(255, max(0, c + rng.randint(-20, 20))) for c in COLOURS[obj.colour])
-        box = [cx - half, cy - half, cx + half, cy + half]
-        if obj.shape == "circle":
-            draw.ellipse(box, fill=fill)
-        elif obj.shape == "square":
-            draw.rectangle(box, fill=fill)
-        else:
-            draw.polygon([(cx, cy - half), (cx - half, cy + half), (cx + half, cy + half)], fill=fill)
-    return image
-
-
-def _png(image: "Image.Image") -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def items_table(items: list[SyntheticItem], seed: int, image_size: int, image_dir: Path | None):
-    """The triple record (design.md) with the scene and logical forms as extra columns.
-
-    Images are embedded as the HF-datasets struct {bytes, path}, or written as PNG files under
-    `image_dir` with paths relative to it (use it as `--image-root`).
-    """
-    import pyarrow as pa
-
-    from triplegen.schema import triple_schema
-
-    images = []
-    for item in items:
-        image = render(item.scene, image_size, random.Random(f"{item.id}/image"))
-        name = f"{item.id}.png"
-        if image_dir is None:
-            images.append({"bytes": _png(image), "path": name})
-        else:
-            _write_atomic(image_dir / name, _png(image))
-            images.append(name)
-    image_type = pa.string() if image_dir is not None else pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    extra = [pa.field(name, pa.string()) for name in ("scene", "caption_form", "negation_form")]
-    schema = triple_schema(image_type, extra)
-    columns = {
-        "id": [item.id for item in items],
-        "image": images,
-        "caption": [item.caption for item in items],
-        "paraphrase": [item.paraphrase for item in items],
-        "negation": [item.negation for item in items],
-        "backend": ["synthetic"] * len(items),
-        "model": [GENERATOR] * len(items),
-        "prompt_name": [None] * len(items),
-        "prompt_version": [GENERATOR_VERSION] * len(items),
-        "prompt_hash": [None] * len(items),
-        "seed": [seed] * len(items),
-        "attempts": [1] * len(items),
-        "finish_reason": [None] * len(items),
-        "prompt_tokens": [0] * len(items),
-        "completion_tokens": [0] * len(items),
-        "scene": [json.dumps(item.scene.to_json()) for item in items],
-        "caption_form": [json.dumps(item.clauses) for item in items],
-        "negation_form": [json.dumps(item.negation_clauses) for item in items],
-    }
-    return pa.Table.from_pydict(columns, schema=schema)
-
-
-def write_benchmark(
-    out_dir: str | Path,
-    train_count: int = 20000,
-    test_count: int = 300,
-    seed: int = 0,
-    image_size: int = 32,
-    embed_images: bool = True,
-    splits: tuple[str, ...] = ("train", "test"),
-    absent_rate: float = 0.5,
-) -> dict[str, Path]:
-    """`train.parquet` and `test.parquet` (held-out images, one right answer per caption).
-
-    `absent_rate` is the share of captions that also name an absent object ("... and no green
-    triangle"); at 0 the captions never negate, and "no" appears only in the negations, as in web
-    captions and CC-Neg.
-    """
-    import pyarrow.parquet as pq
-
-    from triplegen.schema import METADATA_KEY
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    image_dir = None if embed_images else out_dir / "images"
-    if image_dir is not None:
-        image_dir.mkdir(exist_ok=True)
-    makers = {
-        "train": lambda: list(generate_items(train_count, seed, absent_rate)),
-        "test": lambda: generate_test_items(test_count, seed + 1, absent_rate),
-    }
-    paths = {}
-    for split in splits:
-        items = makers[split]()
-        config = {"generator": GENERATOR, "version": GENERATOR_VERSION, "split": split, "seed": seed,
-                  "count": len(items), "image_size": image_size, "absent_rate": absent_rate}
-        table = items_table(items, seed, image_size, image_dir)
-        table = table.replace_schema_metadata({METADATA_KEY: json.dumps(config).encode()})
-        path = out_dir / f"{split}.parquet"
-        tmp = path.with_name(f".{path.name}.tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-        paths[split] = path
-    return paths
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from semclip_train.eval_cli import app  # noqa: E402
-from semclip_train.synthetic import generate_items, write_benchmark  # noqa: E402
+from semclip_train.synthetic import generate_items  # noqa: E402
+from semclip_train.synthetic_data import write_benchmark  # noqa: E402
 
 runner = CliRunner()
 
@@ -54,13 +55,17 @@ def test_synthetic_writes_json_and_plot(model_dir, tmp_path):
     assert payload["benchmark"] == "synthetic" and payload["device"] == "cpu"
     row = payload["results"]["synthetic"]
     assert row["n"] == 25 and 0.0 <= row["ccneg_acc"] <= 1.0 and 0.0 <= row["i2t_r5"] <= 1.0
+    # both directions and the scope of "no", beside the CC-Neg-style accuracy
+    assert {"adds_no", "drops_no", "scope_after", "scope_before", "scope", "scope_other"} <= set(row)
+    assert row["scope"] == (row["scope_after"] + row["scope_before"]) / 2
     assert Image.open(tmp_path / "out.png").format == "PNG"
 
 
 def test_ccneg_and_retrieval_on_a_triple_file(model_dir, bench, tmp_path):
     result = invoke("ccneg", "--model", model_dir, "--data", bench["test"], "--json", tmp_path / "c.json", "-q")
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "c.json").read_text())["results"]["ccneg"]["n"] == 30
+    ccneg = json.loads((tmp_path / "c.json").read_text())["results"]["ccneg"]
+    assert ccneg["n"] == 30 and {"adds_no", "drops_no"} <= set(ccneg)
     result = invoke("retrieval", "--model", model_dir, "--triples", bench["test"], "--json", tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "r.json").read_text())["results"]

@@ -160,7 +160,7 @@ def test_image_folder_never_drops_a_class_silently(tmp_path):
 
 
 def test_triples_with_embedded_images(tmp_path):
-    from semclip_train.synthetic import write_benchmark
+    from semclip_train.synthetic_data import write_benchmark
 
     paths = write_benchmark(tmp_path, train_count=4, test_count=3, seed=0)
     data = load_triples(paths["test"])

@@ -24,7 +24,8 @@ from semclip_train.evaluate import (  # noqa: E402
     evaluate_zeroshot,
     run_during_training,
 )
-from semclip_train.synthetic import generate_items, write_benchmark  # noqa: E402
+from semclip_train.synthetic import generate_items  # noqa: E402
+from semclip_train.synthetic_data import write_benchmark  # noqa: E402
 
 SCPP_SIZES = {"replace_att": 788, "replace_obj": 1652, "replace_rel": 1406, "swap_att": 666, "swap_obj": 245}
 

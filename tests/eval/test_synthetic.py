@@ -5,6 +5,7 @@ scene is read back from the pixels, and the captions are parsed from their text.
 from __future__ import annotations
 
 import io
+import torch
 import json
 import re
 from collections import Counter
@@ -14,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from semclip_train.synthetic import BACKGROUND, COLOURS, generate_items, write_benchmark
+from semclip_train.synthetic import BACKGROUND, COLOURS, generate_items
+from semclip_train.synthetic_data import write_benchmark
 
 RELATIONS = {"above": (1, 0), "below": (-1, 0), "to the left of": (0, 1), "to the right of": (0, -1)}
 KIND = r"(red|green|blue|yellow|purple) (circle|square|triangle)"
@@ -144,3 +146,46 @@ def test_without_absent_clauses_no_appears_only_in_the_negations(tmp_path):
             scene = scene_from_pixels(Image.open(io.BytesIO(row["image"]["bytes"])))
             assert truth(row["paraphrase"], scene) and not truth(row["negation"], scene)
     assert json.loads(pq.read_schema(paths["train"]).metadata[b"triplegen"])["absent_rate"] == 0.0
+
+
+# --- the splits that tell negation from a dislike of "no" ---------------------------------------
+
+def test_scope_pairs_have_the_same_words_and_opposite_truth():
+    from semclip_train.synthetic import scope_pairs
+
+    items = list(generate_items(200, 5))
+    pairs = scope_pairs([item.scene for item in items], seed=5)
+    assert set(pairs) == {"after", "before", "other", "other2"}
+    for name, (true, false) in pairs.items():
+        for item, t, f in zip(items, true, false):
+            assert sorted(t.split()) == sorted(f.split()) and len(re.findall(r"\b(no|without)\b", t)) == 1
+            if name != "other2":  # "there is no B but there is a A" is outside the caption grammar
+                scene = {(o.row, o.col): o.kind for o in item.scene.objects}
+                assert truth(t, scene) and not truth(f, scene), (t, f)
+    assert pairs["after"][0][0].startswith("a ") and pairs["before"][0][0].startswith("no ")
+    assert pairs == scope_pairs([item.scene for item in items], seed=5)
+
+
+class NoHater:
+    """A stand-in embedder for a model that has learned only "the more 'no', the more false"."""
+
+    fingerprint = "no-hater"
+
+    def images(self, images, dataset=None):
+        return torch.tensor([[1.0, 0.0]] * len(images))
+
+    def texts(self, texts, dataset=None):
+        return torch.tensor([[1.0, 0.7 * len(re.findall(r"\b(no|without)\b", t))] for t in texts])
+
+
+def test_direction_and_scope_splits_expose_a_model_that_only_dislikes_no(tmp_path):
+    from semclip_train.eval_data import load_triples
+    from semclip_train.evaluate import evaluate_synthetic
+    from semclip_train.synthetic_data import load_scenes
+
+    test = write_benchmark(tmp_path, test_count=60, seed=4, splits=("test",))["test"]
+    row = evaluate_synthetic(NoHater(), load_triples(test), "t", load_scenes(test), seed=4).rows["synthetic"]
+    assert row["adds_no"] == 1.0 and row["drops_no"] == 0.0  # CC-Neg-style accuracy alone would look fine
+    assert row["scope_after"] == row["scope_before"] == row["scope"] == 0.0  # ties count as misses
+    assert 0.0 < row["ccneg_acc"] < 1.0
+    assert "scope" not in evaluate_synthetic(NoHater(), load_triples(test), "t").rows["synthetic"]

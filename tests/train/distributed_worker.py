@@ -23,6 +23,7 @@ CASES = [
     ("clip", "clip", {}, False),
     ("semclip", "semclip", {}, False),
     ("semclip-learnable", "semclip", {"learnable_projections": True, "gamma": 0.5}, False),
+    ("semclip-hardneg", "semclip-hardneg", {}, False),
     ("paraphrase-only", "paraphrase-only", {}, False),
     ("negation-only", "negation-only", {"n_projections": 1}, False),
     ("negclip", "negclip", {}, False),

@@ -204,6 +204,23 @@ def test_semclip_matches_loop_term_by_term_with_gradients(batch, options):
     _assert_same_grads(out["loss"], ref["loss"], inputs)
 
 
+def test_semclip_hardneg_is_negclip_contrastive_plus_the_semclip_terms_with_gradients(batch):
+    """The default loss: the paper's text terms, and each image scored against every negation too."""
+    loss = build_loss("semclip-hardneg", embed_dim=D, seed=3).double()
+    out = _call(loss, batch)
+    ref = ref_semclip(batch["image"], batch["text"], batch["paraphrase"], batch["negation"], batch["scale"],
+                      loss.projection, 1.0, 1.0, 1.0)
+    image_to_text, text_to_image = ref_negclip(batch["image"], batch["text"], batch["negation"], batch["scale"])
+    contrastive = (image_to_text + text_to_image) / 2
+    torch.testing.assert_close(out["contrastive_loss"], contrastive)
+    for key in ("paraphrase_loss", "negation_loss"):
+        torch.testing.assert_close(out[key], ref[key], msg=key)
+    total = (contrastive + ref["paraphrase_loss"] + ref["negation_loss"]) / 3
+    torch.testing.assert_close(out["loss"], total)
+    _assert_same_grads(out["loss"], total, [batch[k] for k in ("image", "text", "paraphrase", "negation", "scale")])
+    assert loss.hard_negatives and not build_loss("semclip", embed_dim=D).hard_negatives
+
+
 def test_semclip_learnable_basis_gets_the_gradient_of_the_projection_terms(batch):
     loss = SemClipLoss(embed_dim=D, seed=0, learnable_projections=True).double()
     _call(loss, batch)["loss"].backward()
@@ -364,7 +381,8 @@ def test_conclip_without_distractors_is_l1_plus_l2_over_two_which_is_negclip(bat
 
 
 def test_registry_builds_every_named_loss_with_one_call_convention(batch):
-    assert set(LOSS_NAMES) == {"clip", "semclip", "paraphrase-only", "negation-only", "negclip", "conclip"}
+    assert set(LOSS_NAMES) == {"semclip-hardneg", "clip", "semclip", "paraphrase-only", "negation-only", "negclip",
+                               "conclip"}
     for name in LOSS_NAMES:
         loss = build_loss(name, rank=0, world_size=1, embed_dim=D, seed=1).double()
         out = _call(loss, batch)
@@ -379,7 +397,7 @@ def test_registry_passes_options_and_refuses_ones_that_do_not_apply():
     assert isinstance(build_loss("clip", embed_dim=8, seed=3), ClipLoss)
     with pytest.raises(SemClipError, match="do not apply to the 'clip' loss"):
         build_loss("clip", beta=1.0)
-    with pytest.raises(SemClipError, match="unknown loss 'infonce'; choose from clip, semclip"):
+    with pytest.raises(SemClipError, match="unknown loss 'infonce'; choose from semclip-hardneg, clip, semclip"):
         build_loss("infonce")
 
 

@@ -1,0 +1,237 @@
+"""Does a CLIP fine-tuned on triplegen's triples understand negation, or only dislike "no"?
+
+    python benchmarks/synthetic_negation.py
+
+The situation of real data, on the synthetic shapes world (semclip_train/synthetic.py): captions are
+affirmative, and each image has object labels. Per seed:
+
+1. a small CLIP is pretrained from scratch on affirmative captions only (the `clip` loss, both
+   towers), so its "no" is untrained and leans one way or the other by chance;
+2. `triplegen generate` (rules backend) turns other affirmative captions into triples, once as
+   they are (`base`: "no" only ever appears in the negations) and once with `--absent-objects 1`
+   (`absent`: also true captions that deny a missing object, with negations that claim it or move
+   the "no" onto a shown object);
+3. the pretrained model is fine-tuned with the vision tower frozen, with each loss, on each set;
+4. every model is scored on a held-out test split (300 scenes, one right answer per caption):
+   `adds_no` / `drops_no`: cos(I, caption) > cos(I, negation) where the negation adds a "no" /
+   where the true caption holds it; `scope_after` / `scope_before`: "a A and no B" over "a B and no A"
+   and "no B and a A" over "no A and a B" (same words, the scope of "no" decides); `scope_other`:
+   the same with "without" and "there is no ... but there is"; `text_neg`: cos(c, c+) > cos(c, c-) and
+   > cos(c+, c-); `c2p_r1`: caption -> paraphrase R@1 (text only); `retrieval`: the mean of image ->
+   caption and caption -> image R@1 and R@5.
+
+Prints a table per seed and the mean over seeds, the issue's acceptance line for the default loss,
+and writes results.json under --output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PRESET = {  # a small CLIP that learns the shapes world from scratch in a minute on one core
+    "text": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4},
+    "vision": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+               "image_size": 32, "patch_size": 8},
+    "projection_dim": 64,
+}
+LOSSES = ("clip", "semclip", "negclip", "semclip-hardneg")
+SETTINGS = ("base", "absent")
+COLUMNS = ("adds_no", "drops_no", "scope_after", "scope_before", "scope", "scope_other", "text_neg_acc",
+           "cap2para_r1", "retrieval")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=Path("runs/synthetic-negation"))
+    parser.add_argument("--seeds", default="0,3", help="comma-separated; each seed is a new world sample and model")
+    parser.add_argument("--losses", default=",".join(LOSSES))
+    parser.add_argument("--settings", default=",".join(SETTINGS))
+    parser.add_argument("--pretrain-items", type=int, default=20_000)
+    parser.add_argument("--pretrain-steps", type=int, default=600)
+    parser.add_argument("--captions", type=int, default=10_000, help="affirmative captions given to triplegen")
+    parser.add_argument("--labelled-share", type=float, default=1.0,
+                        help="share of those captions whose image has object labels (the rest get none)")
+    parser.add_argument("--test-items", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=400, help="fine-tuning steps")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=5e-4, help="fine-tuning learning rate")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--pretrain-only", action="store_true",
+                        help="only pretrain and score the starting models (to see which way their 'no' leans)")
+    return parser.parse_args()
+
+
+def names(text: str, known: tuple[str, ...]) -> list[str]:
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise SystemExit(f"unknown choice(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return chosen
+
+
+def prepare(folder: Path, seed: int, args) -> dict:
+    """Pretraining triples, triplegen's two training sets, the test split and a random-init config."""
+    import pyarrow.parquet as pq
+
+    from semclip_train.random_model import write_random_clip_folder
+    from semclip_train.synthetic_data import write_benchmark
+    from triplegen import GenerateConfig, generate
+
+    data = folder / "data"
+    pretrain = write_benchmark(data / "pretrain", args.pretrain_items, seed=seed, absent_rate=0.0,
+                               splits=("train",))["train"]
+    captions = write_benchmark(data, args.captions, seed=seed + 100, absent_rate=0.0, splits=("captions",))["captions"]
+    if args.labelled_share < 1.0:
+        captions = unlabel(captions, args.labelled_share, seed)
+    test = write_benchmark(data, test_count=args.test_items, seed=seed, absent_rate=0.5, splits=("test",))["test"]
+    triples, made = {}, {}
+    for setting in SETTINGS:
+        config = GenerateConfig(input=captions, output=data / f"triples-{setting}.parquet", overwrite=True, quiet=True,
+                                absent_objects=1 if setting == "absent" else 0)
+        summary = generate(config)
+        triples[setting], made[setting] = summary.output, summary.run["counts"]
+    texts = [row[k] for path in (pretrain, *triples.values())
+             for row in pq.read_table(path, columns=["caption", "paraphrase", "negation"]).to_pylist() for k in row]
+    model_config = write_random_clip_folder(data / "model-config", texts, preset=PRESET, vocab_size=400)
+    return {"pretrain": pretrain, "triples": triples, "test": test, "model_config": model_config, "made": made,
+            "denials": denied_shown_objects(triples["absent"])}
+
+
+def unlabel(path: Path, share: float, seed: int) -> Path:
+    """Keep the object labels of only `share` of the captions, as when a detector ran on part of the data."""
+    import random
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    rng = random.Random(seed)
+    objects = [labels if rng.random() < share else [] for labels in table.column("objects").to_pylist()]
+    table = table.set_column(table.schema.get_field_index("objects"), "objects", pa.array(objects, pa.list_(pa.string())))
+    pq.write_table(table, path)
+    return path
+
+
+def denied_shown_objects(path: Path) -> int:
+    """Absent-object captions (and paraphrases) that deny an object listed for their image: must be 0."""
+    import pyarrow.parquet as pq
+
+    from triplegen.scope import read_objects
+
+    rows = pq.read_table(path, columns=["caption", "paraphrase", "kind", "objects"]).to_pylist()
+    return sum(
+        any(read_objects(row[field], row["objects"])[label].denied for label in row["objects"])
+        for row in rows if row["kind"] != "caption" for field in ("caption", "paraphrase")
+    )
+
+
+def train(triples: Path, out: Path, args, seed: int, **options):
+    from semclip_train import TrainConfig, train as run
+
+    shutil.rmtree(out, ignore_errors=True)
+    steps, workers = options.pop("steps", args.steps), options.pop("workers", 0)
+    config = TrainConfig(triples=triples, output=out, val_fraction=0.0, workers=workers, batch_size=args.batch_size,
+                         max_steps=steps, warmup_steps=steps // 20, weight_decay=0.1, seed=seed,
+                         checkpoint_every=steps, log_every=50, device="cpu", precision="fp32", quiet=True, **options)
+    started = time.process_time()
+    result = run(config)
+    return result.final_dir, time.process_time() - started
+
+
+def evaluate(model_dir: Path, test: Path, seed: int) -> dict[str, float]:
+    from semclip_train.embed import Embedder
+    from semclip_train.eval_data import load_triples
+    from semclip_train.evaluate import evaluate_synthetic
+    from semclip_train.model import load_clip
+    from semclip_train.synthetic_data import load_scenes
+
+    model, processor = load_clip(str(model_dir))
+    embedder = Embedder(model, processor, device="cpu", batch_size=256, fingerprint=str(model_dir))
+    row = evaluate_synthetic(embedder, load_triples(test), "test", load_scenes(test), seed).rows["synthetic"]
+    row["retrieval"] = sum(row[k] for k in ("i2t_r1", "t2i_r1", "i2t_r5", "t2i_r5")) / 4
+    return row
+
+
+def run_seed(seed: int, losses: list[str], settings: list[str], args) -> dict:
+    folder = args.output / f"seed{seed}"
+    data = prepare(folder, seed, args)
+    print(f"seed {seed}: triplegen made {data['made']['base']['accepted']:,} base rows and "
+          f"{data['made']['absent']['accepted']:,} rows with --absent-objects 1; absent-object captions or "
+          f"paraphrases that deny a shown object: {data['denials']}", flush=True)
+    pretrained, seconds = train(data["pretrain"], folder / "pretrain", args, seed, loss="clip",
+                                clip_config=data["model_config"], freeze_vision=False, cache_image_embeddings=False,
+                                steps=args.pretrain_steps, lr=1e-3, workers=1)
+    rows = {"pretrained": {**evaluate(pretrained, data["test"], seed), "cpu_s": seconds}}
+    print(f"  pretrained: {fmt(rows['pretrained'])}", flush=True)
+    for setting in settings if not args.pretrain_only else ():
+        for loss in losses:
+            final, seconds = train(data["triples"][setting], folder / setting / loss, args, seed, loss=loss,
+                                   model=str(pretrained), lr=args.lr)
+            rows[f"{setting}/{loss}"] = {**evaluate(final, data["test"], seed), "cpu_s": seconds}
+            print(f"  {setting}/{loss}: {fmt(rows[f'{setting}/{loss}'])}", flush=True)
+    return {"rows": rows, "denials": data["denials"], "made": data["made"]}
+
+
+def fmt(row: dict) -> str:
+    return ", ".join(f"{name} {row[name]:.3f}" for name in COLUMNS if name in row)
+
+
+def table(title: str, rows: dict[str, dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    view = Table(title=title)
+    view.add_column("model")
+    for name in COLUMNS:
+        view.add_column(name, justify="right")
+    for key, row in rows.items():
+        view.add_row(key, *(f"{100 * row[name]:.1f}" if name in row else "" for name in COLUMNS))
+    Console(width=200).print(view)
+
+
+def acceptance(mean: dict[str, dict], per_seed: list[dict]) -> str:
+    """The issue's bar for the default: both directions, scope, retrieval within 2 points of clip."""
+    ok = []
+    for rows in per_seed:
+        best, clip = rows.get("absent/semclip-hardneg"), rows.get("absent/clip")
+        if best is None or clip is None:
+            return "acceptance: needs the absent setting with clip and semclip-hardneg"
+        ok.append(best["adds_no"] >= 0.95 and best["drops_no"] >= 0.90 and best["scope"] >= 0.80
+                  and best["retrieval"] >= clip["retrieval"] - 0.02)
+    return f"acceptance (adds_no >= 95%, drops_no >= 90%, scope >= 80%, retrieval >= clip - 2 points): " \
+           f"{'PASS' if all(ok) else 'FAIL'} on {sum(ok)} of {len(ok)} seeds"
+
+
+def main() -> None:
+    args = parse_args()
+    losses, settings = names(args.losses, LOSSES), names(args.settings, SETTINGS)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    results = {}
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        results[seed] = run_seed(seed, losses, settings, args)
+        table(f"seed {seed} (held-out test split, %)", results[seed]["rows"])
+    keys = list(next(iter(results.values()))["rows"])
+    mean = {key: {name: sum(r["rows"][key][name] for r in results.values()) / len(results)
+                  for name in (*COLUMNS, "cpu_s")} for key in keys}
+    table(f"mean over seeds {args.seeds} (%)", mean)
+    verdict = acceptance(mean, [r["rows"] for r in results.values()])
+    print(verdict)
+    payload = {"args": {k: str(v) for k, v in vars(args).items()}, "results": results, "mean": mean,
+               "acceptance": verdict, "wall_s": time.perf_counter() - started}
+    (args.output / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"{payload['wall_s']:.0f} s wall; results in {args.output / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

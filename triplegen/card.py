@@ -11,6 +11,35 @@ def _pct(part: int, whole: int) -> str:
     return f"{part / whole:.1%}" if whole else "n/a"
 
 
+_CONSTRAINT_KINDS = {
+    "negation: edit": "negation as a guided edit (the caption's words up to the negation point, then a negation word)",
+    "negation: cue": "negation must contain a negation word",
+    "negation: no-cue": "negation of a negated caption must drop every negation word",
+    "paraphrase: cue": "paraphrase of a negated caption must keep a negation word",
+}
+
+
+def _constraint(run: dict) -> str:
+    """Which structured-output constraint the rows were generated under (triplegen.constraints)."""
+    constraint = run.get("constraint") or {"mode": "none", "applied": False, "note": "not recorded"}
+    if not constraint["applied"]:
+        return f"template schema only ({constraint['note']})"
+    counts = run.get("constraints", {})
+    kinds = "; ".join(f"{text}: {counts[key]:,}" for key, text in _CONSTRAINT_KINDS.items() if counts.get(key))
+    return f"{constraint['mode']}, per-caption JSON-schema patterns ({kinds or 'no caption generated'})"
+
+
+def _cached(run: dict) -> str:
+    """How much of the prompt the engine took from its prefix cache, when it said so."""
+    tokens, caching = run["tokens"], run.get("prefix_caching")
+    state = {True: "prefix caching on", False: "prefix caching off", None: "prefix caching: the server's setting"}[caching]
+    if not tokens.get("cache_reports"):
+        return f" ({state}; cached tokens not reported)"
+    cached = tokens.get("cached", 0)
+    return (f" ({state}: {cached:,} served from the cache, {tokens['prompt'] - cached:,} computed, "
+            f"{_pct(cached, tokens['prompt'])} cached)")
+
+
 def render_card(run: dict, output: Path, rejects: Path) -> str:
     """Markdown for `<stem>.card.md`; `run` is the metadata stored in the Parquet file."""
     counts, tokens, prompt = run["counts"], run["tokens"], run["prompt"]
@@ -39,8 +68,9 @@ def render_card(run: dict, output: Path, rejects: Path) -> str:
         f"| prompt | {prompt['name']} v{prompt['version']} (hash `{prompt['hash']}`) |",
         f"| seed | {config['seed']} |",
         f"| attempts allowed | {run['attempts_allowed']} |",
-        f"| prompt tokens | {tokens['prompt']:,} |",
+        f"| prompt tokens | {tokens['prompt']:,}{_cached(run)} |",
         f"| completion tokens | {tokens['completion']:,} |",
+        f"| output constraint | {_constraint(run)} |",
     ]
     if absent:
         accepted = counts.get("absent_accepted", 0)

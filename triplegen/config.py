@@ -95,6 +95,8 @@ class GenerateConfig(BaseModel):
     shard: Shard | None = None
     limit: int | None = Field(default=None, ge=1)
     semantic_check: bool = False
+    # polarity: each caption's own schema builds the negation's polarity in (triplegen.constraints)
+    constrain: Literal["polarity", "none"] = "polarity"
     overwrite: bool = False
     quiet: bool = False
 

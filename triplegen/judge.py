@@ -29,6 +29,7 @@ class Outcome:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int | None = 0  # of prompt_tokens, served from the prefix cache (None: not reported)
 
 
 def fail(outcome: Outcome, codes: list[str], detail: str | None) -> Outcome:
@@ -54,7 +55,8 @@ class Judge:
 
     def _one(self, request: Request, completion: Completion) -> Outcome:
         outcome = Outcome(raw_output=completion.text, seed=request.seed, finish_reason=completion.finish_reason,
-                          prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens)
+                          prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+                          cached_tokens=completion.cached_tokens)
         if completion.text is None:
             return fail(outcome, ["backend_error"], completion.error or "no output")
         parsed = parse_output(completion.text, completion.finish_reason, self.template)

@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from triplegen.backends.base import Backend, Request
 from triplegen.checks import CheckConfig, check_caption
+from triplegen.constraints import RowSchema
 from triplegen.judge import Judge, Outcome
 from triplegen.objects import AbsentSpec, ObjectVocabulary, derived_id, parse_labels, plan_absent
 from triplegen.tasks import row_variables
@@ -66,8 +67,10 @@ class Chunk:
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # caption -> outcome
     failures: Counter = field(default_factory=Counter)  # reason codes of every judged output
     judged: int = 0  # outputs judged (all attempts)
+    cache_reports: int = 0  # outputs whose backend said how many prompt tokens came from its prefix cache
     retries: int = 0
     generated: int = 0  # unique captions sent to the backend
+    constraints: Counter = field(default_factory=Counter)  # "paraphrase: free", "negation: edit", ... per caption
     absent: list[AbsentRow] = field(default_factory=list)
 
 
@@ -148,7 +151,8 @@ class Dedupe(Step):
                 if reason is not None:
                     chunk.outcomes[caption] = Outcome(reason=reason, codes=(reason,), detail=_caption_detail(caption))
                 elif caption in self.cache:
-                    chunk.outcomes[caption] = replace(self.cache[caption], prompt_tokens=0, completion_tokens=0)
+                    chunk.outcomes[caption] = replace(self.cache[caption], prompt_tokens=0, completion_tokens=0,
+                                                      cached_tokens=0)
             yield chunk
             self._remember(chunk)
 
@@ -192,33 +196,44 @@ class Render(Step):
 class Generate(Step):
     """Call the backend and judge the answers; failed rows retry with a fresh per-row seed.
 
-    A deterministic backend would repeat the same answer, so it gets one attempt.
+    A deterministic backend would repeat the same answer, so it gets one attempt. `shape`, when
+    given, builds each caption's own output schema (`triplegen.constraints.row_schema`).
     """
 
     name = "generate"
 
-    def __init__(self, backend: Backend, judge: Judge, sampling: dict, seed: int, max_attempts: int):
-        self.backend, self.judge, self.sampling, self.seed = backend, judge, sampling, seed
+    def __init__(self, backend: Backend, judge: Judge, sampling: dict, seed: int, max_attempts: int,
+                 shape: Callable[[str], RowSchema] | None = None):
+        self.backend, self.judge, self.sampling, self.seed, self.shape = backend, judge, sampling, seed, shape
         self.max_attempts = 1 if backend.deterministic else max_attempts
 
     def run(self, chunks):
         for chunk in chunks:
             ids = chunk.rows.column("id").to_pylist()
             keys = {caption: ids[rows[0]] for caption, rows in chunk.groups.items()}
+            todo = [caption for caption in chunk.groups if caption not in chunk.outcomes]
+            schemas = {caption: self._schema(chunk, caption) for caption in todo}
             pending = {
                 caption: lambda attempt, c=caption: Request(
                     key=keys[c], caption=c, messages=chunk.messages.get(c, []),
-                    seed=row_seed(self.seed, keys[c], attempt), attempt=attempt)
-                for caption in chunk.groups if caption not in chunk.outcomes
+                    seed=row_seed(self.seed, keys[c], attempt), attempt=attempt, schema=schemas[c])
+                for caption in todo
             }
             chunk.generated = len(pending)
             chunk.outcomes.update(self.call(chunk, pending))
             yield chunk
 
+    def _schema(self, chunk: Chunk, caption: str) -> dict | None:
+        if self.shape is None:
+            return None
+        shaped = self.shape(caption)
+        chunk.constraints.update((f"paraphrase: {shaped.paraphrase}", f"negation: {shaped.negation}"))
+        return shaped.schema
+
     def call(self, chunk: Chunk, pending: dict[str, Callable[[int], Request]]) -> dict[str, Outcome]:
         """Outcomes of the pending keys; each key's request is rebuilt per attempt (a fresh seed)."""
         outcomes: dict[str, Outcome] = {}
-        spent: dict[str, tuple[int, int]] = {}
+        spent: dict[str, tuple[int, int, int]] = {}
         for attempt in range(1, self.max_attempts + 1):
             if not pending:
                 break
@@ -231,9 +246,11 @@ class Generate(Step):
                                    f"for {len(requests)} requests")
             retry = {}
             for key, outcome in zip(pending, self.judge(requests, completions)):
-                before = spent.get(key, (0, 0))
-                spent[key] = (before[0] + outcome.prompt_tokens, before[1] + outcome.completion_tokens)
-                outcome.prompt_tokens, outcome.completion_tokens = spent[key]
+                before = spent.get(key, (0, 0, 0))
+                chunk.cache_reports += outcome.cached_tokens is not None
+                spent[key] = (before[0] + outcome.prompt_tokens, before[1] + outcome.completion_tokens,
+                              before[2] + (outcome.cached_tokens or 0))
+                outcome.prompt_tokens, outcome.completion_tokens, outcome.cached_tokens = spent[key]
                 outcome.attempts = attempt
                 chunk.judged += 1
                 chunk.failures.update(outcome.codes)
@@ -306,7 +323,7 @@ class WriteParts(Step):
                 outcome = chunk.outcomes[caption]
                 for n, position in enumerate(rows):
                     # fanned-out copies record zero tokens: the columns sum to what was spent
-                    copy = outcome if n == 0 else replace(outcome, prompt_tokens=0, completion_tokens=0)
+                    copy = outcome if n == 0 else replace(outcome, prompt_tokens=0, completion_tokens=0, cached_tokens=0)
                     (accepted if outcome.reason is None else rejected).append((position, copy, None))
             for row in chunk.absent:
                 (accepted if row.outcome.reason is None else rejected).append((row.position, row.outcome, row.spec))
@@ -384,8 +401,11 @@ class WriteParts(Step):
             "judged": chunk.judged,
             "generated": chunk.generated,
             "retries": chunk.retries,
+            "constraints": dict(chunk.constraints),
             "prompt_tokens": sum(o.prompt_tokens for _, o, _ in every),
             "completion_tokens": sum(o.completion_tokens for _, o, _ in every),
+            "cached_tokens": sum(o.cached_tokens or 0 for _, o, _ in every),
+            "cache_reports": chunk.cache_reports,
             "backend": self.provenance["backend"],
             "model": self.provenance["model"],
         }

@@ -19,6 +19,7 @@ from triplegen.backends import Backend, make_backend
 from triplegen.card import render_card
 from triplegen.checks import CheckConfig
 from triplegen.config import GenerateConfig
+from triplegen.constraints import SAMPLE_CAPTIONS, row_schema
 from triplegen.errors import TripleGenError
 from triplegen.merge import concat_parquet
 from triplegen.judge import Judge
@@ -74,6 +75,7 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
     fingerprint = _fingerprint(config, template, source, sampling, absent_template)
     resumed = work.open(fingerprint, config.overwrite, (config.rejects_path,))
     owned = backend is None
+    constraint = {"mode": config.constrain, "applied": False, "note": "no generation in this run"}
     try:
         chunks_total = -(-planned // config.chunk_size)
         if backend is None and resumed < chunks_total:
@@ -93,7 +95,8 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
                 judge = Judge(template, checks, _semantic_checker() if config.semantic_check else None)
                 if getattr(backend, "needs_messages", True):  # a backend without the flag gets messages
                     steps.append(Render(template))
-                steps.append(Generate(backend, judge, sampling, config.seed, config.max_attempts))
+                shape, constraint = _constraint(config, backend, template, console)
+                steps.append(Generate(backend, judge, sampling, config.seed, config.max_attempts, shape))
                 if absent_template is not None:
                     absent_judge = Judge(absent_template, checks, judge.semantic)
                     steps.append(AbsentRows(backend, absent_judge, _sampling(absent_template, config), config.seed,
@@ -110,6 +113,8 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
 
     summaries = work.summaries()
     run = _run_metadata(config, template, provenance, summaries, absent_template)
+    run["constraint"] = constraint
+    run["prefix_caching"] = getattr(backend, "prefix_caching", None)
     if run["counts"]["rows"] != planned or len(summaries) != chunks_total:
         raise RuntimeError(f"chunks cover {run['counts']['rows']} rows, expected {planned}")
     chunks = work.done_chunks()
@@ -212,6 +217,7 @@ def _fingerprint(config: GenerateConfig, template, source: CaptionSource, sampli
         "sampling": sampling,
         "max_attempts": config.max_attempts,
         "checks": {"semantic": config.semantic_check},
+        "constrain": config.constrain,
     }
     if absent_template is not None:  # only then, so that older runs still resume
         fingerprint["absent"] = {"count": config.absent_objects, "objects_col": config.objects_col,
@@ -234,6 +240,29 @@ def _announce(config: GenerateConfig, backend, console: Console, resumed: int) -
         console.print(f"Backend {backend.name}, model {backend.model}.")
 
 
+def _constraint(config: GenerateConfig, backend, template, console: Console):
+    """Each caption's schema builder (None: the template's schema) and what the card says about it."""
+    def off(note: str):
+        return None, {"mode": config.constrain, "applied": False, "note": note}
+
+    if config.constrain == "none":
+        return off("--constrain none: the template's schema only")
+    if backend.name == "rules":
+        return off("the rules backend writes its own negations")
+    if template.task != "triple":
+        return off(f"template task {template.task!r} keeps its own schema")
+    probe = getattr(backend, "check_schema", None)
+    for caption in SAMPLE_CAPTIONS if probe is not None else ():
+        refusal = probe(row_schema(caption, template.output_schema).schema)
+        if refusal is not None:
+            if not config.quiet:
+                console.print(f"[bold yellow]Polarity constraint not applied:[/] {refusal}; the template's schema "
+                              "is used and wrong polarity is left to the checks.")
+            return off(f"not applied: {refusal}")
+    return (lambda caption: row_schema(caption, template.output_schema)), {
+        "mode": config.constrain, "applied": True, "note": "per-caption JSON-schema patterns"}
+
+
 def _semantic_checker():
     from triplegen.semantic import SemanticChecker
 
@@ -251,7 +280,7 @@ def _run_metadata(config: GenerateConfig, template, provenance: dict, summaries:
     def merged(key: str) -> dict[str, int]:
         counts: dict[str, int] = {}
         for s in summaries:
-            for code, n in s[key].items():
+            for code, n in s.get(key, {}).items():
                 counts[code] = counts.get(code, 0) + n
         return counts
 
@@ -267,7 +296,9 @@ def _run_metadata(config: GenerateConfig, template, provenance: dict, summaries:
         "attempts_allowed": 1 if provenance["deterministic"] else config.max_attempts,
         "counts": {k: total(k) for k in ("rows", "accepted", "rejected", "generated", "judged", "retries",
                                           "absent_planned", "absent_accepted")},
-        "tokens": {"prompt": total("prompt_tokens"), "completion": total("completion_tokens")},
+        "tokens": {"prompt": total("prompt_tokens"), "completion": total("completion_tokens"),
+                   "cached": total("cached_tokens"), "cache_reports": total("cache_reports")},
+        "constraints": merged("constraints"),
         "reject_reasons": merged("reject_reasons"),
         "check_failures": merged("check_failures"),
     }

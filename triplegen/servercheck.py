@@ -114,6 +114,25 @@ def probe_schema(base_url: str, model: str, api_key: str, timeout_s: float = 60.
     return True, text
 
 
+def probe_response_format(base_url: str, model: str, api_key: str, schema: dict, timeout_s: float = 60.0) -> str | None:
+    """None when the server takes a request whose `response_format` holds `schema`, else its refusal.
+
+    One token is enough: a server that cannot compile the schema refuses the request (HTTP 400)
+    before generating anything. Transport failures are not refusals and raise TripleGenError.
+    """
+    openai, client = _client(base_url, api_key, timeout_s)
+    try:
+        client.chat.completions.create(model=model, messages=PROBE_MESSAGES, max_tokens=1, temperature=0.0,
+                                       response_format=response_format(schema))
+    except openai.BadRequestError as exc:
+        return f"{base_url} refused the schema: HTTP 400: {' '.join(str(exc.message).split())[:200]}"
+    except openai.APIError as exc:
+        raise TripleGenError(f"{base_url}: the schema probe failed ({type(exc).__name__}: {exc})") from None
+    finally:
+        client.close()
+    return None
+
+
 def is_probe_prefix(text: str) -> bool:
     """Whether truncated output is the start of a probe answer (JSON allows any whitespace, and a
     weak model under a grammar may spend its whole budget on it)."""

@@ -94,7 +94,7 @@ def test_retries_with_fresh_seeds_then_rejects_with_raw_output_and_reason(tmp_pa
     assert rejects["blank"]["reason"] == "empty_caption" and rejects["blank"]["attempts"] == 0
     run = json.loads(pq.read_schema(summary.output).metadata[METADATA_KEY])
     assert run["counts"]["retries"] == 3 and run["check_failures"]["invalid_json"] == 1
-    assert run["tokens"] == {"prompt": 60, "completion": 30}
+    assert run["tokens"] == {"prompt": 60, "completion": 30, "cached": 0, "cache_reports": 0}
 
 
 def test_a_deterministic_backend_is_not_retried(tmp_path):

@@ -40,6 +40,7 @@ class Completion:
     finish_reason: str | None = "stop"  # "stop", "length" (truncated), or None when unknown
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int | None = None  # prompt tokens served from the prefix cache; None: not reported
     error: str | None = None
     server: str | None = None  # which endpoint answered (openai backend)
 
@@ -62,6 +63,15 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class SchemaProbe(Protocol):
+    """A backend that can say, before a run, whether it accepts a given output schema (optional)."""
+
+    def check_schema(self, schema: dict) -> str | None:
+        """None when a request with `schema` is accepted, else why not, in one line."""
+        ...
+
+
 @dataclass
 class BackendStats:
     """Counters a backend keeps for the progress display and the dataset card."""
@@ -69,6 +79,7 @@ class BackendStats:
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
     server_errors: int = 0
     retries: int = 0
     extra: dict[str, int] = field(default_factory=dict)

@@ -20,7 +20,7 @@ from triplegen.backends.base import BackendStats, Completion, Request
 from triplegen.backends.endpoints import Endpoint, EndpointPool
 from triplegen.config import GenerateConfig
 from triplegen.errors import MissingExtraError, TripleGenError
-from triplegen.servercheck import check_servers, response_format
+from triplegen.servercheck import check_servers, probe_response_format, response_format
 
 # Sampling keys of the OpenAI API itself; the others go to vLLM through `extra_body`.
 OPENAI_KEYS = frozenset({"temperature", "top_p", "max_tokens", "stop", "presence_penalty", "frequency_penalty"})
@@ -74,6 +74,8 @@ class OpenAIBackend:
     name = "openai"
     deterministic = False
     needs_messages = True  # chat messages rendered from the prompt template
+
+    prefix_caching = None  # a server's own setting; its cached-token counts show it when reported
 
     def __init__(self, config: GenerateConfig, output_schema: dict):
         self._openai = _import_openai()
@@ -202,15 +204,28 @@ class OpenAIBackend:
         usage = getattr(response, "usage", None)
         prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        # vLLM reports it with --enable-prompt-tokens-details; without, the field is absent
+        cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
+        cached = cached if isinstance(cached, int) else None
         self.stats.prompt_tokens += prompt_tokens
         self.stats.completion_tokens += completion_tokens
+        self.stats.cached_tokens += cached or 0
         return Completion(
             text=text,
             finish_reason=finish_reason,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            cached_tokens=cached,
             server=endpoint.url,
         )
+
+    def check_schema(self, schema: dict) -> str | None:
+        """None when every server takes `schema` in `response_format`, else the first refusal."""
+        for url in self.options.base_urls:
+            refusal = probe_response_format(url, self.model, self._key, schema, min(self.options.timeout_s, 120.0))
+            if refusal is not None:
+                return refusal
+        return None
 
     def close(self) -> None:
         if not self._loop.is_running():

@@ -156,12 +156,21 @@ def _run_one(llm, conversation, params, refused) -> Completion:
 
 def _completion(output) -> Completion:
     best = output.outputs[0]
+    cached = getattr(output, "num_cached_tokens", None)
     return Completion(
         text=best.text,
         finish_reason=best.finish_reason,
         prompt_tokens=len(output.prompt_token_ids or ()),
         completion_tokens=len(best.token_ids or ()),
+        cached_tokens=cached if isinstance(cached, int) else None,
     )
+
+
+def prefix_caching(llm) -> bool | None:
+    """Whether the engine reuses the KV cache of shared prompt prefixes (None: cannot tell)."""
+    config = getattr(getattr(llm, "llm_engine", None), "vllm_config", None)
+    enabled = getattr(getattr(config, "cache_config", None), "enable_prefix_caching", None)
+    return enabled if isinstance(enabled, bool) else None
 
 
 class VllmBackend:
@@ -195,7 +204,19 @@ class VllmBackend:
         self.stats.server_errors += sum(c.text is None for c in completions)
         self.stats.prompt_tokens += sum(c.prompt_tokens for c in completions)
         self.stats.completion_tokens += sum(c.completion_tokens for c in completions)
+        self.stats.cached_tokens += sum(c.cached_tokens or 0 for c in completions)
         return completions
+
+    @property
+    def prefix_caching(self) -> bool | None:
+        return None if isinstance(self._engine, ReplicaPool) else prefix_caching(self._engine)
+
+    def check_schema(self, schema: dict) -> str | None:
+        """Whether the engine takes `schema` (one token is generated; xgrammar parses it first)."""
+        request = Request(key="schema-probe", caption="", seed=0,
+                          messages=[{"role": "user", "content": "Describe a photo of a dog."}], schema=schema)
+        (completion,) = self.generate([request], {"max_tokens": 1, "temperature": 0.0})
+        return completion.error
 
     def close(self) -> None:
         """Keep the shared engine loaded; `release_engines()` frees it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,12 @@ from triplegen.config import EngineOptions, GenerateConfig, ServerOptions
 
 INPUT = "Input"
 RUN = "Run"
+
+
+class Constrain(str, Enum):
+    polarity = "polarity"
+    none = "none"
+
 
 EXAMPLES = """\
 Examples:
@@ -75,6 +82,9 @@ def generate(
                                                    rich_help_panel=RUN, show_default=False)] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Rows per checkpointed chunk.", rich_help_panel=RUN)] = 2048,
     semantic_check: SemanticCheck = False,
+    constrain: Annotated[Constrain, typer.Option(
+        help="polarity: each caption's own JSON schema builds the negation's polarity in (LLM backends); "
+             "none: the template's schema only.", rich_help_panel=RUN)] = Constrain.polarity,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
     tensor_parallel_size: Annotated[int, typer.Option(min=1, rich_help_panel=ENGINE)] = 1,
@@ -94,7 +104,7 @@ def generate(
         objects_col=objects_col, absent_objects=absent_objects, absent_prompt=absent_prompt,
         prompt=prompt, backend=backend.value, model=model, temperature=temperature, max_tokens=max_tokens,
         max_attempts=max_attempts, seed=seed, chunk_size=chunk_size, shard=shard, limit=limit,
-        semantic_check=semantic_check, overwrite=overwrite, quiet=quiet,
+        semantic_check=semantic_check, constrain=constrain.value, overwrite=overwrite, quiet=quiet,
         engine=build(EngineOptions, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
                      dtype=dtype.value, max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
                      enforce_eager=enforce_eager, seed=seed),

@@ -1,0 +1,184 @@
+"""Polarity by construction: per-row JSON-schema patterns that make a wrong-polarity answer impossible.
+
+A caption's polarity is known before the call (`triplegen.polarity`), so the answer's strings can be
+constrained by the structured-output decoder itself instead of being rejected afterwards:
+
+- the negation of an affirmative caption is a guided edit: it starts with the caption's own words up
+  to the point where the rules negator (`triplegen.negation`) puts its negation, then an optional
+  auxiliary and a negation word ("A man | is not | drinking ..."), then any words, one sentence;
+  a caption whose negation goes first ("a plate of pasta") starts with "No" or "There is/are no";
+- the negation of a negated caption carries no negation word; its paraphrase must carry one.
+
+The paraphrase of an affirmative caption is left free: a pattern refusing every negation word
+costs xgrammar about half a second to compile, and it would be compiled with every row's schema,
+while the 135M model adds a cue to about 1% of paraphrases, which the check catches (with a retry).
+
+Why a guided edit rather than "a negation word somewhere": a 135M model that is only told it must
+write "not" somewhere copies the caption and then appends nonsense until "not" fits ("A room is not
+a room"). Why no pattern that forbids a copy: a regex can only refuse a word once it is complete,
+so a model that wants to copy is left to glue letters onto it ("A herdof giraffes"); copies are
+left to the check and a retry. Every pattern is built so that wherever it blocks the model, the
+allowed continuations are whole words.
+
+Patterns are written for the JSON-escaped text (how vLLM's xgrammar and llguidance apply them)
+with plain syntax only (classes, groups, alternation, `*`, `+`): no lookaround, no `\\b`, no `?` on
+a group (xgrammar 0.2 mis-compiles `(a+b)?`). xgrammar cannot combine `pattern` with
+`minLength`/`maxLength`, so those bounds are dropped where a pattern is set; the checks still apply.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import string
+from dataclasses import dataclass
+from functools import lru_cache
+
+from triplegen.negation import negate
+from triplegen.polarity import cue_spans
+
+# Every single-word cue the checks count (polarity._CUES); a word "t" after an apostrophe is "n't".
+CUE_WORDS = ("no", "not", "never", "none", "nobody", "nothing", "nowhere", "neither", "nor", "without",
+             "cannot", "lack", "lacks", "lacked", "lacking", "absent", "absence")
+# What a guided negation may insert: plain cues and the usual contractions, never a free "...n't"
+# (a model allowed "[a-z]+n't" glues words until it can end on one).
+INSERTED_CUES = ("no", "not", "never", "without", "nothing", "nobody", "none", "isn't", "aren't", "doesn't",
+                 "don't", "wasn't", "weren't", "hasn't", "haven't", "can't", "won't")
+AUXILIARIES = ("is", "are", "was", "were", "does", "do", "did", "has", "have", "had", "can", "will")
+OPENERS = ("No", "There is no", "There are no", "Nothing", "Nobody")
+APOSTROPHE_SUFFIXES = ("s", "re", "ve", "ll", "d", "m")  # "man's", "they're"; not "t" (= "n't")
+# Stems of "n't" contractions, refused so that a model cannot half-write one ("doesn's").
+CONTRACTION_STEMS = ("isn", "aren", "doesn", "don", "wasn", "weren", "hasn", "haven", "hadn", "didn", "couldn",
+                     "wouldn", "shouldn", "mustn", "needn", "ain")
+
+# An affirmative and a negated caption: their schemas hold every kind of pattern (start-up probes).
+SAMPLE_CAPTIONS = ("A man riding a horse on a beach.", "A kitchen with no people in it.")
+
+_ALNUM = "A-Za-z0-9"
+_QUOTE = '\\\\"'  # an escaped double quote, as it appears in JSON text
+_SEPARATOR = f"(?:[^{_ALNUM}'\u2019\"\\\\]|{_QUOTE})"  # inside a sentence or between sentences
+_IN_SENTENCE = f"(?:[^{_ALNUM}'\u2019\"\\\\.!?;:]|{_QUOTE})"
+_WORD = f"[{_ALNUM}]+(?:['\u2019][A-Za-z]+)*"
+_SPECIAL = set(".^$*+?{}[]()|\\")
+
+
+@dataclass(frozen=True)
+class RowSchema:
+    """The schema of one request and what it constrains (counted per run for the dataset card)."""
+
+    schema: dict
+    paraphrase: str  # "cue" (of a negated caption), "free" or "template"
+    negation: str  # "edit", "no-cue", "cue" or "template"
+
+
+def escape(text: str, first_any_case: bool = False) -> str:
+    """A pattern matching `text` exactly as it appears inside a JSON string."""
+    out = []
+    for i, char in enumerate(json.dumps(text, ensure_ascii=False)[1:-1]):
+        if i == 0 and first_any_case and char.isascii() and char.isalpha():
+            out.append(f"[{char.lower()}{char.upper()}]")
+        else:
+            out.append("\\" + char if char in _SPECIAL else char)
+    return "".join(out)
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+def _alnum_class_without(excluded: set[str]) -> str:
+    allowed = [c for c in string.digits + string.ascii_lowercase if c not in excluded]
+    chars = sorted(set(allowed + [c.upper() for c in allowed if c.isalpha()]))
+    runs: list[list[str]] = []
+    for char in chars:
+        if runs and ord(char) == ord(runs[-1][-1]) + 1:
+            runs[-1].append(char)
+        else:
+            runs.append([char])
+    return "[" + "".join(run[0] if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs) + "]"
+
+
+def word_not_in(words: tuple[str, ...]) -> str:
+    """A pattern for one alphanumeric word, any case, that is none of `words` (a trie's complement)."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def rest(node: dict, at_root: bool) -> str:
+        children = sorted(key for key in node if key)
+        alternatives = [_alnum_class_without(set(children)) + f"[{_ALNUM}]*"]
+        alternatives += [_any_case(char) + rest(node[char], False) for char in children]
+        if not at_root and "" not in node:
+            alternatives.insert(0, "")  # the word may end here: it is a proper prefix of a cue only
+        return "(?:" + "|".join(alternatives) + ")"
+
+    return rest(trie, True)
+
+
+@lru_cache(maxsize=1)
+def no_cue_text() -> str:
+    """Any text whose words are not negation cues (apostrophes only in "'s", "'re", ... suffixes)."""
+    word = word_not_in(CUE_WORDS + CONTRACTION_STEMS) + "(?:['\u2019](?:" + "|".join(APOSTROPHE_SUFFIXES) + "))*"
+    return f"^{_SEPARATOR}*(?:{word}{_SEPARATOR}+)*(?:{word}|)$"
+
+
+@lru_cache(maxsize=1)
+def cue_text() -> str:
+    """Any text with at least one negation word."""
+    cue = "(?:" + "|".join(_any_case(w) for w in INSERTED_CUES) + ")"
+    return f"^{_SEPARATOR}*(?:{_WORD}{_SEPARATOR}+)*{cue}(?:{_SEPARATOR}+{_WORD})*{_SEPARATOR}*$"
+
+
+def edit_point(caption: str) -> str | None:
+    """The caption up to where the rules negator edits it ("A man " of "A man drinking ..."), "" when
+    the negation goes first, None when the rules find no negation."""
+    negation = negate(caption)
+    if negation is None:
+        return None
+    words = list(re.finditer(f"[{_ALNUM}]+", caption))
+    negated = re.findall(f"[{_ALNUM}]+", negation)
+    k = 0
+    while k < min(len(words), len(negated)) and words[k].group().lower() == negated[k].lower():
+        k += 1
+    return None if k >= len(words) else caption[: words[k].start()]
+
+
+def guided_negation(caption: str) -> str | None:
+    """The guided-edit pattern for an affirmative caption's negation (None: no edit point found)."""
+    prefix = edit_point(caption)
+    if prefix is None:
+        return None
+    tail = f"{_IN_SENTENCE}+{_WORD}(?:{_IN_SENTENCE}+{_WORD})*(?:[.!]|)"
+    if not prefix.strip():
+        openers = "|".join(escape(opener, first_any_case=True) for opener in OPENERS)
+        return f"^(?:{openers}){tail}$"
+    auxiliary = "(?:" + "|".join(AUXILIARIES) + ") "
+    cue = "(?:" + "|".join(INSERTED_CUES) + ")"
+    return f"^{escape(prefix, first_any_case=True)}(?:{auxiliary}|){cue}{tail}$"
+
+
+def _with_pattern(schema: dict, field: str, pattern: str) -> str:
+    spec = schema["properties"][field]
+    if "pattern" in spec:
+        return "template"  # the template pins this field itself
+    schema["properties"][field] = {key: value for key, value in spec.items()
+                                   if key not in ("minLength", "maxLength")} | {"pattern": pattern}
+    return ""
+
+
+def row_schema(caption: str, template_schema: dict) -> RowSchema:
+    """The template's schema with the caption's polarity built into the paraphrase and negation."""
+    schema = copy.deepcopy(template_schema)
+    if cue_spans(caption):
+        constraints = {"paraphrase": ("cue", cue_text()), "negation": ("no-cue", no_cue_text())}
+    else:
+        guided = guided_negation(caption)
+        constraints = {"negation": ("edit", guided) if guided else ("cue", cue_text())}
+    kinds = {field: "free" for field in ("paraphrase", "negation")}
+    for field, (kind, pattern) in constraints.items():
+        kinds[field] = _with_pattern(schema, field, pattern) or kind
+    return RowSchema(schema, kinds["paraphrase"], kinds["negation"])

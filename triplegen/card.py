@@ -40,6 +40,27 @@ def _cached(run: dict) -> str:
             f"{_pct(cached, tokens['prompt'])} cached)")
 
 
+def _judge_section(run: dict) -> list[str]:
+    """What the optional LLM judge (--judge-model) cost and rejected."""
+    judge = run.get("judge")
+    if not judge:
+        return []
+    counts, prompt = run.get("judge_counts", {}), judge["prompt"]
+    where = f"`{judge['model'] or 'the served model'}`" + (f" at {judge['base_url']}" if judge["base_url"] else "")
+    rejected = {key.split(":", 1)[1]: n for key, n in counts.items() if key.startswith("rejected:")}
+    lines = ["", "## LLM judge", "",
+             f"Every row the checks accepted was also judged by {where} with the prompt {prompt['prompt_name']} "
+             f"v{prompt['prompt_version']} (hash `{prompt['prompt_hash']}`): {counts.get('calls', 0):,} calls, "
+             f"{counts.get('prompt_tokens', 0):,} prompt tokens ({counts.get('cached_tokens', 0):,} of them from the "
+             f"prefix cache), {counts.get('completion_tokens', 0):,} completion tokens. It rejected "
+             f"{sum(rejected.values()):,} rows (counted once, by their first judge reason):"]
+    if rejected:
+        lines += ["", "| reason | meaning | rows |", "|---|---|---|"]
+        lines += [f"| `{code}` | {judge['reasons'].get(code, '')} | {n:,} |"
+                  for code, n in sorted(rejected.items(), key=lambda item: -item[1])]
+    return lines
+
+
 def render_card(run: dict, output: Path, rejects: Path) -> str:
     """Markdown for `<stem>.card.md`; `run` is the metadata stored in the Parquet file."""
     counts, tokens, prompt = run["counts"], run["tokens"], run["prompt"]
@@ -98,6 +119,7 @@ def render_card(run: dict, output: Path, rejects: Path) -> str:
     if reasons:
         lines += ["", "## Rejects by reason", "", "| reason | rows |", "|---|---|"]
         lines += [f"| `{code}` | {n:,} |" for code, n in sorted(reasons.items(), key=lambda item: -item[1])]
+    lines += _judge_section(run)
     if absent:
         lines += ["", "## Absent-object rows", "",
                   f"Besides the {captions_out:,} input captions, {absent:,} rows have a caption that is true and denies an "

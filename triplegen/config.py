@@ -90,11 +90,15 @@ class GenerateConfig(BaseModel):
     temperature: float | None = None  # None: the template's sampling default
     max_tokens: int | None = None
     max_attempts: int = Field(default=3, ge=1)
+    retry_temperature: float = Field(default=1.0, ge=0, le=2)  # retries sample at least this hot
     seed: int = 0
     chunk_size: int = Field(default=2048, ge=1)  # rows per checkpointed chunk
     shard: Shard | None = None
     limit: int | None = Field(default=None, ge=1)
     semantic_check: bool = False
+    judge_model: str | None = None  # a second call per accepted row gives a verdict (triplegen.llm_judge)
+    judge_base_url: str | None = None  # the judge is served there (else in-process vLLM)
+    judge_prompt: str = "judge"
     # polarity: each caption's own schema builds the negation's polarity in (triplegen.constraints)
     constrain: Literal["polarity", "none"] = "polarity"
     overwrite: bool = False
@@ -112,6 +116,10 @@ class GenerateConfig(BaseModel):
     @property
     def card_path(self) -> Path:
         return self.output.with_name(self.output.stem + ".card.md")
+
+    @property
+    def judging(self) -> bool:
+        return self.judge_model is not None or self.judge_base_url is not None
 
     def resolved_backend(self) -> str:
         if self.backend != "auto":

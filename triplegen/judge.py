@@ -30,6 +30,7 @@ class Outcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int | None = 0  # of prompt_tokens, served from the prefix cache (None: not reported)
+    judged: bool = False  # the LLM judge (--judge-model) has given its verdict on it
 
 
 def fail(outcome: Outcome, codes: list[str], detail: str | None) -> Outcome:

@@ -71,6 +71,7 @@ class Chunk:
     retries: int = 0
     generated: int = 0  # unique captions sent to the backend
     constraints: Counter = field(default_factory=Counter)  # "paraphrase: free", "negation: edit", ... per caption
+    judge: Counter = field(default_factory=Counter)  # the LLM judge's calls, tokens and rejections
     absent: list[AbsentRow] = field(default_factory=list)
 
 
@@ -196,16 +197,19 @@ class Render(Step):
 class Generate(Step):
     """Call the backend and judge the answers; failed rows retry with a fresh per-row seed.
 
-    A deterministic backend would repeat the same answer, so it gets one attempt. `shape`, when
-    given, builds each caption's own output schema (`triplegen.constraints.row_schema`).
+    A deterministic backend would repeat the same answer, so it gets one attempt. Retries sample at
+    `retry_temperature` at least: at a low temperature a model repeats its mistake with a fresh seed
+    too (SmolLM2-135M copied the caption again in 67 of 72 retries at 0.2, 10 of 72 at 1.0).
+    `shape`, when given, builds each caption's own output schema (`triplegen.constraints.row_schema`).
     """
 
     name = "generate"
 
     def __init__(self, backend: Backend, judge: Judge, sampling: dict, seed: int, max_attempts: int,
-                 shape: Callable[[str], RowSchema] | None = None):
+                 shape: Callable[[str], RowSchema] | None = None, retry_temperature: float = 0.0):
         self.backend, self.judge, self.sampling, self.seed, self.shape = backend, judge, sampling, seed, shape
         self.max_attempts = 1 if backend.deterministic else max_attempts
+        self.retry_sampling = {**sampling, "temperature": max(sampling.get("temperature", 0.0), retry_temperature)}
 
     def run(self, chunks):
         for chunk in chunks:
@@ -240,7 +244,7 @@ class Generate(Step):
             if attempt > 1:
                 chunk.retries += len(pending)
             requests = [build(attempt) for build in pending.values()]
-            completions = self.backend.generate(requests, dict(self.sampling))
+            completions = self.backend.generate(requests, dict(self.sampling if attempt == 1 else self.retry_sampling))
             if len(completions) != len(requests):  # a backend bug; never let rows vanish
                 raise RuntimeError(f"backend {self.backend.name} returned {len(completions)} completions "
                                    f"for {len(requests)} requests")
@@ -272,8 +276,8 @@ class AbsentRows(Generate):
     name = "absent rows"
 
     def __init__(self, backend: Backend, judge: Judge, sampling: dict, seed: int, max_attempts: int, template,
-                 vocabulary: ObjectVocabulary, count: int, objects_col: str):
-        super().__init__(backend, judge, sampling, seed, max_attempts)
+                 vocabulary: ObjectVocabulary, count: int, objects_col: str, retry_temperature: float = 0.0):
+        super().__init__(backend, judge, sampling, seed, max_attempts, retry_temperature=retry_temperature)
         self.template, self.vocabulary, self.count, self.objects_col = template, vocabulary, count, objects_col
         self.messages = getattr(backend, "needs_messages", True)
 
@@ -402,6 +406,7 @@ class WriteParts(Step):
             "generated": chunk.generated,
             "retries": chunk.retries,
             "constraints": dict(chunk.constraints),
+            "judge": dict(chunk.judge),
             "prompt_tokens": sum(o.prompt_tokens for _, o, _ in every),
             "completion_tokens": sum(o.completion_tokens for _, o, _ in every),
             "cached_tokens": sum(o.cached_tokens or 0 for _, o, _ in every),

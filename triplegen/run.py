@@ -23,6 +23,7 @@ from triplegen.constraints import SAMPLE_CAPTIONS, row_schema
 from triplegen.errors import TripleGenError
 from triplegen.merge import concat_parquet
 from triplegen.judge import Judge
+from triplegen.llm_judge import JudgeRows, judge_backend, judge_reasons, load_judge_template
 from triplegen.objects import ABSENT_SUFFIX, ObjectVocabulary, parse_labels
 from triplegen.pipeline import (
     AbsentRows, Dedupe, Generate, ReadChunks, Render, SkipFinished, WriteParts, run_steps, shard_of,
@@ -70,12 +71,14 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
     sampling = _sampling(template, config)
     checks = CheckConfig()
     absent_template, vocabulary = _absent_setup(config, source)
+    judge_template = load_judge_template(config)
 
     work = WorkFolder(config.output)
-    fingerprint = _fingerprint(config, template, source, sampling, absent_template)
+    fingerprint = _fingerprint(config, template, source, sampling, absent_template, judge_template)
     resumed = work.open(fingerprint, config.overwrite, (config.rejects_path,))
     owned = backend is None
     constraint = {"mode": config.constrain, "applied": False, "note": "no generation in this run"}
+    judge_owned = None
     try:
         chunks_total = -(-planned // config.chunk_size)
         if backend is None and resumed < chunks_total:
@@ -96,12 +99,17 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
                 if getattr(backend, "needs_messages", True):  # a backend without the flag gets messages
                     steps.append(Render(template))
                 shape, constraint = _constraint(config, backend, template, console)
-                steps.append(Generate(backend, judge, sampling, config.seed, config.max_attempts, shape))
+                steps.append(Generate(backend, judge, sampling, config.seed, config.max_attempts, shape,
+                                      config.retry_temperature))
                 if absent_template is not None:
                     absent_judge = Judge(absent_template, checks, judge.semantic)
                     steps.append(AbsentRows(backend, absent_judge, _sampling(absent_template, config), config.seed,
                                             config.max_attempts, absent_template, vocabulary, config.absent_objects,
-                                            config.objects_col))
+                                            config.objects_col, config.retry_temperature))
+                if judge_template is not None:
+                    judging, owns = judge_backend(config, backend, judge_template)
+                    judge_owned = judging if owns else None
+                    steps.append(JudgeRows(judging, judge_template, config.seed, config.max_attempts))
             steps.append(WriteParts(work, schema, provenance, _prompt_provenance(absent_template)))
             reader = ReadChunks(source, config.chunk_size, config.shard, config.limit)
             for summary in run_steps(reader, steps):
@@ -110,11 +118,16 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
     finally:
         if owned and backend is not None:
             backend.close()
+        if judge_owned is not None:
+            judge_owned.close()
 
     summaries = work.summaries()
     run = _run_metadata(config, template, provenance, summaries, absent_template)
     run["constraint"] = constraint
     run["prefix_caching"] = getattr(backend, "prefix_caching", None)
+    if judge_template is not None:
+        run["judge"] = {"model": config.judge_model, "base_url": config.judge_base_url,
+                        "prompt": _prompt_provenance(judge_template), "reasons": judge_reasons(judge_template)}
     if run["counts"]["rows"] != planned or len(summaries) != chunks_total:
         raise RuntimeError(f"chunks cover {run['counts']['rows']} rows, expected {planned}")
     chunks = work.done_chunks()
@@ -202,7 +215,8 @@ def _sampling(template, config: GenerateConfig) -> dict:
     return sampling
 
 
-def _fingerprint(config: GenerateConfig, template, source: CaptionSource, sampling: dict, absent_template) -> dict:
+def _fingerprint(config: GenerateConfig, template, source: CaptionSource, sampling: dict, absent_template,
+                 judge_template) -> dict:
     fingerprint = {
         "prompt_hash": template.hash,
         "prompt": f"{template.name} v{template.version}",
@@ -218,7 +232,11 @@ def _fingerprint(config: GenerateConfig, template, source: CaptionSource, sampli
         "max_attempts": config.max_attempts,
         "checks": {"semantic": config.semantic_check},
         "constrain": config.constrain,
+        "retry_temperature": config.retry_temperature,
     }
+    if judge_template is not None:
+        fingerprint["judge"] = {"model": config.judge_model, "base_url": config.judge_base_url,
+                                "prompt_hash": judge_template.hash}
     if absent_template is not None:  # only then, so that older runs still resume
         fingerprint["absent"] = {"count": config.absent_objects, "objects_col": config.objects_col,
                                  "prompt_hash": absent_template.hash}
@@ -299,6 +317,7 @@ def _run_metadata(config: GenerateConfig, template, provenance: dict, summaries:
         "tokens": {"prompt": total("prompt_tokens"), "completion": total("completion_tokens"),
                    "cached": total("cached_tokens"), "cache_reports": total("cache_reports")},
         "constraints": merged("constraints"),
+        "judge_counts": merged("judge"),
         "reject_reasons": merged("reject_reasons"),
         "check_failures": merged("check_failures"),
     }

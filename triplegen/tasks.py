@@ -1,14 +1,17 @@
 """What a prompt template asks a model for: its answer's fields, the row facts it may use, its checks.
 
-Two tasks share the template machinery:
+Three tasks share the template machinery:
 
 - `triple` (the default): from a caption, {"paraphrase", "negation"};
 - `absent`: from a caption, the image's objects and an object it does not show,
   {"caption", "paraphrase", "negation"}: a true caption that denies the absent object, its
-  paraphrase, and a false version (see `triplegen.absent` for the kinds of negation).
+  paraphrase, and a false version (see `triplegen.absent` for the kinds of negation);
+- `judge`: from a caption and a generated paraphrase and negation, a verdict on each,
+  {"paraphrase", "negation"}, as values of the schema's `enum`s (`--judge-model`, triplegen.llm_judge).
 
-Per-row facts of the `absent` task are passed as template variables next to the caption, and, like
-the caption, only as data: they never become template source.
+Per-row facts of the `absent` and `judge` tasks are passed as template variables next to the
+caption, and, like the caption, only as data: they never become template source. An example's `row`
+holds them (for `absent`, the plan of the row; for `judge`, the texts to judge).
 """
 
 from __future__ import annotations
@@ -32,11 +35,28 @@ class Task:
     output_fields: tuple[str, ...]  # the answer's string fields, all required
     row_variables: tuple[str, ...]  # per-row template variables besides `caption`
 
+    def example_variables(self, row: dict[str, str]) -> dict[str, str]:
+        """The template variables an example's `row` stands for (ValueError when it is not usable)."""
+        if self.name == "absent":
+            return row_variables(spec_from_row(row))
+        missing = [key for key in self.row_variables if not str(row.get(key, "")).strip()]
+        unknown = sorted(set(row) - set(self.row_variables))
+        if missing or unknown:
+            wanted = ", ".join(self.row_variables) or "no keys"
+            raise ValueError(f"needs {wanted}" + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+        return dict(row)
+
     def check_example(self, caption: str, row: dict[str, str], answer: dict[str, str]) -> list[str]:
         """Problems of a few-shot example ([] when it is a good one): its row, then the checks."""
         if self.name == "triple":
             reasons = check_triple(caption, answer["paraphrase"], answer["negation"])
             return [f"fails the quality checks: {', '.join(reasons)}"] if reasons else []
+        if self.name == "judge":  # its answer is a verdict, which the schema's enums check
+            try:
+                self.example_variables(row)
+            except ValueError as error:
+                return [f"row: {error}"]
+            return []
         try:
             spec = spec_from_row(row)
         except ValueError as error:
@@ -51,6 +71,7 @@ TASKS = {
     "absent": Task("absent", ("caption", "paraphrase", "negation"),
                    ("objects", "absent_object", "present_object", "negation_kind", "position", "style",
                     "paraphrase_style")),
+    "judge": Task("judge", ("paraphrase", "negation"), ("paraphrase", "negation")),
 }
 
 
@@ -88,3 +109,10 @@ def spec_from_row(row: dict[str, str]) -> AbsentSpec:
 
 SAMPLE_ROW = {"objects": "person, horse", "absent_object": "dog", "present_object": "horse",
               "kind": "absent-assert", "position": "end", "style": "with no", "paraphrase_style": "without"}
+SAMPLE_JUDGED = {"paraphrase": "A horse is being ridden by a person.", "negation": "A person is not riding a horse."}
+
+
+def sample_variables(task: Task) -> dict[str, str]:
+    """Row variables for test-rendering a template of `task` when it is loaded."""
+    return {"absent": lambda: row_variables(spec_from_row(SAMPLE_ROW)), "judge": lambda: dict(SAMPLE_JUDGED)}.get(
+        task.name, dict)()

@@ -14,7 +14,7 @@ import jsonschema
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from triplegen.tasks import SAMPLE_ROW, TASKS, Task, row_variables, spec_from_row
+from triplegen.tasks import TASKS, Task, sample_variables
 
 CAPTION_VARIABLE = "caption"
 # Captions are variables of templates compiled beforehand, never template source; the sandbox keeps
@@ -30,7 +30,6 @@ def content_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     """
     problems: list[tuple[str, str]] = []
     task = TASKS.get(data.get("task", "triple"), TASKS["triple"])  # an unknown task: the type check says so
-    row = SAMPLE_ROW if task.name == "absent" else {}
     variables = data.get("variables") or {}
     declared = {CAPTION_VARIABLE, *task.row_variables}
     if isinstance(variables, dict):
@@ -41,7 +40,7 @@ def content_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     for field in ("system", "user"):
         source = data.get(field)
         if isinstance(source, str):
-            given = {**(variables if isinstance(variables, dict) else {}), **(row_variables(spec_from_row(row)) if row else {})}
+            given = {**(variables if isinstance(variables, dict) else {}), **sample_variables(task)}
             problems += _jinja_problems(field, source, declared, given, task)
     schema = data.get("output_schema")
     validator = None
@@ -124,6 +123,8 @@ def _example_problems(example: Any, validator: Any, task: Task) -> list[str]:
         return []  # the type validation names the missing or mistyped key
     if task.name == "triple" and ("row" in example or "true_caption" in example):
         return ["row and true_caption belong to examples of task: absent"]
+    if task.name == "judge" and "true_caption" in example:
+        return ["true_caption belongs to examples of task: absent"]
     row = example.get("row") if isinstance(example.get("row"), dict) else {}
     answer = {name: example[key] for name, key in keys.items() if name in task.output_fields}
     problems = []

@@ -23,7 +23,7 @@ from jinja2 import Template
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from triplegen.errors import TripleGenError
-from triplegen.tasks import TASKS, Task, row_variables, spec_from_row
+from triplegen.tasks import TASKS, Task
 from triplegen.template_checks import CAPTION_VARIABLE, ENV, content_problems, one_line, plain_bounds
 
 _SUFFIXES = (".yaml", ".yml")
@@ -79,7 +79,7 @@ class PromptTemplate(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     version: str = Field(min_length=1)
     description: str
-    task: Literal["triple", "absent"] = "triple"  # what the answer holds (triplegen.tasks)
+    task: Literal["triple", "absent", "judge"] = "triple"  # what the answer holds (triplegen.tasks)
     system: str  # Jinja2; may use `variables`, never the caption
     user: str  # Jinja2; must use {{ caption }}
     variables: dict[str, str] = Field(default_factory=dict)  # constants the messages may use
@@ -106,7 +106,7 @@ class PromptTemplate(BaseModel):
         order = [name for name in self.output_schema["properties"] if name in fields]  # as the model writes
         for example in self.examples:
             answer = {name: example.answer()[name] for name in order}
-            row = row_variables(spec_from_row(example.row)) if self.task == "absent" else {}
+            row = self.task_spec.example_variables(example.row)
             self._prefix.append({"role": "user", "content": self._render_user(example.caption, row)})
             self._prefix.append({"role": "assistant", "content": json.dumps(answer, ensure_ascii=False)})
         canonical = json.dumps(self._content(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -61,11 +61,14 @@ def test_default_template_describes_itself():
 
 
 @pytest.mark.parametrize("template", [t for t in list_templates() if t.task == "triple"], ids=lambda t: t.name)
-def test_packaged_examples_pass_the_checks_and_cover_a_negated_caption(template):
-    assert 3 <= len(template.examples) <= 8
+def test_packaged_examples_pass_the_checks(template):
+    # the default has two (more cost tokens and, with SmolLM2, acceptance: docs/benchmarks.md); the
+    # polarity of a negated caption's answer is built into its schema (triplegen.constraints)
+    assert 2 <= len(template.examples) <= 8
     for example in template.examples:
         assert check_triple(example.caption, example.paraphrase, example.negation) == []
-    assert any(is_negated(e.caption) for e in template.examples)
+    if template.name == "diverse":
+        assert any(is_negated(e.caption) for e in template.examples)
 
 
 def test_load_by_path_equals_load_by_name():
@@ -285,11 +288,13 @@ def test_examples_must_fit_the_schema(tmp_path):
 def test_examples_must_pass_the_quality_checks(tmp_path):
     data = variant()
     data["examples"][1]["negation"] = data["examples"][1]["caption"]
-    data["examples"][3]["paraphrase"] = "Here is the paraphrase: " + data["examples"][3]["caption"]
+    data["examples"][0]["paraphrase"] = "Here is the paraphrase: " + data["examples"][0]["caption"]
+    data["examples"].append({**data["examples"][1], "paraphrase": "A pair of dogs is playing outside in the"})
     found = dict(problems_of(write(tmp_path, data)))
-    assert set(found) == {"examples.1", "examples.3"}
+    assert set(found) == {"examples.0", "examples.1", "examples.2"}
     assert "negation_copy" in found["examples.1"]
-    assert "paraphrase_meta" in found["examples.3"]
+    assert "paraphrase_meta" in found["examples.0"]
+    assert "paraphrase_unfinished" in found["examples.2"]
 
 
 def test_name_must_match_the_file_name(tmp_path):
@@ -400,5 +405,5 @@ def test_a_triple_template_refuses_absent_example_keys(tmp_path):
     assert any("belong to examples of task: absent" in m for _, m in found), found
 
 
-def test_absent_task_did_not_change_the_hash_of_triple_templates():
-    assert load_template("default").hash == "71c405639a4e"
+def test_absent_and_judge_tasks_did_not_change_the_hash_of_triple_templates():
+    assert load_template("diverse").hash == "a469cabc2d64"

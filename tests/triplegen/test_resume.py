@@ -153,10 +153,11 @@ def test_a_rerun_with_another_prompt_is_refused(tmp_path, monkeypatch):
     monkeypatch.undo()
     other = tmp_path / "prompts" / "default.yaml"
     other.parent.mkdir()
-    from triplegen.templates import packaged_files
+    from triplegen.templates import load_template, packaged_files
 
     default = next(f for f in packaged_files() if f.name == "default.yaml")
-    other.write_text(default.read_text().replace('version: "1.0"', 'version: "1.1"'))
+    version = load_template("default").version
+    other.write_text(default.read_text().replace(f'version: "{version}"', f'version: "{version}.1"'))
     with pytest.raises(TripleGenError, match=r"different .*prompt \(hash\)"):
         generate(config.model_copy(update={"prompt": str(other)}))
     with pytest.raises(TripleGenError, match="different seed"):

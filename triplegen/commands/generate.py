@@ -75,6 +75,9 @@ def generate(
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight per run.", rich_help_panel=SERVER)] = 64,
     max_attempts: Annotated[int, typer.Option(min=1, help="Tries per caption before it is rejected.",
                                               rich_help_panel=RUN)] = 3,
+    retry_temperature: Annotated[float, typer.Option(
+        min=0.0, max=2.0, help="Retries sample at least this hot (a cold retry repeats the mistake); "
+                               "0 keeps the template's temperature.", rich_help_panel=RUN)] = 1.0,
     seed: Annotated[int, typer.Option(help="Run seed; each row's seed derives from it.", rich_help_panel=RUN)] = 0,
     temperature: Annotated[float | None, typer.Option(help="Override the template's temperature.",
                                                       rich_help_panel=RUN, show_default=False)] = None,
@@ -85,6 +88,14 @@ def generate(
     constrain: Annotated[Constrain, typer.Option(
         help="polarity: each caption's own JSON schema builds the negation's polarity in (LLM backends); "
              "none: the template's schema only.", rich_help_panel=RUN)] = Constrain.polarity,
+    judge_model: Annotated[str | None, typer.Option(
+        help="Also ask this model (in-process vLLM, or the one served at --judge-base-url) whether each accepted "
+             "row's paraphrase keeps the meaning and its negation is false; rows it fails go to the rejects "
+             "with judge_* reasons.", rich_help_panel=RUN, show_default=False)] = None,
+    judge_base_url: Annotated[str | None, typer.Option(
+        help="OpenAI-compatible server of the judge model.", rich_help_panel=RUN, show_default=False)] = None,
+    judge_prompt: Annotated[str, typer.Option(help="Template of the judge (task: judge).",
+                                              rich_help_panel=RUN)] = "judge",
     overwrite: Overwrite = False,
     quiet: Quiet = False,
     tensor_parallel_size: Annotated[int, typer.Option(min=1, rich_help_panel=ENGINE)] = 1,
@@ -103,8 +114,9 @@ def generate(
         input=input, output=output, rejects=rejects, caption_col=caption_col, image_col=image_col, id_col=id_col,
         objects_col=objects_col, absent_objects=absent_objects, absent_prompt=absent_prompt,
         prompt=prompt, backend=backend.value, model=model, temperature=temperature, max_tokens=max_tokens,
-        max_attempts=max_attempts, seed=seed, chunk_size=chunk_size, shard=shard, limit=limit,
-        semantic_check=semantic_check, constrain=constrain.value, overwrite=overwrite, quiet=quiet,
+        max_attempts=max_attempts, retry_temperature=retry_temperature, seed=seed, chunk_size=chunk_size, shard=shard, limit=limit,
+        semantic_check=semantic_check, constrain=constrain.value, judge_model=judge_model,
+        judge_base_url=judge_base_url, judge_prompt=judge_prompt, overwrite=overwrite, quiet=quiet,
         engine=build(EngineOptions, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
                      dtype=dtype.value, max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
                      enforce_eager=enforce_eager, seed=seed),

@@ -128,12 +128,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(model_dir: Path, log: Path, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
                "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port),
                "--dtype", ENGINE["dtype"], "--max-model-len", str(ENGINE["max_model_len"]), "--enforce-eager",
-               "--disable-log-stats", "--no-enable-chunked-prefill"]  # see triplegen.backends.vllm.engine_kwargs
+               "--disable-log-stats", "--no-enable-chunked-prefill", *extra]  # see triplegen.backends.vllm.engine_kwargs
     process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 400

@@ -23,7 +23,8 @@ allowed continuations are whole words.
 Patterns are written for the JSON-escaped text (how vLLM's xgrammar and llguidance apply them)
 with plain syntax only (classes, groups, alternation, `*`, `+`): no lookaround, no `\\b`, no `?` on
 a group (xgrammar 0.2 mis-compiles `(a+b)?`). xgrammar cannot combine `pattern` with
-`minLength`/`maxLength`, so those bounds are dropped where a pattern is set; the checks still apply.
+`minLength`/`maxLength`, and unrolls a `maxLength` into one state per character, so the length
+bounds of both fields are dropped from a row's schema; the checks still apply them.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ CUE_WORDS = ("no", "not", "never", "none", "nobody", "nothing", "nowhere", "neit
              "cannot", "lack", "lacks", "lacked", "lacking", "absent", "absence")
 # What a guided negation may insert: plain cues and the usual contractions, never a free "...n't"
 # (a model allowed "[a-z]+n't" glues words until it can end on one).
-INSERTED_CUES = ("no", "not", "never", "without", "nothing", "nobody", "none", "isn't", "aren't", "doesn't",
-                 "don't", "wasn't", "weren't", "hasn't", "haven't", "can't", "won't")
+PLAIN_CUES = ("no", "not", "never", "without", "nothing", "nobody", "none")
+CONTRACTIONS = ("isn't", "aren't", "doesn't", "don't", "wasn't", "weren't", "hasn't", "haven't", "can't", "won't")
+INSERTED_CUES = PLAIN_CUES + CONTRACTIONS
 AUXILIARIES = ("is", "are", "was", "were", "does", "do", "did", "has", "have", "had", "can", "will")
 OPENERS = ("No", "There is no", "There are no", "Nothing", "Nobody")
 APOSTROPHE_SUFFIXES = ("s", "re", "ve", "ll", "d", "m")  # "man's", "they're"; not "t" (= "n't")
@@ -156,9 +158,9 @@ def guided_negation(caption: str) -> str | None:
     if not prefix.strip():
         openers = "|".join(escape(opener, first_any_case=True) for opener in OPENERS)
         return f"^(?:{openers}){tail}$"
-    auxiliary = "(?:" + "|".join(AUXILIARIES) + ") "
-    cue = "(?:" + "|".join(INSERTED_CUES) + ")"
-    return f"^{escape(prefix, first_any_case=True)}(?:{auxiliary}|){cue}{tail}$"
+    plain = "(?:" + "|".join(PLAIN_CUES) + ")"
+    cue = f"(?:(?:{'|'.join(AUXILIARIES)}) {plain}|{plain}|{'|'.join(CONTRACTIONS)})"  # not "is aren't"
+    return f"^{escape(prefix, first_any_case=True)}{cue}{tail}$"
 
 
 def _with_pattern(schema: dict, field: str, pattern: str) -> str:
@@ -179,6 +181,12 @@ def row_schema(caption: str, template_schema: dict) -> RowSchema:
         guided = guided_negation(caption)
         constraints = {"negation": ("edit", guided) if guided else ("cue", cue_text())}
     kinds = {field: "free" for field in ("paraphrase", "negation")}
+    for field in kinds:
+        # xgrammar unrolls `maxLength: 400` into 400 states: 1.5 s to compile on a CPU core, paid
+        # again for every row's own schema; the checks bound the lengths anyway
+        spec = schema["properties"][field]
+        if "pattern" not in spec:
+            schema["properties"][field] = {k: v for k, v in spec.items() if k not in ("minLength", "maxLength")}
     for field, (kind, pattern) in constraints.items():
         kinds[field] = _with_pattern(schema, field, pattern) or kind
     return RowSchema(schema, kinds["paraphrase"], kinds["negation"])

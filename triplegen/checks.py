@@ -115,9 +115,12 @@ def unfinished(text: str) -> bool:
     return last in _DANGLING or (last in _SIGN_VERBS and len(words) > 1 and words[-2] in ("sign", "signs", "that", "which"))
 
 
+_NOT_CONTENT = _FUNCTION_WORDS | {"no", "not", "without", "never", "nothing", "nobody", "none"}
+
+
 def _repeated_phrases(lowered: tuple[str, ...]) -> set[tuple[str, str]]:
     """Pairs of adjacent content words that occur more than once."""
-    pairs = [pair for pair in zip(lowered, lowered[1:]) if not (_FUNCTION_WORDS & set(pair))]
+    pairs = [pair for pair in zip(lowered, lowered[1:]) if not (_NOT_CONTENT & set(pair))]
     return {pair for pair in pairs if pairs.count(pair) > 1}
 
 

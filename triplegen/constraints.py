@@ -186,7 +186,7 @@ def row_schema(caption: str, template_schema: dict) -> RowSchema:
         # again for every row's own schema; the checks bound the lengths anyway
         spec = schema["properties"][field]
         if "pattern" not in spec:
-            schema["properties"][field] = {k: v for k, v in spec.items() if k not in ("minLength", "maxLength")}
+            schema["properties"][field] = {k: v for k, v in spec.items() if k != "maxLength"}
     for field, (kind, pattern) in constraints.items():
         kinds[field] = _with_pattern(schema, field, pattern) or kind
     return RowSchema(schema, kinds["paraphrase"], kinds["negation"])

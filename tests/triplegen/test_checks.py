@@ -111,3 +111,72 @@ def test_human_paraphrases_of_sugarcrepe_pass(sugarcrepe_dir):
     ]
     # The few failures are real: exact copies in the data and lexical negations ("shirtless" -> "without shirts").
     assert len(failing) / len(items) < 0.005
+
+
+# --- what passed wrongly before: cut-off sentences, padding, "X is not a X" -------------------
+
+
+@pytest.mark.parametrize("paraphrase", [
+    "A sign on a brick wall that says",  # accepted by the checks of earlier versions
+    "A large green sign on a brick wall next to the",
+    "A sign on the wall of",
+    "A sign on a brick wall and",
+    'A sign on a brick wall says "Stop',
+    "A sign on a brick wall (with lights",
+    "A sign on a brick wall,",
+    "A brick wall with a sign reading",
+])
+def test_a_cut_off_paraphrase_is_unfinished(paraphrase):
+    caption = 'A sign on a brick wall that says "Stop".'
+    assert check_triple(caption, paraphrase, 'A sign on a brick wall that does not say "Stop".') == [
+        "paraphrase_unfinished"]
+
+
+@pytest.mark.parametrize("text", ["A man with a hat on.", "A woman hugging her.", "A man reading.",
+                                  "A trash can.", 'A sign reads "OPEN".',
+                                  "The lights are on, but a clock tower is."])
+def test_finished_sentences_that_end_on_a_small_word_pass(text):
+    from triplegen.checks import unfinished
+
+    assert not unfinished(text)
+
+
+def test_a_caption_that_is_cut_off_itself_does_not_fail_its_outputs():
+    assert check_triple("A sign that says", "A sign which says", "No sign that says") == []
+
+
+def test_padding_with_a_repeated_phrase_fails_and_the_captions_own_repeats_do_not():
+    caption = "A red stop sign with a green street sign posted above it."
+    reasons = check_triple(caption, "A red stop sign with a green street sign is posted above a red stop sign.",
+                           "A red stop sign without a green street sign above it.")
+    assert reasons == ["paraphrase_repeats"]
+    assert check_triple("A young person kissing the head of a young person.",
+                        "A young person is kissing the head of another young person.",
+                        "A young person is not kissing the head of a young person.") == []
+
+
+@pytest.mark.parametrize("negation", ["A crate on top of a car is not a crate.", "A baseball player isn't a baseball player.",
+                                      "Two giraffes are not the giraffes."])
+def test_a_negation_that_denies_what_it_named_is_a_tautology(negation):
+    from triplegen.checks import tautology
+
+    assert tautology(negation)
+
+
+def test_the_tautology_check_rejects_a_row():
+    assert check_triple("A crate on top of a car holding luggage.", "On top of a car, a crate holds luggage.",
+                        "A crate on top of a car is not a crate.") == ["negation_tautology"]
+
+
+@pytest.mark.parametrize("negation", ["A dog is not a cat.", "A room that is not very clean.",
+                                      "The bike is not on a skate park."])
+def test_other_is_not_sentences_are_not_tautologies(negation):
+    from triplegen.checks import tautology
+
+    assert not tautology(negation)
+
+
+def test_every_new_code_is_described():
+    for code in ("paraphrase_unfinished", "negation_unfinished", "paraphrase_repeats", "negation_repeats",
+                 "negation_tautology"):
+        assert REASONS[code]

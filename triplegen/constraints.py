@@ -32,7 +32,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import string
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -57,11 +56,16 @@ CONTRACTION_STEMS = ("isn", "aren", "doesn", "don", "wasn", "weren", "hasn", "ha
 # An affirmative and a negated caption: their schemas hold every kind of pattern (start-up probes).
 SAMPLE_CAPTIONS = ("A man riding a horse on a beach.", "A kitchen with no people in it.")
 
-_ALNUM = "A-Za-z0-9"
+# Words and separators as the checks read them (Python's Unicode word boundaries): a separator is an
+# ASCII space or punctuation mark, a word character is anything else (ASCII letters and digits, "_",
+# every non-ASCII character but the apostrophe \u2019). Control characters are never allowed: a
+# negated class would otherwise let vLLM's decoder write them raw, which is not JSON.
+_NOT_WORD = "\\x00-\\x2f\\x3a-\\x40\\x5b-\\x5e\\x60\\x7b-\\x7f\u2019"
+_WORD_CHAR = f"[^{_NOT_WORD}]"
 _QUOTE = '\\\\"'  # an escaped double quote, as it appears in JSON text
-_SEPARATOR = f"(?:[^{_ALNUM}'\u2019\"\\\\]|{_QUOTE})"  # inside a sentence or between sentences
-_IN_SENTENCE = f"(?:[^{_ALNUM}'\u2019\"\\\\.!?;:]|{_QUOTE})"
-_WORD = f"[{_ALNUM}]+(?:['\u2019][A-Za-z]+)*"
+_SEPARATOR = f"(?:[ !#$%&()*+,\\-./:;<=>?@\\[\\]^`{{|}}~]|{_QUOTE})"  # inside a sentence or between sentences
+_IN_SENTENCE = f"(?:[ #$%&()*+,\\-/<=>@\\[\\]^`{{|}}~]|{_QUOTE})"
+_WORD = f"{_WORD_CHAR}+(?:['\u2019]{_WORD_CHAR}+)*"
 _SPECIAL = set(".^$*+?{}[]()|\\")
 
 
@@ -89,20 +93,8 @@ def _any_case(word: str) -> str:
     return "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in word)
 
 
-def _alnum_class_without(excluded: set[str]) -> str:
-    allowed = [c for c in string.digits + string.ascii_lowercase if c not in excluded]
-    chars = sorted(set(allowed + [c.upper() for c in allowed if c.isalpha()]))
-    runs: list[list[str]] = []
-    for char in chars:
-        if runs and ord(char) == ord(runs[-1][-1]) + 1:
-            runs[-1].append(char)
-        else:
-            runs.append([char])
-    return "[" + "".join(run[0] if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs) + "]"
-
-
 def word_not_in(words: tuple[str, ...]) -> str:
-    """A pattern for one alphanumeric word, any case, that is none of `words` (a trie's complement)."""
+    """A pattern for one word, any case, that is none of `words` (lower-case ASCII; a trie's complement)."""
     trie: dict = {}
     for word in words:
         node = trie
@@ -112,7 +104,8 @@ def word_not_in(words: tuple[str, ...]) -> str:
 
     def rest(node: dict, at_root: bool) -> str:
         children = sorted(key for key in node if key)
-        alternatives = [_alnum_class_without(set(children)) + f"[{_ALNUM}]*"]
+        excluded = "".join(sorted({c for child in children for c in (child, child.upper())}))
+        alternatives = [f"[^{_NOT_WORD}{excluded}]{_WORD_CHAR}*"]
         alternatives += [_any_case(char) + rest(node[char], False) for char in children]
         if not at_root and "" not in node:
             alternatives.insert(0, "")  # the word may end here: it is a proper prefix of a cue only
@@ -141,8 +134,8 @@ def edit_point(caption: str) -> str | None:
     negation = negate(caption)
     if negation is None:
         return None
-    words = list(re.finditer(f"[{_ALNUM}]+", caption))
-    negated = re.findall(f"[{_ALNUM}]+", negation)
+    words = list(re.finditer(r"[^\W_]+", caption))
+    negated = re.findall(r"[^\W_]+", negation)
     k = 0
     while k < min(len(words), len(negated)) and words[k].group().lower() == negated[k].lower():
         k += 1

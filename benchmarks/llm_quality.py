@@ -114,8 +114,9 @@ def side_by_side_table(methods: list[dict]) -> str:
             f"| {correct} ({correct / m['captions']:.1%}) | {m['calls'] / m['captions']:.2f} | {m['calls'] / per:.2f} "
             f"| {m['prompt'] / per:,.0f} ({(m['prompt'] - m['cached']) / per:,.0f}) | {m['completion'] / per:,.1f} "
             f"| {m['seconds']:.0f} | {m['rate']:.3f} |")
-    lines += ["", f"Accepted-and-correct triples per second, triplegen / reference: "
-                  f"**{methods[1]['rate'] / max(methods[0]['rate'], 1e-9):.1f}x**", "",
+    ratio = (f"**{methods[1]['rate'] / methods[0]['rate']:.1f}x**" if methods[0]["rate"]
+             else "n/a: no triple of the reference passes the independent test")
+    lines += ["", f"Accepted-and-correct triples per second, triplegen / reference: {ratio}", "",
               "Problems found by the independent test among the accepted rows:", "",
               "| method | " + " | ".join(PROBLEMS) + " |", "|---|" + "---:|" * len(PROBLEMS)]
     for m in methods:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from triplegen.errors import TripleGenError
+from triplegen.layout import output_files
 
 BackendName = Literal["auto", "rules", "vllm", "openai"]
 
@@ -74,8 +75,8 @@ class GenerateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input: Path
-    output: Path
-    rejects: Path | None = None  # default: <output stem>.rejects.parquet
+    output: Path  # the triples Parquet; a folder given as -o becomes <folder>/triples.parquet (triplegen.layout)
+    rejects: Path | None = None  # default: <folder>/rejects.parquet, or <output stem>.rejects.parquet
     caption_col: str = "caption"
     image_col: str | None = "image"  # carried through when present
     id_col: str | None = None  # default: "id" when present, else a hash of image + caption
@@ -97,6 +98,16 @@ class GenerateConfig(BaseModel):
     semantic_check: bool = False
     overwrite: bool = False
     quiet: bool = False
+    license: str = "unknown"  # the dataset card's license field (the captions' licence decides it)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dataset_folder(cls, values):
+        """`-o out/coco` is a Hub-style dataset folder: triples.parquet and rejects.parquet inside it."""
+        if isinstance(values, dict) and values.get("output") is not None:
+            triples, rejects = output_files(Path(values["output"]), values.get("rejects"))
+            values = {**values, "output": triples, "rejects": rejects}
+        return values
 
     @field_validator("shard", mode="before")
     @classmethod
@@ -105,11 +116,7 @@ class GenerateConfig(BaseModel):
 
     @property
     def rejects_path(self) -> Path:
-        return self.rejects or self.output.with_name(self.output.stem + ".rejects.parquet")
-
-    @property
-    def card_path(self) -> Path:
-        return self.output.with_name(self.output.stem + ".card.md")
+        return self.rejects or output_files(self.output)[1]
 
     def resolved_backend(self) -> str:
         if self.backend != "auto":

@@ -15,10 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from triplegen.errors import TripleGenError
+from triplegen.hubcard import render_dataset_card
+from triplegen.layout import card_file, find_rejects, output_files, resolve_triples
 from triplegen.objects import ABSENT_SUFFIX
 from triplegen.readers import CaptionSource, Columns
 from triplegen.schema import METADATA_KEY, reject_schema
-from triplegen.writer import ParquetSink, WriteSummary
+from triplegen.writer import ParquetSink, WriteSummary, write_text_atomic
 
 
 def read_run_metadata(path: Path) -> dict | None:
@@ -38,10 +40,6 @@ def concat_parquet(inputs: Iterable[Path], output: Path, schema: pa.Schema, run:
         return sink.finalize()
 
 
-def rejects_beside(path: Path) -> Path:
-    return path.with_name(path.stem + ".rejects.parquet")
-
-
 @dataclass
 class MergeSummary:
     output: WriteSummary
@@ -50,21 +48,29 @@ class MergeSummary:
     checked_against_input: bool = False
     ids: int = 0
     notes: list[str] = field(default_factory=list)
+    card: Path | None = None
 
 
 def merge_shards(parts: list[Path], output: Path, rejects: Path | None = None, input: Path | None = None,
                  overwrite: bool = False) -> MergeSummary:
     """Join shard outputs and their rejects; refuse doubled ids, and missing ones when `input` is given."""
-    parts = [Path(p) for p in parts]
-    rejects = rejects or rejects_beside(output)
-    for path in parts:
+    given = [Path(p) for p in parts]
+    for path in given:
         if not path.exists():
             raise TripleGenError(f"part not found: {path}")
+    parts = [resolve_triples(p) for p in given]
+    for path in parts:
+        if path.is_dir() or not path.exists():
+            raise TripleGenError(f"{path} holds no triplegen output (no triples.parquet)")
+    output, rejects = output_files(Path(output), rejects)
+    if output.parent.is_file():
+        raise TripleGenError(f"-o {output.parent} is a file; give -o a dataset folder or a file ending in .parquet")
     for target in (output, rejects):
         if target.exists() and not overwrite:
             raise TripleGenError(f"{target} already exists; pass --overwrite to replace it")
-    reject_parts = [rejects_beside(p) for p in parts if rejects_beside(p).exists()]
-    notes = [f"no rejects file beside {p}" for p in parts if not rejects_beside(p).exists()]
+    found = [find_rejects(p) for p in given]
+    reject_parts = [r for r in found if r is not None]
+    notes = [f"no rejects file beside {p}" for p, r in zip(parts, found) if r is None]
     try:
         schema = pa.unify_schemas([pq.read_schema(p) for p in parts], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
@@ -77,10 +83,36 @@ def merge_shards(parts: list[Path], output: Path, rejects: Path | None = None, i
         _compare_with_input(seen, input, read_run_metadata(parts[0]))
         checked = True
     runs = [read_run_metadata(p) for p in parts]
-    run = {"merged_from": [str(p) for p in parts], "runs": runs}
+    combined = combine_runs(runs)
+    run = {**(combined or {}), "merged_from": [str(p) for p in parts], "runs": runs}
+    card = card_file(output)
     out = concat_parquet(parts, output, schema, run)
     rej = concat_parquet(reject_parts, rejects, reject_schema(), run)
-    return MergeSummary(out, rej, parts, checked, len(seen), notes)
+    if combined is not None:
+        write_text_atomic(card, render_dataset_card(combined, output, rejects, card))
+    else:
+        notes.append("the parts carry no triplegen run metadata: no dataset card written")
+        card = None
+    return MergeSummary(out, rej, parts, checked, len(seen), notes, card)
+
+
+def combine_runs(runs: list[dict | None]) -> dict | None:
+    """One run record for the merged card: counts, tokens and reasons summed over the parts' runs."""
+    known = [run for run in runs if run and "counts" in run]
+    if not known or len(known) != len(runs):
+        return None
+
+    def summed(key: str) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for run in known:
+            for name, n in (run.get(key) or {}).items():
+                total[name] = total.get(name, 0) + n
+        return total
+
+    first = known[0]
+    return {**{k: v for k, v in first.items() if k not in ("merged_from", "runs")},
+            "config": {**first["config"], "shard": None},
+            **{key: summed(key) for key in ("counts", "tokens", "reject_reasons", "check_failures")}}
 
 
 def _collect_ids(paths: list[Path]) -> dict[str, Path]:

@@ -16,10 +16,11 @@ from rich.console import Console
 
 from triplegen import __version__
 from triplegen.backends import Backend, make_backend
-from triplegen.card import render_card
 from triplegen.checks import CheckConfig
 from triplegen.config import GenerateConfig
 from triplegen.errors import TripleGenError
+from triplegen.hubcard import render_dataset_card
+from triplegen.layout import CARD_NAME, card_file
 from triplegen.merge import concat_parquet
 from triplegen.judge import Judge
 from triplegen.objects import ABSENT_SUFFIX, ObjectVocabulary, parse_labels
@@ -70,6 +71,7 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
     checks = CheckConfig()
     absent_template, vocabulary = _absent_setup(config, source)
 
+    card = card_file(config.output)
     work = WorkFolder(config.output)
     fingerprint = _fingerprint(config, template, source, sampling, absent_template)
     resumed = work.open(fingerprint, config.overwrite, (config.rejects_path,))
@@ -80,6 +82,8 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
             backend = make_backend(config, template.output_schema)
         if backend is not None:
             _announce(config, backend, console, resumed)
+        if card.name != CARD_NAME and not config.quiet:
+            console.print(f"{card.with_name(CARD_NAME)} is not the card of {config.output.name}: the card goes to {card}.")
         provenance = {
             "backend": backend.name if backend else config.resolved_backend(),
             "model": backend.model if backend else (config.model or "rules"),
@@ -115,11 +119,11 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
     chunks = work.done_chunks()
     concat_parquet([work.part(i) for i in chunks], config.output, schema, run)
     concat_parquet([work.rejects_part(i) for i in chunks], config.rejects_path, reject_schema(), run)
-    write_text_atomic(config.card_path, render_card(run, config.output, config.rejects_path))
+    write_text_atomic(card, render_dataset_card(run, config.output, config.rejects_path, card))
     work.remove()
     counts = run["counts"]
     return RunSummary(
-        output=config.output, rejects=config.rejects_path, card=config.card_path, rows=counts["rows"],
+        output=config.output, rejects=config.rejects_path, card=card, rows=counts["rows"],
         accepted=counts["accepted"], rejected=counts["rejected"], backend=provenance["backend"],
         model=provenance["model"], resumed_chunks=resumed, seconds=time.monotonic() - started,
         rows_per_s=rows_per_s, reject_reasons=run["reject_reasons"], run=run,
@@ -135,7 +139,9 @@ def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
     if config.rejects_path.resolve() == config.output.resolve():
         raise TripleGenError("--rejects must differ from -o/--output")
     if config.output.exists() and config.output.is_dir():
-        raise TripleGenError(f"-o {config.output} is a folder; give a file name such as {config.output}/triples.parquet")
+        raise TripleGenError(f"{config.output} is a folder; give -o a dataset folder or a file ending in .parquet")
+    if config.output.parent.is_file():
+        raise TripleGenError(f"-o {config.output.parent} is a file; give -o a dataset folder or a file ending in .parquet")
 
 
 def _prompt_provenance(template) -> dict | None:
@@ -260,7 +266,8 @@ def _run_metadata(config: GenerateConfig, template, provenance: dict, summaries:
         "config": config.model_dump(mode="json"),
         "backend": provenance["backend"],
         "model": provenance["model"],
-        "prompt": {"name": template.name, "version": template.version, "hash": template.hash},
+        "prompt": {"name": template.name, "version": template.version, "hash": template.hash,
+                   "system": template.system, "user": template.user},
         "absent_prompt": None if absent_template is None else {
             "name": absent_template.name, "version": absent_template.version, "hash": absent_template.hash},
         # a deterministic backend would repeat itself, so it gets one attempt

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from triplegen.checks import REASONS, CheckConfig, check_absent_triple, check_caption, check_triple
 from triplegen.errors import TripleGenError
+from triplegen.layout import resolve_triples
 from triplegen.objects import parse_labels
 from triplegen.schema import METADATA_KEY, REQUIRED_TRIPLE_COLUMNS, ROW_KINDS
 from triplegen.writer import ParquetSink, write_json_atomic
@@ -60,7 +61,7 @@ def _open(path: Path) -> pq.ParquetFile:
     if not path.exists():
         raise TripleGenError(f"file not found: {path}")
     if path.is_dir():
-        raise TripleGenError(f"{path} is a folder; give the triples files themselves")
+        raise TripleGenError(f"{path} is a folder without a triples.parquet; give the triples files themselves")
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -81,7 +82,7 @@ def _open(path: Path) -> pq.ParquetFile:
 def validate(paths: list[Path], semantic_check: bool = False, write_clean: Path | None = None,
              report: Path | None = None, checks: CheckConfig = CheckConfig()) -> ValidationReport:
     """Check every row of every file; optionally write the passing rows and a JSON report."""
-    paths = [Path(p) for p in paths]
+    paths = [resolve_triples(p) for p in paths]  # a dataset folder means its triples file
     files = [_open(p) for p in paths]  # every schema problem is found before any row is read
     semantic = _semantic_checker() if semantic_check else None
     result = ValidationReport(files=[str(p) for p in paths])

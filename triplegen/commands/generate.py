@@ -18,7 +18,7 @@ RUN = "Run"
 EXAMPLES = """\
 Examples:
 
-  triplegen generate examples/captions.parquet -o out/triples.parquet
+  triplegen generate examples/captions.parquet -o out/example          (a dataset folder: load_dataset("out/example"))
 
   triplegen generate caps.csv -o t.parquet --caption-col text --id-col key --limit 1000
 
@@ -36,10 +36,14 @@ A killed run resumes when the same command is run again.
 def generate(
     input: Annotated[Path, typer.Argument(help="Captions: .parquet, .csv (UTF-8), .jsonl, or a folder of .parquet files.",
                                           show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output Parquet file; a missing folder is created.",
-                                         show_default=False)],
-    rejects: Annotated[Path | None, typer.Option(help="Rejects file (default: <output stem>.rejects.parquet).",
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", show_default=False,
+        help="Dataset folder (triples.parquet, rejects.parquet and a README.md card that load_dataset reads), or a "
+             "file ending in .parquet (rejects in <stem>.rejects.parquet); a missing folder is created.")],
+    rejects: Annotated[Path | None, typer.Option(help="Rejects file (default: beside the triples, see --output).",
                                                  show_default=False)] = None,
+    license: Annotated[str, typer.Option(help="License of the dataset card (a Hub license id such as cc-by-4.0; "
+                                              "the captions' license decides it).")] = "unknown",
     caption_col: Annotated[str, typer.Option(help="Column with the caption.", rich_help_panel=INPUT)] = "caption",
     image_col: Annotated[str, typer.Option(
         help="Column with the image (path, URL or {bytes, path}); may be absent unless you name another one.",
@@ -94,7 +98,7 @@ def generate(
         objects_col=objects_col, absent_objects=absent_objects, absent_prompt=absent_prompt,
         prompt=prompt, backend=backend.value, model=model, temperature=temperature, max_tokens=max_tokens,
         max_attempts=max_attempts, seed=seed, chunk_size=chunk_size, shard=shard, limit=limit,
-        semantic_check=semantic_check, overwrite=overwrite, quiet=quiet,
+        semantic_check=semantic_check, overwrite=overwrite, quiet=quiet, license=license,
         engine=build(EngineOptions, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
                      dtype=dtype.value, max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
                      enforce_eager=enforce_eager, seed=seed),

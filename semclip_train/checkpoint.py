@@ -133,12 +133,15 @@ def load_checkpoint(folder: Path, module: torch.nn.Module) -> dict[str, Any]:
     return state
 
 
-def save_final(run_dir: Path, clip: Any, processor: Any) -> Path:
-    """`run_dir/final`: `CLIPModel.from_pretrained(run_dir / "final")` and its processor load it."""
+def save_final(run_dir: Path, clip: Any, processor: Any, card: str | None = None) -> Path:
+    """`run_dir/final`: `CLIPModel.from_pretrained(run_dir / "final")` and its processor load it;
+    `card` becomes its README.md (the model card)."""
     final = run_dir / "final"
     tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=".final."))
     clip.save_pretrained(tmp, safe_serialization=True)
     processor.save_pretrained(tmp)
+    if card is not None:
+        (tmp / "README.md").write_text(card, encoding="utf-8")
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

@@ -52,6 +52,14 @@ class LossChoice(str, Enum):
     conclip = "conclip"
 
 
+class TrackerChoice(str, Enum):
+    auto = "auto"
+    tensorboard = "tensorboard"
+    wandb = "wandb"
+    mlflow = "mlflow"
+    none = "none"
+
+
 class PrecisionChoice(str, Enum):
     auto = "auto"
     bf16 = "bf16"
@@ -140,6 +148,10 @@ def train_command(
     eval_every: Annotated[int | None, _opt("Run the --eval evaluations every N steps.", RUN)] = None,
     eval: Annotated[list[str] | None, _opt("Evaluation during training, e.g. ccneg:val.parquet (repeatable).",
                                            RUN)] = None,
+    report_to: Annotated[list[TrackerChoice] | None, _opt(
+        "Also log to tensorboard, wandb or mlflow (repeatable; none: only metrics.jsonl) [auto: tensorboard where "
+        "installed]. Settings from the environment: WANDB_PROJECT, WANDB_MODE=offline, MLFLOW_TRACKING_URI, "
+        "MLFLOW_EXPERIMENT_NAME.", RUN)] = None,
     device: Annotated[str | None, _opt("Device [the rank's CUDA device, else cpu].", RUN)] = None,
     quiet: Annotated[bool | None, _opt("No progress bar or messages.", RUN, "--quiet/--no-quiet", "-q")] = None,
 ) -> None:
@@ -155,6 +167,10 @@ def train_command(
             flags[key] = flags[key].value
     if not flags.get("eval"):
         flags.pop("eval", None)
+    if flags.get("report_to"):
+        flags["report_to"] = [choice.value for choice in flags["report_to"]]
+    else:
+        flags.pop("report_to", None)
     resolved = resolve_config(flags, config)
     result = train(resolved)
     if not resolved.quiet and result.final_dir is not None:

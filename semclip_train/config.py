@@ -18,6 +18,7 @@ from semclip_train.errors import SemClipError
 
 LossName = Literal["semclip-hardneg", "clip", "semclip", "paraphrase-only", "negation-only", "negclip", "conclip"]
 Precision = Literal["auto", "bf16", "fp32"]
+Tracker = Literal["auto", "tensorboard", "wandb", "mlflow", "none"]
 CONFIG_NAME = "config.json"
 
 
@@ -74,6 +75,7 @@ class TrainConfig(BaseModel):
     log_every: int = Field(default=10, ge=1)
     eval_every: int | None = Field(default=None, ge=1)
     eval: list[str] = Field(default_factory=list)  # e.g. "ccneg:val.parquet", see evaluate.py
+    report_to: list[Tracker] = Field(default_factory=lambda: ["auto"])  # auto: TensorBoard where installed
     quiet: bool = False
 
     @model_validator(mode="after")
@@ -92,6 +94,8 @@ class TrainConfig(BaseModel):
             raise ValueError("both towers frozen: only the logit scale would train")
         if self.eval and self.eval_every is None:
             raise ValueError("--eval needs --eval-every N")
+        if "none" in self.report_to and len(self.report_to) > 1:
+            raise ValueError("--report-to none excludes other trackers")
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr {self.min_lr} is above lr {self.lr}")
         return self

@@ -116,7 +116,8 @@ def _train(config: TrainConfig, context: distributed.DistributedContext) -> Trai
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir)
     distributed.barrier()
-    log = MetricsLog(run_dir, config.quiet, resumed.get("step")) if context.is_main else NullLog()
+    log = (MetricsLog(run_dir, config.quiet, resumed.get("step"), config.report_to, config.model_dump(mode="json"))
+           if context.is_main else NullLog())
     log.event({"event": "data", "train_rows": len(data.train), "val_rows": len(data.val),
                "images": len(data.all.images), "skipped_images": len(data.all.skipped_images),
                "skipped_rows": data.all.skipped_rows, "skipped": data.all.skipped_images})
@@ -195,12 +196,19 @@ def _train(config: TrainConfig, context: distributed.DistributedContext) -> Trai
                     save_checkpoint(run_dir, module, checkpoint_state(config, optimizer, step, samples_seen, position))
             epoch, done_in_epoch = epoch + 1, 0
 
-        final_dir = save_final(run_dir, clip, processor) if context.is_main else None
+        final_dir = save_final(run_dir, clip, processor, _model_card(config, step, samples_seen)) if context.is_main else None
         distributed.barrier()
         return TrainResult(run_dir, final_dir, step, samples_seen, last_terms, val_loss,
                            len(data.all.skipped_images), data.all.skipped_rows)
     finally:
         log.close()
+
+
+def _model_card(config: TrainConfig, step: int, samples_seen: int) -> str:
+    from semclip_train.metrics_log import read_metrics
+    from semclip_train.model_card import render_model_card
+
+    return render_model_card(config, step, samples_seen, read_metrics(config.run_dir))
 
 
 def apply_update(module: torch.nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig) -> None:

@@ -27,6 +27,20 @@ def require(module: str, why: str) -> None:
     pytest.skip(message)
 
 
+def require_program(name: str, why: str) -> str:
+    """The path of a program such as `chromium`; a skip where it is absent, a failure under
+    SEMCLIP_REQUIRE_BROWSER=1 (set by CI, which installs it)."""
+    import shutil
+
+    found = shutil.which(name)
+    if found:
+        return found
+    message = f"{name} is not installed: {why}"
+    if os.environ.get("SEMCLIP_REQUIRE_BROWSER") == "1":
+        pytest.fail(message + " (SEMCLIP_REQUIRE_BROWSER=1 turns this skip into a failure)")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def sugarcrepe_dir() -> Path:
     """The SugarCrepe++ JSON files from ../shared, or a skip where this checkout has none."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
-from triplegen.commands import check_server, coco, generate, merge, prepare_smollm2, prompts, validate
+from triplegen.commands import check_server, coco, generate, merge, prepare_smollm2, prompts, validate, view
 from triplegen.errors import TripleGenError
 
 
@@ -34,6 +34,7 @@ app.command()(generate.generate)
 app.command()(validate.validate)
 app.command()(merge.merge)
 app.command()(coco.coco)
+app.command()(view.view)
 app.add_typer(prompts.app, name="prompts")
 app.command("check-server")(check_server.check_server)
 app.command("prepare-smollm2")(prepare_smollm2.prepare_smollm2)

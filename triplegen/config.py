@@ -98,6 +98,7 @@ class GenerateConfig(BaseModel):
     semantic_check: bool = False
     overwrite: bool = False
     quiet: bool = False
+    verbose: bool = False  # the vLLM engine's own output on the terminal instead of a log file
     license: str = "unknown"  # the dataset card's license field (the captions' licence decides it)
 
     @model_validator(mode="before")

@@ -238,6 +238,8 @@ def _announce(config: GenerateConfig, backend, console: Console, resumed: int) -
         )
     else:
         console.print(f"Backend {backend.name}, model {backend.model}.")
+    if getattr(backend, "log_file", None):
+        console.print(f"vLLM engine log: {backend.log_file} (--verbose shows it here).")
 
 
 def _semantic_checker():

@@ -8,12 +8,15 @@ decoding, so a well-behaved model can only write text of the template's shape.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from triplegen.backends.base import BackendStats, Completion, Request
+from triplegen.backends.engine_log import engine_output_to
 from triplegen.backends.replicas import ReplicaPool
 from triplegen.config import EngineOptions, GenerateConfig
 from triplegen.errors import MissingExtraError, TripleGenError
+from triplegen.layout import REJECTS_NAME, TRIPLES_NAME
 
 log = logging.getLogger(__name__)
 
@@ -84,25 +87,39 @@ def _on_cpu() -> bool:
     return current_platform.is_cpu()
 
 
-def shared_engine(model: str, options: EngineOptions):
+def engine_log_path(config: GenerateConfig) -> Path | None:
+    """`out/coco.vllm.log` for the dataset folder `out/coco` (outside what `hf upload` pushes),
+    `out/triples.vllm.log` for `-o out/triples.parquet`; None with --verbose (the terminal)."""
+    if config.verbose:
+        return None
+    triples, rejects = config.output, config.rejects_path
+    if triples.name == TRIPLES_NAME and rejects == triples.with_name(REJECTS_NAME):
+        return triples.parent.with_name(triples.parent.name + ".vllm.log")
+    return triples.with_name(triples.stem + ".vllm.log")
+
+
+def shared_engine(model: str, options: EngineOptions, log_file: Path | None = None):
     """The process's engine for this model and these options, created on first use: a `vllm.LLM`,
-    or a `ReplicaPool` of them for `data_parallel_size > 1`."""
+    or a `ReplicaPool` of them for `data_parallel_size > 1`; what they print goes to `log_file`."""
     vllm, _ = _import_vllm()
     kwargs = engine_kwargs(model, options)
     key = (*sorted(kwargs.items()), ("data_parallel_size", options.data_parallel_size))
     if key not in _ENGINES and options.data_parallel_size > 1:
         # vLLM refuses LLM(data_parallel_size>1) in one process; replicas in worker processes
         # give the same throughput for a dense model without any coordination between them.
-        _ENGINES[key] = ReplicaPool(kwargs, options.data_parallel_size, options.tensor_parallel_size)
+        with engine_output_to(log_file):
+            _ENGINES[key] = ReplicaPool(kwargs, options.data_parallel_size, options.tensor_parallel_size)
     if key not in _ENGINES:
         log.info("loading vLLM engine for %s", model)
         try:
-            _ENGINES[key] = vllm.LLM(**kwargs)
+            with engine_output_to(log_file):
+                _ENGINES[key] = vllm.LLM(**kwargs)
         except (OSError, ValueError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if "max_num_batched_tokens" in first_line and options.max_model_len is None:
                 first_line += f" On a CPU, pass --max-model-len {CPU_BATCHED_TOKENS} or less."
-            raise TripleGenError(f"vLLM could not load model {model!r}: {first_line}") from exc
+            where = f" (engine log: {log_file})" if log_file else ""
+            raise TripleGenError(f"vLLM could not load model {model!r}: {first_line}{where}") from exc
     return _ENGINES[key]
 
 
@@ -178,7 +195,8 @@ class VllmBackend:
         self.model = config.model
         self.schema = output_schema
         self.stats = BackendStats()
-        self._engine = llm if llm is not None else shared_engine(config.model, config.engine)
+        self.log_file = engine_log_path(config) if llm is None else None
+        self._engine = llm if llm is not None else shared_engine(config.model, config.engine, self.log_file)
 
     def generate(self, requests: list[Request], sampling: dict[str, Any]) -> list[Completion]:
         if not requests:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from triplegen.commands.options import (
-    ENGINE, SERVER, BackendChoice, BaseUrl, Dtype, Model, Overwrite, Quiet, SemanticCheck, build,
+    ENGINE, SERVER, BackendChoice, BaseUrl, Dtype, Model, Quiet, SemanticCheck, build,
 )
 from triplegen.config import EngineOptions, GenerateConfig, ServerOptions
 
@@ -79,15 +79,33 @@ def generate(
                                                    rich_help_panel=RUN, show_default=False)] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Rows per checkpointed chunk.", rich_help_panel=RUN)] = 2048,
     semantic_check: SemanticCheck = False,
-    overwrite: Overwrite = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output and discard an "
+                                            "unfinished run's parts (otherwise the same command resumes).")] = False,
     quiet: Quiet = False,
-    tensor_parallel_size: Annotated[int, typer.Option(min=1, rich_help_panel=ENGINE)] = 1,
-    data_parallel_size: Annotated[int, typer.Option(min=1, rich_help_panel=ENGINE)] = 1,
-    dtype: Annotated[Dtype, typer.Option(rich_help_panel=ENGINE)] = Dtype.auto,
-    max_model_len: Annotated[int | None, typer.Option(min=1, rich_help_panel=ENGINE, show_default=False)] = None,
-    gpu_memory_utilization: Annotated[float, typer.Option(min=0.05, max=1.0, rich_help_panel=ENGINE)] = 0.9,
+    tensor_parallel_size: Annotated[int, typer.Option(
+        min=1, help="GPUs that split one model (vLLM tensor parallelism).", rich_help_panel=ENGINE)] = 1,
+    data_parallel_size: Annotated[int, typer.Option(
+        min=1, help="Model replicas on this node, each with --tensor-parallel-size GPUs.", rich_help_panel=ENGINE)] = 1,
+    dtype: Annotated[Dtype, typer.Option(help="Weights and activations (auto: the model's own; float32 on a CPU).",
+                                         rich_help_panel=ENGINE)] = Dtype.auto,
+    max_model_len: Annotated[int | None, typer.Option(
+        min=1, help="Longest prompt + answer in tokens (default: the model's; lower it to fit memory).",
+        rich_help_panel=ENGINE, show_default=False)] = None,
+    gpu_memory_utilization: Annotated[float, typer.Option(
+        min=0.05, max=1.0, help="Share of each GPU's memory vLLM may take (weights + KV cache).",
+        rich_help_panel=ENGINE)] = 0.9,
     enforce_eager: Annotated[bool, typer.Option(help="Disable CUDA graphs (faster start).",
                                                 rich_help_panel=ENGINE)] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", help="Show the vLLM engine's own output here instead of writing it to <output>.vllm.log.",
+        rich_help_panel=ENGINE)] = False,
+    api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the servers' API key.",
+                                             rich_help_panel=SERVER)] = "OPENAI_API_KEY",
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds one request may take before it is retried.",
+                                           rich_help_panel=SERVER)] = 120.0,
+    max_retries: Annotated[int, typer.Option(
+        min=0, help="Retries of one request after a transport error, 429 or 5xx (with backoff), before its row "
+                    "is rejected as backend_error.", rich_help_panel=SERVER)] = 5,
 ) -> None:
     """Turn captions into (caption, paraphrase, negation) triples, checked, in a Parquet file."""
     from triplegen.run import generate as run_generate
@@ -98,11 +116,12 @@ def generate(
         objects_col=objects_col, absent_objects=absent_objects, absent_prompt=absent_prompt,
         prompt=prompt, backend=backend.value, model=model, temperature=temperature, max_tokens=max_tokens,
         max_attempts=max_attempts, seed=seed, chunk_size=chunk_size, shard=shard, limit=limit,
-        semantic_check=semantic_check, overwrite=overwrite, quiet=quiet, license=license,
+        semantic_check=semantic_check, overwrite=overwrite, quiet=quiet, license=license, verbose=verbose,
         engine=build(EngineOptions, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
                      dtype=dtype.value, max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
                      enforce_eager=enforce_eager, seed=seed),
-        server=build(ServerOptions, base_urls=base_url or [], concurrency=concurrency),
+        server=build(ServerOptions, base_urls=base_url or [], concurrency=concurrency, api_key_env=api_key_env,
+                     timeout_s=timeout, max_retries=max_retries),
     )
     try:
         summary = run_generate(config)

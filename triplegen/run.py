@@ -54,12 +54,34 @@ class RunSummary:
     run: dict = field(default_factory=dict)
 
 
-def generate(config: GenerateConfig, backend: Backend | None = None, console: Console | None = None) -> RunSummary:
+def generate(config, backend: Backend | None = None, console: Console | None = None, *,
+             as_frame: str | None = None, **options):
     """Generate triples for every input row; rerunning the same config resumes an interrupted run.
+
+    `config` is a GenerateConfig (files in, files out: returns a RunSummary), or rows in memory (a
+    list of captions or row dicts, a polars/pandas DataFrame, a datasets.Dataset) with GenerateConfig
+    fields as keyword arguments: then it returns `GeneratedFrames(triples, rejects, summary)` of the
+    same kind (triplegen.inmemory). `as_frame` ("polars", "pandas", "datasets", "arrow") asks for
+    frames of that kind in either case.
 
     `backend` plugs in any object implementing `triplegen.backends.Backend` instead of the one the
     config names (the caller keeps ownership: it is not closed here).
     """
+    if not isinstance(config, GenerateConfig):
+        from triplegen.inmemory import generate_from_memory
+
+        return generate_from_memory(config, as_frame=as_frame, backend=backend, console=console, **options)
+    if options:
+        raise TypeError(f"options {sorted(options)} go into the GenerateConfig itself")
+    summary = _generate(config, backend, console)
+    if as_frame is not None:
+        from triplegen.inmemory import read_frames
+
+        return read_frames(summary, as_frame)
+    return summary
+
+
+def _generate(config: GenerateConfig, backend: Backend | None, console: Console | None) -> RunSummary:
     started = time.monotonic()
     console = console or stderr_console()
     template = load_template(config.prompt)

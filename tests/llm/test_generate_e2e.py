@@ -164,3 +164,22 @@ def test_smollm2_end_to_end_on_real_captions(smollm2_dir, tmp_path):
     assert_validates(summary.output)
     card = summary.card.read_text()
     assert "vllm" in card and str(summary.run["tokens"]["prompt"]) in card.replace(",", "")
+
+
+def test_the_engine_output_goes_to_a_log_file_not_over_the_progress(tiny_llama_dir, pinned_template, tmp_path):
+    captions = write_captions(tmp_path / "caps.parquet", 4)
+    folder = tmp_path / "out"
+    command = [sys.executable, "-c", "from triplegen.cli import main; main()", "generate", str(captions),
+               "-o", str(folder), "--model", str(tiny_llama_dir), "--prompt", str(pinned_template),
+               "--dtype", "float32", "--max-model-len", "512", "--enforce-eager", "--max-attempts", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "VLLM_LOGGING_LEVEL": "INFO", "SEMCLIP_PROGRESS_INTERVAL": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr
+    log = tmp_path / "out.vllm.log"  # beside the dataset folder, not inside what `hf upload` pushes
+    assert "vLLM engine log:" in done.stderr and str(log) in done.stderr.replace("\n", "")
+    engine_lines = log.read_text(errors="replace")
+    assert "INFO" in engine_lines and len(engine_lines.splitlines()) >= 10
+    screen = done.stderr.splitlines()
+    assert not [line for line in screen if "INFO" in line or "WARNING" in line], screen
+    assert len(screen) < 12 and any(line.startswith("generate 4/4 rows") for line in screen), screen
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "rejects.parquet", "triples.parquet"]

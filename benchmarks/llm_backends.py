@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SUGARCREPE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe_pp"
 ENGINE = dict(dtype="float32", enforce_eager=True, max_model_len=2048)
-REFERENCE_CALLS_PER_CAPTION = 4  # method.md: two Phi-4 generations + two Mistral-7B judgements
+REFERENCE_CALLS_PER_CAPTION = 4  # the SemCLIP paper: two Phi-4 generations + two Mistral-7B judgements
 
 
 def sugarcrepe_captions(folder: Path, n: int) -> list[str]:

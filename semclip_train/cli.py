@@ -98,7 +98,7 @@ def _opt(help: str, panel: str, *names: str, **kw: Any):
 
 @app.command(cls=_Command, epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 def train_command(
-    triples: Annotated[Path | None, _opt("Triples Parquet written by triplegen.", DATA)] = None,
+    triples: Annotated[Path | None, _opt("Triples written by triplegen generate: its dataset folder or a .parquet file.", DATA)] = None,
     image_root: Annotated[Path | None, _opt("Folder that image paths are relative to "
                                             "[default: the triples file's folder].", DATA)] = None,
     val_fraction: Annotated[float | None, _opt("Fraction of distinct images held out [0.05].", DATA)] = None,

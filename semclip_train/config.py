@@ -23,7 +23,7 @@ CONFIG_NAME = "config.json"
 
 
 class TrainConfig(BaseModel):
-    """Everything that defines a training run (defaults: method.md, the reference's recipe)."""
+    """Everything that defines a training run (defaults: the SemCLIP paper's recipe)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 

@@ -70,7 +70,11 @@ class Triples:
 
 
 def read_triples(path: Path, image_root: Path | None = None) -> Triples:
-    """Read and check the triple records; image paths are resolved and confined to `image_root`."""
+    """Read and check the triple records; image paths are resolved and confined to `image_root`.
+    `path` may be a dataset folder written by `triplegen generate -o DIR` (its triples file is read)."""
+    from triplegen.layout import resolve_triples
+
+    path = resolve_triples(Path(path))
     if not path.is_file():
         raise SemClipError(f"triples file not found: {path}")
     try:

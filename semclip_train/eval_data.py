@@ -17,7 +17,7 @@ from semclip_train.errors import SemClipError
 
 SUGARCREPE_SUBSETS = ("replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 SUGARCREPE_FIELDS = ("id", "filename", "caption", "caption2", "negative_caption")
-CCNEG_EVAL_SIZE = 40_000  # CC-Neg's evaluation split: the last 40,000 entries (method.md)
+CCNEG_EVAL_SIZE = 40_000  # CC-Neg's evaluation split: the last 40,000 entries (as its authors split it)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
@@ -110,7 +110,9 @@ class TripleSet:
 
 
 def load_triples(path: str | Path, image_root: str | Path | None = None, check_images: bool = True) -> TripleSet:
-    path = Path(path)
+    from triplegen.layout import resolve_triples
+
+    path = resolve_triples(Path(path))  # a dataset folder means its triples file
     root = Path(image_root) if image_root else path.parent
     data = _read_table(path, ["image", "caption", "paraphrase", "negation"], "triples")
     images = [image_ref(value, root) for value in data["image"]]

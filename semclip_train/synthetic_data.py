@@ -53,7 +53,7 @@ def _png(image: "Image.Image") -> bytes:
 
 
 def items_table(items: list[SyntheticItem], seed: int, image_size: int, image_dir: Path | None):
-    """The triple record (design.md) with the scene and logical forms as extra columns.
+    """The triple record (triplegen.schema) with the scene and logical forms as extra columns.
 
     Images are embedded as the HF-datasets struct {bytes, path}, or written as PNG files under
     `image_dir` with paths relative to it (use it as `--image-root`).

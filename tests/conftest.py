@@ -43,7 +43,7 @@ def require_program(name: str, why: str) -> str:
 
 @pytest.fixture(scope="session")
 def sugarcrepe_dir() -> Path:
-    """The SugarCrepe++ JSON files from ../shared, or a skip where this checkout has none."""
+    """The SugarCrepe++ JSON files (a data folder beside the checkout), or a skip where there are none."""
     if not (SUGARCREPE_DIR / "replace_att.json").exists():
         pytest.skip(f"SugarCrepe++ data not found at {SUGARCREPE_DIR}")
     return SUGARCREPE_DIR

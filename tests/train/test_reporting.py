@@ -55,6 +55,9 @@ def test_wandb_offline_logs_train_and_val_groups(base_config, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     result = _run(base_config, report_to=["wandb"])
+    import wandb
+
+    wandb.teardown()  # the run file is written by W&B's service process: wait until it has shut down
     run_id = json.loads((result.run_dir / "trackers.json").read_text())["wandb"]
     files = list((result.run_dir / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))
     assert len(files) == 1

@@ -104,3 +104,54 @@ def test_an_output_folder_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "taken").write_text("x")
     result = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(tmp_path / "taken"), "--quiet"])
     assert result.exit_code == 2 and "is a file" in result.output and "Traceback" not in result.output
+
+
+class _InterruptedRules:
+    """The rules backend, interrupted (as by Ctrl-C) on its `at`-th call; slowed so progress lines can tick."""
+
+    def __init__(self, at: int | None = None, pause: float = 0.0):
+        from triplegen.backends.rules import RulesBackend
+
+        self.rules, self.at, self.pause, self.calls = RulesBackend(), at, pause, 0
+        self.name, self.model, self.deterministic, self.needs_messages = "rules", "rules", True, False
+
+    def generate(self, requests, sampling):
+        import time
+
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        time.sleep(self.pause)
+        return self.rules.generate(requests, sampling)
+
+
+def test_a_dataset_folder_run_resumes_after_an_interruption(tmp_path):
+    from triplegen.config import GenerateConfig
+    from triplegen.run import generate
+
+    config = GenerateConfig(input=EXAMPLE, output=tmp_path / "ds", chunk_size=50, quiet=True)
+    with pytest.raises(KeyboardInterrupt):
+        generate(config, backend=_InterruptedRules(at=3))
+    assert not (tmp_path / "ds" / "README.md").exists()
+    summary = generate(config)  # the same settings: the two finished chunks are kept
+    assert summary.resumed_chunks == 2 and summary.card == tmp_path / "ds" / "README.md"
+    assert _load(tmp_path, str(tmp_path / "ds"), split="train").num_rows == 298
+
+
+def test_off_a_terminal_generate_prints_plain_progress_lines(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from triplegen.config import GenerateConfig
+    from triplegen.run import generate
+
+    monkeypatch.setenv("SEMCLIP_PROGRESS_INTERVAL", "0.1")
+    log = io.StringIO()  # a file, as stderr is under Slurm or nohup
+    config = GenerateConfig(input=EXAMPLE, output=tmp_path / "ds", chunk_size=30)
+    generate(config, backend=_InterruptedRules(pause=0.1), console=Console(file=log, width=200))
+    lines = [line for line in log.getvalue().splitlines() if line.startswith("generate ")]
+    assert len(lines) >= 4, log.getvalue()  # about one per 0.1 s over a run of about 1 s, and the last
+    assert lines[-1].startswith("generate 300/300 rows (100%) · ETA 0m00s")
+    assert "accepted 298" in lines[-1] and "rejected 2" in lines[-1] and "rows/s" in lines[-1]
+    assert "\x1b[" not in log.getvalue()  # no bar, no cursor control codes

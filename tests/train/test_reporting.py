@@ -115,3 +115,19 @@ def test_the_final_model_has_a_model_card(base_config):
     for text in ("semclip", f"| steps | {result.steps} |", "triples.parquet", "val/loss", "retrieval",
                  "CLIPModel.from_pretrained"):
         assert text in card, text
+
+
+def test_report_to_on_the_command_line(base_config, tmp_path):
+    from typer.testing import CliRunner
+
+    from semclip_train.cli import app
+
+    args = ["--triples", str(base_config["triples"]), "--model-config", str(base_config["clip_config"]),
+            "--output", str(tmp_path / "cli-run"), "--batch-size", "4", "--max-steps", "2", "--workers", "0",
+            "--val-fraction", "0.25", "--quiet"]
+    refused = CliRunner().invoke(app, [*args, "--report-to", "none", "--report-to", "wandb"])
+    assert refused.exit_code == 2 and "--report-to none excludes other trackers" in refused.output
+    done = CliRunner().invoke(app, [*args, "--report-to", "none"])
+    assert done.exit_code == 0, done.output
+    assert json.loads((tmp_path / "cli-run" / "config.json").read_text())["report_to"] == ["none"]
+    assert not (tmp_path / "cli-run" / "tensorboard").exists() and (tmp_path / "cli-run" / "final" / "README.md").exists()

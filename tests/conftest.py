@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+# Ray turns 127.0.0.1 into the host's address on Linux; this setting keeps the tests' clusters on
+# loopback. Ray reads it when it is imported, which vLLM does early, so it is set before any test.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SUGARCREPE_DIR = SHARED_DATA / "sugarcrepe_pp"
 
@@ -38,9 +42,6 @@ def ray_cluster() -> Iterator[str]:
     require("ray", "the Ray executor tests start a local Ray cluster", "SEMCLIP_REQUIRE_RAY")
     import logging
 
-    # Ray turns 127.0.0.1 into the host's address on Linux; this setting (read when Ray is imported)
-    # keeps the whole cluster on loopback
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 2**20, log_to_driver=False,

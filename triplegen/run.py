@@ -70,9 +70,11 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
     sampling = _sampling(template, config)
     absent_template, vocabulary = _absent_setup(config, source)
 
-    plan = GenerationPlan(template, sampling, CheckConfig(), config.seed, config.max_attempts, config.semantic_check,
-                          absent_template, absent_template and _sampling(absent_template, config), vocabulary,
-                          config.absent_objects, config.objects_col)
+    plan = GenerationPlan(
+        template=template, sampling=sampling, checks=CheckConfig(), seed=config.seed, max_attempts=config.max_attempts,
+        semantic_check=config.semantic_check, absent_template=absent_template, vocabulary=vocabulary,
+        absent_sampling=_sampling(absent_template, config) if absent_template else None,
+        absent_objects=config.absent_objects, objects_col=config.objects_col)
 
     work = WorkFolder(config.output)
     fingerprint = _fingerprint(config, template, source, sampling, absent_template)

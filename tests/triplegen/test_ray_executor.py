@@ -96,6 +96,14 @@ def chunk_workers() -> list[psutil.Process]:
     return found
 
 
+def workers_left(timeout_s: float = 30) -> list[psutil.Process]:
+    """The ChunkWorker processes still alive after waiting up to `timeout_s` for them to end."""
+    deadline = time.monotonic() + timeout_s
+    while (left := chunk_workers()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
 def test_ray_run_writes_what_the_local_run_writes(ray_cluster, reference, tmp_path):
     captions, local = reference
     config = GenerateConfig(input=captions, output=tmp_path / "ray" / "t.parquet", chunk_size=CHUNK,
@@ -114,7 +122,7 @@ def test_ray_run_writes_what_the_local_run_writes(ray_cluster, reference, tmp_pa
         == {k: theirs["counts"][k] for k in ("rows", "accepted", "rejected", "absent_planned", "absent_accepted")}
     assert summary.card.read_text().splitlines()[0] == local.card.read_text().splitlines()[0]
     assert not WorkFolder(summary.output).path.exists()
-    assert chunk_workers() == []  # the run stopped its workers; the cluster itself is the session's
+    assert workers_left() == []  # the run stopped its workers; the cluster itself is the session's
 
 
 def test_a_killed_worker_has_its_chunks_done_elsewhere_and_written_once(ray_cluster, reference, tmp_path):
@@ -145,10 +153,7 @@ def test_a_killed_driver_resumes_without_repeating_finished_chunks(ray_cluster, 
     finished = work.done_chunks()
     assert 3 <= len(finished) < ROWS // CHUNK and not output.exists()
     before = {i: work.marker(i).stat().st_mtime_ns for i in finished}
-    deadline = time.monotonic() + 30
-    while chunk_workers() and time.monotonic() < deadline:  # Ray ends the actors of a dead driver
-        time.sleep(0.2)
-    assert chunk_workers() == []
+    assert workers_left() == []  # Ray ends the actors of a dead driver
 
     changed = subprocess.run(command(captions, output, ray_cluster, "--seed", "1"), env=environment(),
                              capture_output=True, text=True, timeout=120)
@@ -211,6 +216,29 @@ def test_without_ray_installed_the_error_names_the_extra(tmp_path):
                             str(captions), "-o", str(tmp_path / "t.parquet"), "-q"],
                            env=environment(), capture_output=True, text=True, timeout=120)
     assert local.returncode == 0, local.stderr
+
+
+@pytest.mark.parametrize("settings, cluster, shape", [
+    ({}, {"CPU": 16.0}, (1.0, 0.0, 16)),  # rules: one worker per CPU
+    ({"model": "m"}, {"CPU": 64.0, "GPU": 8.0}, (1.0, 1.0, 8)),  # vllm: one engine per GPU
+    ({"model": "m", "engine": {"tensor_parallel_size": 4}}, {"CPU": 64.0, "GPU": 8.0}, (1.0, 4.0, 2)),
+    ({"model": "m", "ray": {"gpus_per_worker": 0, "cpus_per_worker": 4}}, {"CPU": 16.0}, (4.0, 0.0, 4)),
+    ({"server": {"base_urls": ["http://h:8000/v1"], "concurrency": 3}}, {"CPU": 16.0}, (1.0, 0.0, 3)),
+    ({"ray": {"workers": 40}}, {"CPU": 16.0}, (1.0, 0.0, 40)),  # more than fit now: they start as room appears
+])
+def test_workers_fill_the_cluster_by_default(settings, cluster, shape):
+    from triplegen.executors.ray_pool import worker_shape
+
+    config = GenerateConfig(input="c.parquet", output="t.parquet", executor="ray", **settings)
+    assert worker_shape(config, cluster) == shape
+
+
+def test_each_worker_gets_its_share_of_the_concurrency():
+    from triplegen.executors.ray_pool import worker_config
+
+    config = GenerateConfig(input="c.parquet", output="t.parquet", executor="ray",
+                            server={"base_urls": ["http://h:8000/v1"], "concurrency": 100})
+    assert worker_config(config, 8).server.concurrency == 13 and config.server.concurrency == 100
 
 
 def write_small(path: Path) -> Path:

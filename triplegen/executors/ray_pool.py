@@ -145,8 +145,12 @@ class RayWorkers:
             self.ready: dict = {}  # actor -> WorkerInfo
             self.load: dict = {}  # actor -> chunks it holds
             self.snapshots: dict = {}  # actor -> its backend's counters
+            self.finished = False
             for _ in range(count):
                 self._spawn()
+            if not config.quiet:
+                console.print(f"Ray: starting {count} worker(s) on the cluster at {self._address()} "
+                              "(a vLLM engine takes a while to load)...")
             first = self._wait_for_first()
             self.backend = RemoteBackend(first.name, first.model, first.deterministic, first.needs_messages,
                                          BackendStats() if first.counts else None)
@@ -212,11 +216,13 @@ class RayWorkers:
     def _announce(self, cpus: float, gpus: float) -> None:
         if self.config.quiet:
             return
-        where = self.config.ray.address or "a local Ray cluster"
         shape = f"{cpus:g} CPU" + (f", {gpus:g} GPU" if gpus else "")
         share = f", {self._worker_config.server.concurrency} requests in flight each" \
             if self.backend.name == "openai" else ""
-        self.console.print(f"Ray: {self.size} worker(s) on {where} ({shape} each{share}).")
+        self.console.print(f"Ray: {len(self.ready)} of {self.size} worker(s) ready ({shape} each{share}).")
+
+    def _address(self) -> str:
+        return self.ray.get_runtime_context().gcs_address
 
     def run(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
         """Each chunk back with its outcomes (in the order they finish), each exactly once."""
@@ -226,6 +232,7 @@ class RayWorkers:
         while True:
             self._dispatch(pending, queue, in_flight)
             if not in_flight and not queue:
+                self.finished = True
                 return
             if not self.ready and not self.starting:
                 raise TripleGenError("every Ray worker was lost; finished chunks are kept, rerun to resume")
@@ -283,16 +290,21 @@ class RayWorkers:
             setattr(total, name, sum(s[name] for s in self.snapshots.values()))
 
     def close(self) -> None:
-        """Stop the workers (a vLLM engine is shut down cleanly) and leave a cluster we started."""
+        """Stop the workers and leave a cluster this run started.
+
+        After a finished run the idle workers shut their backends down cleanly; after an error or
+        Ctrl-C they are killed at once (a stop would queue behind their chunks), and Ray ends the
+        processes they started, a vLLM engine's included.
+        """
         ray = self.ray
         if not ray.is_initialized():
             return
         actors = [*getattr(self, "ready", {}), *getattr(self, "starting", {}).values()]
-        if actors:
-            stops = [actor.stop.remote() for actor in actors]
+        if actors and getattr(self, "finished", False):
+            stops = [actor.stop.remote() for actor in self.ready]
             ray.wait(stops, num_returns=len(stops), timeout=60)
-            for actor in actors:
-                ray.kill(actor, no_restart=True)
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
         if self.owns_ray:
             ray.shutdown()
 

@@ -224,7 +224,9 @@ def test_without_ray_installed_the_error_names_the_extra(tmp_path):
     ({"model": "m", "engine": {"tensor_parallel_size": 4}}, {"CPU": 64.0, "GPU": 8.0}, (1.0, 4.0, 2)),
     ({"model": "m", "ray": {"gpus_per_worker": 0, "cpus_per_worker": 4}}, {"CPU": 16.0}, (4.0, 0.0, 4)),
     ({"server": {"base_urls": ["http://h:8000/v1"], "concurrency": 3}}, {"CPU": 16.0}, (1.0, 0.0, 3)),
-    ({"ray": {"workers": 40}}, {"CPU": 16.0}, (1.0, 0.0, 40)),  # more than fit now: they start as room appears
+    # more than fit now, or GPUs the cluster does not have yet: they start as an autoscaler adds room
+    ({"ray": {"workers": 40}}, {"CPU": 16.0}, (1.0, 0.0, 40)),
+    ({"model": "m", "ray": {"workers": 64}}, {"CPU": 4.0}, (1.0, 1.0, 64)),
 ])
 def test_workers_fill_the_cluster_by_default(settings, cluster, shape):
     from triplegen.executors.ray_pool import worker_shape

@@ -72,12 +72,18 @@ def _probe(address: str) -> None:
 
 
 def worker_shape(config: GenerateConfig, cluster: dict[str, float]) -> tuple[float, float, int]:
-    """CPUs and GPUs per worker, and how many workers: `--ray-workers`, or as many as the cluster holds."""
+    """CPUs and GPUs per worker, and how many workers: `--ray-workers`, or as many as the cluster holds.
+
+    Without `--ray-workers` a cluster that cannot hold one worker is refused at once (rather than
+    waiting forever); with it, workers wait for room, as on a cluster whose autoscaler adds nodes.
+    """
     options = config.ray
     backend = config.resolved_backend()
     gpus = options.gpus_per_worker
     if gpus is None:
         gpus = float(config.engine.tensor_parallel_size) if backend == "vllm" else 0.0
+    if options.workers is not None:
+        return options.cpus_per_worker, gpus, options.workers
     fits = []
     if gpus > 0:
         have = cluster.get("GPU", 0.0)
@@ -91,8 +97,6 @@ def worker_shape(config: GenerateConfig, cluster: dict[str, float]) -> tuple[flo
             raise TripleGenError(f"a worker needs {options.cpus_per_worker:g} CPU(s) (--ray-cpus-per-worker) "
                                  f"but the Ray cluster has {have:g}")
         fits.append(math.floor(have / options.cpus_per_worker))
-    if options.workers is not None:
-        return options.cpus_per_worker, gpus, options.workers
     if not fits:
         raise TripleGenError("workers that ask for no CPU and no GPU need --ray-workers N")
     count = min(fits)

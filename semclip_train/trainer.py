@@ -36,6 +36,7 @@ from semclip_train.components import (
 )
 from semclip_train.config import TrainConfig, save_config
 from semclip_train.errors import SemClipError
+from triplegen.polarity import is_negated
 
 
 @dataclass
@@ -117,12 +118,18 @@ def _train(config: TrainConfig, context: distributed.DistributedContext) -> Trai
         save_config(config, run_dir)
     distributed.barrier()
     log = MetricsLog(run_dir, config.quiet, resumed.get("step")) if context.is_main else NullLog()
+    negated = sum(map(is_negated, data.train.texts["caption"]))
     log.event({"event": "data", "train_rows": len(data.train), "val_rows": len(data.val),
+               "captions_with_negation": negated,
                "images": len(data.all.images), "skipped_images": len(data.all.skipped_images),
                "skipped_rows": data.all.skipped_rows, "skipped": data.all.skipped_images})
     if data.all.skipped_images:
         log.message(f"skipped {len(data.all.skipped_images)} unreadable image(s) and their "
                     f"{data.all.skipped_rows} row(s); see the 'data' record in metrics.jsonl")
+    if "negation" in module.texts and not negated:
+        log.message("no training caption contains a negation, so the model can only learn that a text with "
+                    "'no' is false, not what 'no' means; add true captions that deny a missing object "
+                    "(triplegen generate --absent-objects 1, with object labels per image)")
 
     cache = build_image_cache(config, module, processor, data, device, autocast, rank, world)
     pin = device.type == "cuda"

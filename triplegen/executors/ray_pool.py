@@ -153,8 +153,8 @@ class RayWorkers:
             for _ in range(count):
                 self._spawn()
             if not config.quiet:
-                console.print(f"Ray: starting {count} worker(s) on the cluster at {self._address()} "
-                              "(a vLLM engine takes a while to load)...")
+                wait = " (each loads a vLLM engine: minutes)" if config.resolved_backend() == "vllm" else ""
+                console.print(f"Ray: starting {count} worker(s) on the cluster at {self._address()}{wait}...")
             first = self._wait_for_first()
             self.backend = RemoteBackend(first.name, first.model, first.deterministic, first.needs_messages,
                                          BackendStats() if first.counts else None)
@@ -233,9 +233,10 @@ class RayWorkers:
         pending = iter(chunks)
         queue: deque[tuple[Chunk, int]] = deque()  # chunks taken back from lost workers, with their tries
         in_flight: dict = {}  # process() ref -> _Task
+        self._drained = False  # every chunk of the input was handed out once
         while True:
             self._dispatch(pending, queue, in_flight)
-            if not in_flight and not queue:
+            if self._drained and not in_flight and not queue:
                 self.finished = True
                 return
             if not self.ready and not self.starting:
@@ -266,6 +267,7 @@ class RayWorkers:
                 else:
                     chunk = next(pending, None)
                     if chunk is None:
+                        self._drained = True
                         return
                     tries = 0
                 ref = actor.process.remote(chunk.index, chunk.rows.select(columns))

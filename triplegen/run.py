@@ -22,11 +22,9 @@ from triplegen.errors import TripleGenError
 from triplegen.hubcard import render_dataset_card
 from triplegen.layout import CARD_NAME, card_file
 from triplegen.merge import concat_parquet
-from triplegen.judge import Judge
 from triplegen.objects import ABSENT_SUFFIX, ObjectVocabulary, parse_labels
-from triplegen.pipeline import (
-    AbsentRows, Dedupe, Generate, ReadChunks, Render, SkipFinished, WriteParts, run_steps, shard_of,
-)
+from triplegen.pipeline import ReadChunks, SkipFinished, WriteParts, run_steps, shard_of
+from triplegen.plan import GenerationPlan
 from triplegen.progress import RunProgress, stderr_console
 from triplegen.templates import load_template
 from triplegen.readers import CaptionSource, Columns
@@ -83,6 +81,9 @@ def generate(config, backend: Backend | None = None, console: Console | None = N
 
 def _generate(config: GenerateConfig, backend: Backend | None, console: Console | None) -> RunSummary:
     started = time.monotonic()
+    if backend is not None and config.executor == "ray":
+        raise TripleGenError("--executor ray builds a backend on every worker from the config; "
+                             "a backend object cannot be passed in")
     console = console or stderr_console()
     template = load_template(config.prompt)
     source = CaptionSource(config.input, Columns(config.caption_col, config.image_col, config.id_col))
@@ -90,18 +91,25 @@ def _generate(config: GenerateConfig, backend: Backend | None, console: Console 
     _check_paths(config, source)
     planned = _scan(source, config)
     sampling = _sampling(template, config)
-    checks = CheckConfig()
     absent_template, vocabulary = _absent_setup(config, source)
 
     card = card_file(config.output)
+    plan = GenerationPlan(
+        template=template, sampling=sampling, checks=CheckConfig(), seed=config.seed, max_attempts=config.max_attempts,
+        semantic_check=config.semantic_check, absent_template=absent_template, vocabulary=vocabulary,
+        absent_sampling=_sampling(absent_template, config) if absent_template else None,
+        absent_objects=config.absent_objects, objects_col=config.objects_col)
+
     work = WorkFolder(config.output)
     fingerprint = _fingerprint(config, template, source, sampling, absent_template)
     resumed = work.open(fingerprint, config.overwrite, (config.rejects_path,))
     owned = backend is None
+    workers = None
     try:
         chunks_total = -(-planned // config.chunk_size)
         if backend is None and resumed < chunks_total:
-            backend = make_backend(config, template.output_schema)
+            workers = _ray_workers(config, plan, console) if config.executor == "ray" else None
+            backend = workers.backend if workers else make_backend(config, template.output_schema)
         if backend is not None:
             _announce(config, backend, console, resumed)
         if card.name != CARD_NAME and not config.quiet:
@@ -114,24 +122,16 @@ def _generate(config: GenerateConfig, backend: Backend | None, console: Console 
         }
         with RunProgress(planned, config.quiet, getattr(backend, "stats", None), console) as progress:
             skip = SkipFinished(work, lambda index: progress.advance(_marker(work, index), resumed=True))
-            steps = [skip, Dedupe(checks)]
-            if backend is not None:
-                judge = Judge(template, checks, _semantic_checker() if config.semantic_check else None)
-                if getattr(backend, "needs_messages", True):  # a backend without the flag gets messages
-                    steps.append(Render(template))
-                steps.append(Generate(backend, judge, sampling, config.seed, config.max_attempts))
-                if absent_template is not None:
-                    absent_judge = Judge(absent_template, checks, judge.semantic)
-                    steps.append(AbsentRows(backend, absent_judge, _sampling(absent_template, config), config.seed,
-                                            config.max_attempts, absent_template, vocabulary, config.absent_objects,
-                                            config.objects_col))
-            steps.append(WriteParts(work, schema, provenance, _prompt_provenance(absent_template)))
-            reader = ReadChunks(source, config.chunk_size, config.shard, config.limit)
-            for summary in run_steps(reader, steps):
+            chunks = skip.run(ReadChunks(source, config.chunk_size, config.shard, config.limit))
+            generated = workers.run(chunks) if workers else run_steps(chunks, plan.steps(backend))
+            write = WriteParts(work, schema, provenance, _prompt_provenance(absent_template))
+            for summary in write.run(generated):
                 progress.advance(summary)
             rows_per_s = progress.rows_per_s()
     finally:
-        if owned and backend is not None:
+        if workers is not None:
+            workers.close()
+        elif owned and backend is not None:
             backend.close()
 
     summaries = work.summaries()
@@ -264,10 +264,10 @@ def _announce(config: GenerateConfig, backend, console: Console, resumed: int) -
         console.print(f"vLLM engine log: {backend.log_file} (--verbose shows it here).")
 
 
-def _semantic_checker():
-    from triplegen.semantic import SemanticChecker
+def _ray_workers(config: GenerateConfig, plan: GenerationPlan, console: Console):
+    from triplegen.executors.ray_pool import RayWorkers  # Ray is an extra; the local run never imports it
 
-    return SemanticChecker()
+    return RayWorkers(config, plan, console)
 
 
 def _marker(work: WorkFolder, index: int) -> dict:

@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from typer.core import TyperGroup
 
 from semclip_train.errors import SemClipError
+from triplegen.commands.entry import Group
+from triplegen.files import refuse_folder, refuse_overwriting_inputs, write_text_atomic
 
 
 def _examples(*lines: str) -> str:
@@ -21,19 +21,8 @@ def _examples(*lines: str) -> str:
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
-class _Group(TyperGroup):
-    """A SemClipError becomes one line on stderr and exit code 2, never a traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except SemClipError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-
-
 app = typer.Typer(
-    cls=_Group,
+    cls=Group,  # errors: one line and an exit code (triplegen.commands.entry)
     help="Evaluate a CLIP checkpoint on negation, paraphrase and retrieval benchmarks.",
     epilog=_examples(
         "semclip-eval ccneg --model runs/x/final --data ccneg.parquet --image-root ccneg_images",
@@ -98,16 +87,21 @@ def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
     Console().print(table)
 
 
+def _check_outputs(json_out: Path | None, plot: Path | None, *inputs: Path | str | None) -> None:
+    """Before any work: the outputs are files that replace neither an input nor the model."""
+    refuse_folder(json_out, "--json")
+    refuse_folder(plot, "--plot")
+    local = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    refuse_overwriting_inputs({"--json": json_out, "--plot": plot}, local)
+
+
 def _report(result, model: str, data: str, json_out: Path | None, plot: Path | None, quiet: bool, started: float, embedder) -> None:
     if not quiet:
         print_table(f"{result.benchmark}: {model}", result.rows)
     if json_out is not None:
         payload = {"model": model, "data": data, "fingerprint": embedder.fingerprint, "device": str(embedder.device),
                    "seconds": round(time.perf_counter() - started, 2), **result.to_json()}
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = json_out.with_name(f".{json_out.name}.tmp")
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
-        os.replace(tmp, json_out)
+        write_text_atomic(json_out, json.dumps(payload, indent=2) + "\n")
     if plot is not None:
         from semclip_train.plots import plot_similarities
 
@@ -132,6 +126,7 @@ def ccneg(
     from semclip_train.eval_data import load_ccneg
     from semclip_train.evaluate import evaluate_ccneg
 
+    _check_outputs(json_out, plot, model, data)
     started = time.perf_counter()
     items = load_ccneg(data, image_root, caption_col=caption_col, negation_col=negation_col)
     embedder = _embedder(model, batch_size, device, cache_dir, quiet)
@@ -171,6 +166,7 @@ def sugarcrepe_pp(
     from semclip_train.eval_data import load_sugarcrepe
     from semclip_train.evaluate import evaluate_sugarcrepe
 
+    _check_outputs(json_out, plot, model, data_dir)
     started = time.perf_counter()
     subsets = load_sugarcrepe(data_dir, image_root, subset)
     embedder = _embedder(model, batch_size, device, cache_dir, quiet)
@@ -198,6 +194,7 @@ def negbench(
     """NegBench multiple choice: the image picks the closest caption; accuracy per template of the true caption (affirmation, negation, hybrid) and, for COCO/VOC, which kind of wrong caption was picked."""
     from semclip_train.negbench import evaluate_negbench, load_negbench
 
+    _check_outputs(json_out, plot, model, *data)
     started = time.perf_counter()
     sets = load_negbench(data, image_root, strip_prefix)
     embedder = _embedder(model, batch_size, device, cache_dir, quiet)
@@ -223,6 +220,7 @@ def zeroshot(
     from semclip_train.eval_data import load_image_folder
     from semclip_train.evaluate import evaluate_zeroshot
 
+    _check_outputs(json_out, plot, model, data, classes)
     started = time.perf_counter()
     folder = load_image_folder(data, classes)
     embedder = _embedder(model, batch_size, device, cache_dir, quiet)
@@ -246,6 +244,7 @@ def retrieval(
     from semclip_train.eval_data import load_triples
     from semclip_train.evaluate import evaluate_retrieval
 
+    _check_outputs(json_out, plot, model, triples)
     started = time.perf_counter()
     items = load_triples(triples, image_root)
     embedder = _embedder(model, batch_size, device, cache_dir, quiet)
@@ -272,6 +271,7 @@ def synthetic(
     from semclip_train.evaluate import evaluate_synthetic
     from semclip_train.synthetic_data import load_scenes, write_benchmark
 
+    _check_outputs(json_out, plot, model, data)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="semclip-synthetic-") as scratch:
         if data is None:

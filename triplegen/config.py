@@ -66,6 +66,10 @@ class ServerOptions(BaseModel):
     max_backoff_s: float = Field(default=30.0, ge=0)
     breaker_failures: int = Field(default=5, ge=1)  # consecutive failures that rest a server
     breaker_cooldown_s: float = Field(default=30.0, ge=0)  # how long it rests
+    # When every server has failed for this long (or this many requests in a row), the run stops:
+    # an outage is not a reason to reject rows (the rerun of the same command resumes).
+    max_outage_s: float = Field(default=30.0, gt=0)
+    max_outage_failures: int | None = Field(default=None, ge=1)
 
 
 class GenerateConfig(BaseModel):
@@ -96,6 +100,8 @@ class GenerateConfig(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     semantic_check: bool = False
     overwrite: bool = False
+    # give the rows an older run rejected as backend_error (e.g. while its server was down) another try
+    retry_backend_errors: bool = False
     quiet: bool = False
 
     @field_validator("shard", mode="before")

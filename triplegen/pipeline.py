@@ -26,10 +26,11 @@ import pyarrow as pa
 from triplegen.backends.base import Backend, Request
 from triplegen.checks import CheckConfig, check_caption
 from triplegen.judge import Judge, Outcome
-from triplegen.objects import AbsentSpec, ObjectVocabulary, derived_id, parse_labels, plan_absent
+from triplegen.objects import ABSENT_SUFFIX, AbsentSpec, ObjectVocabulary, derived_id, parse_labels, plan_absent
 from triplegen.tasks import row_variables
 from triplegen.readers import CaptionSource
-from triplegen.resume import WorkFolder
+from triplegen.records import ChunkSummary
+from triplegen.resume import WorkFolder, input_digest
 from triplegen.schema import reject_schema
 from triplegen.writer import ParquetSink
 
@@ -69,6 +70,10 @@ class Chunk:
     retries: int = 0
     generated: int = 0  # unique captions sent to the backend
     absent: list[AbsentRow] = field(default_factory=list)
+    wanted: set[str] | None = None  # the ids (of rows and absent-object rows) to produce; None: all
+
+    def wants(self, row_id: str) -> bool:
+        return self.wanted is None or row_id in self.wanted
 
 
 class Step:
@@ -79,10 +84,17 @@ class Step:
 
 
 class ReadChunks:
-    """Source rows, restricted to this shard and the limit, cut into fixed chunks."""
+    """Source rows, restricted to this shard and the limit, cut into fixed chunks.
 
-    def __init__(self, source: CaptionSource, chunk_size: int, shard=None, limit: int | None = None):
+    `wanted` (a retry of some rows) keeps only the rows with those ids or with absent-object rows
+    among them, and marks each chunk to produce only those.
+    """
+
+    def __init__(self, source: CaptionSource, chunk_size: int, shard=None, limit: int | None = None,
+                 wanted: set[str] | None = None):
         self.source, self.chunk_size, self.shard, self.limit = source, chunk_size, shard, limit
+        self.wanted = wanted
+        self.sources = None if wanted is None else {source_id(row_id) for row_id in wanted}
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         remaining = self.limit
@@ -102,15 +114,24 @@ class ReadChunks:
         pending: list[pa.RecordBatch] = []
         size, index = 0, 0
         for batch in self.batches():
+            if self.sources is not None:
+                ids = batch.column(0).to_pylist()
+                batch = batch.filter(pa.array([i in self.sources for i in ids], pa.bool_()))
             pending.append(batch)
             size += batch.num_rows
             while size >= self.chunk_size:
                 table = pa.Table.from_batches(pending, self.source.schema)
-                yield Chunk(index, table.slice(0, self.chunk_size).combine_chunks())
+                yield Chunk(index, table.slice(0, self.chunk_size).combine_chunks(), wanted=self.wanted)
                 rest = table.slice(self.chunk_size)
                 pending, size, index = rest.to_batches(), rest.num_rows, index + 1
         if size:
-            yield Chunk(index, pa.Table.from_batches(pending, self.source.schema).combine_chunks())
+            yield Chunk(index, pa.Table.from_batches(pending, self.source.schema).combine_chunks(), wanted=self.wanted)
+
+
+def source_id(row_id: str) -> str:
+    """The input id a written row comes from (an absent-object row's id ends in #absent-N)."""
+    head, sep, tail = row_id.rpartition(ABSENT_SUFFIX)
+    return head if sep and tail.isdigit() else row_id
 
 
 class SkipFinished(Step):
@@ -141,8 +162,10 @@ class Dedupe(Step):
 
     def run(self, chunks):
         for chunk in chunks:
+            ids = chunk.rows.column("id").to_pylist()
             for position, caption in enumerate(chunk.rows.column("caption").to_pylist()):
-                chunk.groups.setdefault(caption, []).append(position)
+                if chunk.wants(ids[position]):
+                    chunk.groups.setdefault(caption, []).append(position)
             for caption in chunk.groups:
                 reason = check_caption(caption, self.checks)
                 if reason is not None:
@@ -272,6 +295,8 @@ class AbsentRows(Generate):
                 for spec in plan_absent(row_id, caption, parse_labels(labels[position]), self.count,
                                         self.vocabulary, self.seed):
                     key = derived_id(row_id, spec.index)
+                    if not chunk.wants(key):
+                        continue
                     chunk.absent.append(AbsentRow(position, spec))
                     messages = self.template.render(caption, row_variables(spec)) if self.messages else []
                     pending[key] = lambda attempt, k=key, c=caption, m=messages, a=spec: Request(
@@ -370,25 +395,26 @@ class WriteParts(Step):
             schema=reject_schema(),
         )
 
-    def _summary(self, chunk: Chunk, accepted: list[Entry], rejected: list[Entry]) -> dict:
+    def _summary(self, chunk: Chunk, accepted: list[Entry], rejected: list[Entry]) -> ChunkSummary:
         every = accepted + rejected
-        return {
-            "chunk": chunk.index,
-            "rows": chunk.rows.num_rows,
-            "accepted": len(accepted),
-            "rejected": len(rejected),
-            "absent_planned": len(chunk.absent),
-            "absent_accepted": sum(spec is not None for _, _, spec in accepted),
-            "reject_reasons": dict(Counter(o.reason for _, o, _ in rejected)),
-            "check_failures": dict(chunk.failures),
-            "judged": chunk.judged,
-            "generated": chunk.generated,
-            "retries": chunk.retries,
-            "prompt_tokens": sum(o.prompt_tokens for _, o, _ in every),
-            "completion_tokens": sum(o.completion_tokens for _, o, _ in every),
-            "backend": self.provenance["backend"],
-            "model": self.provenance["model"],
-        }
+        return ChunkSummary(
+            chunk=chunk.index,
+            rows=chunk.rows.num_rows,
+            accepted=len(accepted),
+            rejected=len(rejected),
+            absent_planned=len(chunk.absent),
+            absent_accepted=sum(spec is not None for _, _, spec in accepted),
+            reject_reasons=dict(Counter(o.reason for _, o, _ in rejected)),
+            check_failures=dict(chunk.failures),
+            judged=chunk.judged,
+            generated=chunk.generated,
+            retries=chunk.retries,
+            prompt_tokens=sum(o.prompt_tokens for _, o, _ in every),
+            completion_tokens=sum(o.completion_tokens for _, o, _ in every),
+            backend=self.provenance["backend"],
+            model=self.provenance["model"],
+            input_digest=input_digest(chunk.rows),
+        )
 
 
 def run_steps(chunks: Iterable[Chunk], steps: list[Step]) -> Iterator:

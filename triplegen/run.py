@@ -7,10 +7,10 @@ parts joined into the final files, the card written and the work folder removed.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -19,19 +19,23 @@ from triplegen.backends import Backend, make_backend
 from triplegen.card import render_card
 from triplegen.checks import CheckConfig
 from triplegen.config import GenerateConfig
-from triplegen.errors import TripleGenError
-from triplegen.merge import concat_parquet
+from triplegen.errors import BackendUnavailable, TripleGenError
+from triplegen.files import (
+    RunLock, refuse_folder, refuse_overwriting_inputs, remove_stale_temps, same_file, write_text_atomic,
+)
+from triplegen.merge import concat_parquet, read_run_metadata
 from triplegen.judge import Judge
 from triplegen.objects import ABSENT_SUFFIX, ObjectVocabulary, parse_labels
 from triplegen.pipeline import (
     AbsentRows, Dedupe, Generate, ReadChunks, Render, SkipFinished, WriteParts, run_steps, shard_of,
 )
 from triplegen.progress import RunProgress, stderr_console
-from triplegen.templates import load_template
 from triplegen.readers import CaptionSource, Columns
+from triplegen.records import RunMetadata
 from triplegen.resume import WorkFolder
+from triplegen.retry import retry_backend_errors
+from triplegen.templates import load_template
 from triplegen.schema import reject_schema, triple_schema
-from triplegen.writer import write_text_atomic
 
 
 @dataclass
@@ -63,67 +67,137 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
     console = console or stderr_console()
     template = load_template(config.prompt)
     source = CaptionSource(config.input, Columns(config.caption_col, config.image_col, config.id_col))
-    schema = triple_schema(source.image_type, source.extra_fields)
     _check_paths(config, source)
-    planned = _scan(source, config)
-    sampling = _sampling(template, config)
-    checks = CheckConfig()
-    absent_template, vocabulary = _absent_setup(config, source)
+    with RunLock(config.output.with_name(f".{config.output.name}.lock"), f"-o {config.output}"):
+        work = WorkFolder(config.output)
+        # left by a killed run; safe to remove now that this run holds the lock
+        remove_stale_temps(config.output.parent, [config.output.name, config.card_path.name])
+        remove_stale_temps(config.rejects_path.parent, [config.rejects_path.name])
+        remove_stale_temps(work.path)
+        job = Job(config, template, source, *_absent_setup(config, source))
+        if config.retry_backend_errors and config.output.exists() and not work.path.exists():
+            summary = None  # finished by an earlier run: only its backend_error rows are redone
+        else:
+            summary = _run(job, work, backend, console, started)
+        retried = retry_backend_errors(job, backend, console) if config.retry_backend_errors else None
+    if retried is not None:
+        return run_summary(config, retried[0], 0, started, retried[1])
+    return summary or _summary_of_output(config, started)
 
-    work = WorkFolder(config.output)
-    fingerprint = _fingerprint(config, template, source, sampling, absent_template)
-    resumed = work.open(fingerprint, config.overwrite, (config.rejects_path,))
+
+def _run(job: "Job", work: WorkFolder, backend: Backend | None, console: Console, started: float) -> RunSummary:
+    config = job.config
+    planned = _scan(job.source, config)
+    resumed = work.open(job.fingerprint(), config.overwrite, (config.rejects_path,))
+    if resumed:  # before the backend loads: an input changed in place is refused at once
+        work.verify_input(job.reader(), str(config.input))
     owned = backend is None
+    chunks_total = -(-planned // config.chunk_size)
     try:
-        chunks_total = -(-planned // config.chunk_size)
         if backend is None and resumed < chunks_total:
-            backend = make_backend(config, template.output_schema)
+            backend = make_backend(config, job.template.output_schema)
         if backend is not None:
             _announce(config, backend, console, resumed)
-        provenance = {
-            "backend": backend.name if backend else config.resolved_backend(),
-            "model": backend.model if backend else (config.model or "rules"),
-            **_prompt_provenance(template),
-            "deterministic": backend.deterministic if backend else config.resolved_backend() == "rules",
-        }
+        provenance = job.provenance(backend)
         with RunProgress(planned, config.quiet, getattr(backend, "stats", None), console) as progress:
-            skip = SkipFinished(work, lambda index: progress.advance(_marker(work, index), resumed=True))
-            steps = [skip, Dedupe(checks)]
-            if backend is not None:
-                judge = Judge(template, checks, _semantic_checker() if config.semantic_check else None)
-                if getattr(backend, "needs_messages", True):  # a backend without the flag gets messages
-                    steps.append(Render(template))
-                steps.append(Generate(backend, judge, sampling, config.seed, config.max_attempts))
-                if absent_template is not None:
-                    absent_judge = Judge(absent_template, checks, judge.semantic)
-                    steps.append(AbsentRows(backend, absent_judge, _sampling(absent_template, config), config.seed,
-                                            config.max_attempts, absent_template, vocabulary, config.absent_objects,
-                                            config.objects_col))
-            steps.append(WriteParts(work, schema, provenance, _prompt_provenance(absent_template)))
-            reader = ReadChunks(source, config.chunk_size, config.shard, config.limit)
-            for summary in run_steps(reader, steps):
-                progress.advance(summary)
+            steps = job.steps(work, backend, provenance, lambda index: progress.advance(work.summary(index), resumed=True))
+            try:
+                for summary in run_steps(job.reader(), steps):
+                    progress.advance(summary)
+            except BackendUnavailable as exc:
+                done = len(work.done_chunks())
+                raise BackendUnavailable(f"{exc}; stopped: {done} of {chunks_total} chunk(s) are finished and kept "
+                                         f"in {work.path}, run the same command again once it is back") from None
             rows_per_s = progress.rows_per_s()
     finally:
         if owned and backend is not None:
             backend.close()
 
     summaries = work.summaries()
-    run = _run_metadata(config, template, provenance, summaries, absent_template)
-    if run["counts"]["rows"] != planned or len(summaries) != chunks_total:
-        raise RuntimeError(f"chunks cover {run['counts']['rows']} rows, expected {planned}")
+    run = job.metadata(provenance).add(summaries)
+    if run.counts.rows != planned or len(summaries) != chunks_total:
+        raise RuntimeError(f"chunks cover {run.counts.rows} rows, expected {planned}")
     chunks = work.done_chunks()
-    concat_parquet([work.part(i) for i in chunks], config.output, schema, run)
-    concat_parquet([work.rejects_part(i) for i in chunks], config.rejects_path, reject_schema(), run)
-    write_text_atomic(config.card_path, render_card(run, config.output, config.rejects_path))
+    concat_parquet([work.part(i) for i in chunks], config.output, job.schema, run.json_dict())
+    concat_parquet([work.rejects_part(i) for i in chunks], config.rejects_path, reject_schema(), run.json_dict())
+    write_text_atomic(config.card_path, render_card(run.json_dict(), config.output, config.rejects_path))
     work.remove()
-    counts = run["counts"]
+    return run_summary(config, run, resumed, started, rows_per_s)
+
+
+def run_summary(config: GenerateConfig, run: RunMetadata, resumed: int, started: float,
+                rows_per_s: float) -> RunSummary:
     return RunSummary(
-        output=config.output, rejects=config.rejects_path, card=config.card_path, rows=counts["rows"],
-        accepted=counts["accepted"], rejected=counts["rejected"], backend=provenance["backend"],
-        model=provenance["model"], resumed_chunks=resumed, seconds=time.monotonic() - started,
-        rows_per_s=rows_per_s, reject_reasons=run["reject_reasons"], run=run,
+        output=config.output, rejects=config.rejects_path, card=config.card_path, rows=run.counts.rows,
+        accepted=run.counts.accepted, rejected=run.counts.rejected, backend=run.backend, model=run.model,
+        resumed_chunks=resumed, seconds=time.monotonic() - started, rows_per_s=rows_per_s,
+        reject_reasons=run.reject_reasons, run=run.json_dict(),
     )
+
+
+def _summary_of_output(config: GenerateConfig, started: float) -> RunSummary:
+    """A finished output that had nothing to retry: its own totals."""
+    return run_summary(config, RunMetadata(**read_run_metadata(config.output)), 0, started, 0.0)
+
+
+@dataclass
+class Job:
+    """What a pass over the input needs besides its backend and work folder."""
+
+    config: GenerateConfig
+    template: Any
+    source: CaptionSource
+    absent_template: Any = None
+    vocabulary: Any = None
+    checks: CheckConfig = field(default_factory=CheckConfig)
+
+    @property
+    def schema(self):
+        return triple_schema(self.source.image_type, self.source.extra_fields)
+
+    def reader(self, wanted: set[str] | None = None) -> ReadChunks:
+        return ReadChunks(self.source, self.config.chunk_size, self.config.shard, self.config.limit, wanted)
+
+    def fingerprint(self) -> dict:
+        return _fingerprint(self.config, self.template, self.source, _sampling(self.template, self.config),
+                            self.absent_template)
+
+    def provenance(self, backend: Backend | None) -> dict:
+        name = self.config.resolved_backend()
+        return {
+            "backend": backend.name if backend else name,
+            "model": backend.model if backend else (self.config.model or "rules"),
+            **_prompt_provenance(self.template),
+            "deterministic": backend.deterministic if backend else name == "rules",
+        }
+
+    def steps(self, work: WorkFolder, backend: Backend | None, provenance: dict, on_skip) -> list:
+        config, template = self.config, self.template
+        steps = [SkipFinished(work, on_skip), Dedupe(self.checks)]
+        if backend is not None:
+            judge = Judge(template, self.checks, _semantic_checker() if config.semantic_check else None)
+            if getattr(backend, "needs_messages", True):  # a backend without the flag gets messages
+                steps.append(Render(template))
+            steps.append(Generate(backend, judge, _sampling(template, config), config.seed, config.max_attempts))
+            if self.absent_template is not None:
+                absent_judge = Judge(self.absent_template, self.checks, judge.semantic)
+                steps.append(AbsentRows(backend, absent_judge, _sampling(self.absent_template, config), config.seed,
+                                        config.max_attempts, self.absent_template, self.vocabulary,
+                                        config.absent_objects, config.objects_col))
+        steps.append(WriteParts(work, self.schema, provenance, _prompt_provenance(self.absent_template)))
+        return steps
+
+    def metadata(self, provenance: dict) -> RunMetadata:
+        """The run's settings, with zero totals (`RunMetadata.add` adds the chunks')."""
+        config, template, absent = self.config, self.template, self.absent_template
+        return RunMetadata(
+            triplegen_version=__version__, config=config.model_dump(mode="json"), backend=provenance["backend"],
+            model=provenance["model"], prompt={"name": template.name, "version": template.version, "hash": template.hash},
+            absent_prompt=None if absent is None else {"name": absent.name, "version": absent.version,
+                                                       "hash": absent.hash},
+            # a deterministic backend would repeat itself, so it gets one attempt
+            attempts_allowed=1 if provenance["deterministic"] else config.max_attempts,
+        )
 
 
 def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
@@ -132,10 +206,12 @@ def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
         raise TripleGenError(
             f"input columns {', '.join(clashes)} clash with the output's own columns; rename or drop them"
         )
-    if config.rejects_path.resolve() == config.output.resolve():
+    if same_file(config.rejects_path, config.output):
         raise TripleGenError("--rejects must differ from -o/--output")
-    if config.output.exists() and config.output.is_dir():
-        raise TripleGenError(f"-o {config.output} is a folder; give a file name such as {config.output}/triples.parquet")
+    refuse_folder(config.output, "-o")
+    refuse_folder(config.rejects_path, "--rejects")
+    refuse_overwriting_inputs({"-o": config.output, "--rejects": config.rejects_path, "the card": config.card_path},
+                              [config.input], read_folders=True)
 
 
 def _prompt_provenance(template) -> dict | None:
@@ -238,36 +314,3 @@ def _semantic_checker():
     from triplegen.semantic import SemanticChecker
 
     return SemanticChecker()
-
-
-def _marker(work: WorkFolder, index: int) -> dict:
-    return json.loads(work.marker(index).read_text(encoding="utf-8"))
-
-
-def _run_metadata(config: GenerateConfig, template, provenance: dict, summaries: list[dict], absent_template) -> dict:
-    def total(key: str) -> int:
-        return sum(s.get(key, 0) for s in summaries)
-
-    def merged(key: str) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for s in summaries:
-            for code, n in s[key].items():
-                counts[code] = counts.get(code, 0) + n
-        return counts
-
-    return {
-        "triplegen_version": __version__,
-        "config": config.model_dump(mode="json"),
-        "backend": provenance["backend"],
-        "model": provenance["model"],
-        "prompt": {"name": template.name, "version": template.version, "hash": template.hash},
-        "absent_prompt": None if absent_template is None else {
-            "name": absent_template.name, "version": absent_template.version, "hash": absent_template.hash},
-        # a deterministic backend would repeat itself, so it gets one attempt
-        "attempts_allowed": 1 if provenance["deterministic"] else config.max_attempts,
-        "counts": {k: total(k) for k in ("rows", "accepted", "rejected", "generated", "judged", "retries",
-                                          "absent_planned", "absent_accepted")},
-        "tokens": {"prompt": total("prompt_tokens"), "completion": total("completion_tokens")},
-        "reject_reasons": merged("reject_reasons"),
-        "check_failures": merged("check_failures"),
-    }

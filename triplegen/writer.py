@@ -8,14 +8,13 @@ is what makes a killed run safe to restart.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from triplegen.files import cannot_write, temp_path, write_json_atomic, write_text_atomic  # noqa: F401 (text writers)
+from triplegen.files import atomic_path, cannot_write, write_json_atomic, write_text_atomic  # noqa: F401 (text writers)
 from triplegen.schema import METADATA_KEY
 
 ROW_GROUP_ROWS = 8192
@@ -49,12 +48,13 @@ class ParquetSink:
         self.schema = with_run_metadata(schema, run)
         self.row_group_rows = row_group_rows
         self.rows = 0
-        self._temp = temp_path(self.path)
+        self._atomic = atomic_path(self.path)  # the temp file, moved into place by finalize()
+        self._temp = self._atomic.__enter__()
         self._done = False
         try:
             self._writer = pq.ParquetWriter(self._temp, self.schema, compression="zstd")
-        except BaseException:
-            self._temp.unlink(missing_ok=True)
+        except BaseException as exc:
+            self._atomic.__exit__(type(exc), exc, None)
             raise
 
     def write(self, data: pa.Table | pa.RecordBatch) -> None:
@@ -73,22 +73,22 @@ class ParquetSink:
         """Close and rename into place; returns rows and bytes written."""
         try:
             self._writer.close()
-            os.replace(self._temp, self.path)
+            self._done = True
+            self._atomic.__exit__(None, None, None)
         except OSError as exc:
             raise cannot_write(self.path, exc) from None
-        self._done = True
         return WriteSummary(self.path, self.rows, self.path.stat().st_size)
 
     def abort(self) -> None:
         if self._done:
             return
+        self._done = True
         try:
             self._writer.close()
         except Exception:  # noqa: S110 - the error that led here is the one to report
             pass
         finally:
-            self._temp.unlink(missing_ok=True)
-            self._done = True
+            self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)  # removes the temp file
 
     def __enter__(self) -> "ParquetSink":
         return self

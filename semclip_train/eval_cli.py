@@ -87,12 +87,14 @@ def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
     Console().print(table)
 
 
-def _check_outputs(json_out: Path | None, plot: Path | None, *inputs: Path | str | None) -> None:
-    """Before any work: the outputs are files that replace neither an input nor the model."""
+def _check_outputs(json_out: Path | None, plot: Path | None, model: str, *inputs: Path | None) -> None:
+    """Before any work: the outputs are files that replace neither a data file nor a file of the model."""
     refuse_folder(json_out, "--json")
     refuse_folder(plot, "--plot")
-    local = [Path(p) for p in inputs if p is not None and Path(p).exists()]
-    refuse_overwriting_inputs({"--json": json_out, "--plot": plot}, local)
+    files = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    if Path(model).is_dir():
+        files += [p for p in Path(model).iterdir() if p.is_file()]
+    refuse_overwriting_inputs({"--json": json_out, "--plot": plot}, files)
 
 
 def _report(result, model: str, data: str, json_out: Path | None, plot: Path | None, quiet: bool, started: float, embedder) -> None:
@@ -166,7 +168,9 @@ def sugarcrepe_pp(
     from semclip_train.eval_data import load_sugarcrepe
     from semclip_train.evaluate import evaluate_sugarcrepe
 
-    _check_outputs(json_out, plot, model, data_dir)
+    from semclip_train.eval_data import SUGARCREPE_SUBSETS
+
+    _check_outputs(json_out, plot, model, *(data_dir / f"{name}.json" for name in subset or SUGARCREPE_SUBSETS))
     started = time.perf_counter()
     subsets = load_sugarcrepe(data_dir, image_root, subset)
     embedder = _embedder(model, batch_size, device, cache_dir, quiet)

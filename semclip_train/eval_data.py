@@ -6,11 +6,9 @@ image exists, so a run never fails after an hour of encoding because image 39,81
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from semclip_train.data import ImageRef, image_ref, image_root_for, read_triples
 from semclip_train.errors import SemClipError

@@ -86,9 +86,10 @@ def train(config: TrainConfig) -> TrainResult:
 
 def _train(config: TrainConfig, context: distributed.DistributedContext) -> TrainResult:
     """One run per folder: rank 0 holds its lock (released by the kernel even on kill -9)."""
-    from triplegen.files import RunLock, remove_stale_temps
+    from triplegen.files import RunLock, refuse_file, remove_stale_temps
 
     run_dir = config.run_dir
+    refuse_file(run_dir, "--output")
     if config.resume is None and ((run_dir / "checkpoints").exists() or (run_dir / "final").exists()):
         raise SemClipError(f"{run_dir} already holds a run: pass --resume {run_dir} or another --output")
     if not context.is_main:

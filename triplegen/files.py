@@ -197,7 +197,16 @@ def refuse_folder(path: Path | None, flag: str) -> None:
         return
     if Path(path).is_dir():
         raise UserError(f"{flag} {path} is a folder; give a file name, e.g. {Path(path) / 'name'}")
-    blocker = next((p for p in Path(path).parents if p.exists()), None)
+    _refuse_a_file_in_the_way(Path(path).parents, path, flag)
+
+
+def refuse_file(path: Path, flag: str) -> None:
+    """An output folder (a run folder) that is a file, or lies under one, is refused before any work."""
+    _refuse_a_file_in_the_way([Path(path), *Path(path).parents], path, flag)
+
+
+def _refuse_a_file_in_the_way(candidates, path: Path, flag: str) -> None:
+    blocker = next((p for p in candidates if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise UserError(f"{flag} {path}: {blocker} is a file, not a folder")
 

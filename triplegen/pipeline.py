@@ -26,7 +26,7 @@ import pyarrow as pa
 from triplegen.backends.base import Backend, Request
 from triplegen.checks import CheckConfig, check_caption
 from triplegen.judge import Judge, Outcome
-from triplegen.objects import ABSENT_SUFFIX, AbsentSpec, ObjectVocabulary, derived_id, parse_labels, plan_absent
+from triplegen.objects import AbsentSpec, ObjectVocabulary, derived_id, parse_labels, plan_absent
 from triplegen.tasks import row_variables
 from triplegen.readers import CaptionSource
 from triplegen.records import ChunkSummary
@@ -84,17 +84,10 @@ class Step:
 
 
 class ReadChunks:
-    """Source rows, restricted to this shard and the limit, cut into fixed chunks.
+    """Source rows, restricted to this shard and the limit, cut into fixed chunks."""
 
-    `wanted` (a retry of some rows) keeps only the rows with those ids or with absent-object rows
-    among them, and marks each chunk to produce only those.
-    """
-
-    def __init__(self, source: CaptionSource, chunk_size: int, shard=None, limit: int | None = None,
-                 wanted: set[str] | None = None):
+    def __init__(self, source: CaptionSource, chunk_size: int, shard=None, limit: int | None = None):
         self.source, self.chunk_size, self.shard, self.limit = source, chunk_size, shard, limit
-        self.wanted = wanted
-        self.sources = None if wanted is None else {source_id(row_id) for row_id in wanted}
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         remaining = self.limit
@@ -114,24 +107,15 @@ class ReadChunks:
         pending: list[pa.RecordBatch] = []
         size, index = 0, 0
         for batch in self.batches():
-            if self.sources is not None:
-                ids = batch.column(0).to_pylist()
-                batch = batch.filter(pa.array([i in self.sources for i in ids], pa.bool_()))
             pending.append(batch)
             size += batch.num_rows
             while size >= self.chunk_size:
                 table = pa.Table.from_batches(pending, self.source.schema)
-                yield Chunk(index, table.slice(0, self.chunk_size).combine_chunks(), wanted=self.wanted)
+                yield Chunk(index, table.slice(0, self.chunk_size).combine_chunks())
                 rest = table.slice(self.chunk_size)
                 pending, size, index = rest.to_batches(), rest.num_rows, index + 1
         if size:
-            yield Chunk(index, pa.Table.from_batches(pending, self.source.schema).combine_chunks(), wanted=self.wanted)
-
-
-def source_id(row_id: str) -> str:
-    """The input id a written row comes from (an absent-object row's id ends in #absent-N)."""
-    head, sep, tail = row_id.rpartition(ABSENT_SUFFIX)
-    return head if sep and tail.isdigit() else row_id
+            yield Chunk(index, pa.Table.from_batches(pending, self.source.schema).combine_chunks())
 
 
 class SkipFinished(Step):

@@ -12,6 +12,7 @@ crash gives the same files; the totals start from the run metadata saved when th
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,7 +25,8 @@ from triplegen.card import render_card
 from triplegen.errors import BackendUnavailable, TripleGenError
 from triplegen.files import write_json_atomic, write_text_atomic
 from triplegen.merge import read_run_metadata
-from triplegen.pipeline import run_steps
+from triplegen.objects import ABSENT_SUFFIX
+from triplegen.pipeline import Step, run_steps
 from triplegen.progress import RunProgress
 from triplegen.records import ChunkSummary, RunMetadata
 from triplegen.resume import WorkFolder
@@ -54,7 +56,7 @@ def retry_backend_errors(job, backend, console: Console) -> tuple[RunMetadata, f
         with RunProgress(len(wanted), config.quiet, getattr(backend, "stats", None), console) as progress:
             steps = job.steps(work, backend, provenance, lambda index: progress.advance(work.summary(index), True))
             try:
-                for summary in run_steps(job.reader(wanted), steps):
+                for summary in run_steps(job.reader(), [OnlyRows(wanted), *steps]):
                     progress.advance(summary)
             except BackendUnavailable as exc:
                 raise BackendUnavailable(f"{exc}; stopped: the retry's finished chunks are kept in {work.path}, "
@@ -66,6 +68,30 @@ def retry_backend_errors(job, backend, console: Console) -> tuple[RunMetadata, f
     run = _rewrite(job, work, base, wanted)
     work.remove()
     return run, rows_per_s
+
+
+class OnlyRows(Step):
+    """Keep the chunks' rows that produce a wanted id (itself, or an absent-object row derived from it),
+    and have later steps produce only the wanted ids; chunks left empty are dropped."""
+
+    name = "only rows"
+
+    def __init__(self, wanted: set[str]):
+        self.wanted = wanted
+        self.sources = wanted | {source_id(row_id) for row_id in wanted}
+
+    def run(self, chunks):
+        for chunk in chunks:
+            ids = chunk.rows.column("id").to_pylist()
+            rows = chunk.rows.filter(pa.array([row_id in self.sources for row_id in ids], pa.bool_()))
+            if rows.num_rows:
+                yield replace(chunk, rows=rows, wanted=self.wanted)
+
+
+def source_id(row_id: str) -> str:
+    """The input id a written row comes from (an absent-object row's id ends in #absent-N)."""
+    head, sep, tail = row_id.rpartition(ABSENT_SUFFIX)
+    return head if sep and tail.isdigit() else row_id
 
 
 def _open(work: WorkFolder, job) -> tuple[RunMetadata, set[str]]:

@@ -155,8 +155,8 @@ class Job:
     def schema(self):
         return triple_schema(self.source.image_type, self.source.extra_fields)
 
-    def reader(self, wanted: set[str] | None = None) -> ReadChunks:
-        return ReadChunks(self.source, self.config.chunk_size, self.config.shard, self.config.limit, wanted)
+    def reader(self) -> ReadChunks:
+        return ReadChunks(self.source, self.config.chunk_size, self.config.shard, self.config.limit)
 
     def fingerprint(self) -> dict:
         return _fingerprint(self.config, self.template, self.source, _sampling(self.template, self.config),

@@ -7,10 +7,7 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,9 +19,9 @@ from typer.testing import CliRunner
 
 from semclip_train.cli import app as train_app
 from semclip_train.eval_cli import app as eval_app
+from tests.conftest import lock_held_elsewhere
 from tests.train.conftest import draw
 
-REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
@@ -136,18 +133,9 @@ def test_a_second_training_run_on_the_same_folder_is_refused_and_a_killed_one_le
     from semclip_train.trainer import LOCK_NAME
 
     run_dir = base_config["output"]
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import time; from pathlib import Path; from triplegen.files import RunLock\n"
-        f"with RunLock(Path({str(run_dir / LOCK_NAME)!r}), 'x'):\n"
-        "    print('locked', flush=True); time.sleep(300)")],
-        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(run_dir / LOCK_NAME) as pid:
         one_line_error(runner.invoke(train_app, train_args(base_config)),
-                       f"--output {run_dir} is in use by another run (pid {holder.pid}")
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
+                       f"--output {run_dir} is in use by another run (pid {pid}")
     result = runner.invoke(train_app, train_args(base_config))
     assert result.exit_code == 0, result.output
     assert (run_dir / "final" / "model.safetensors").is_file() and not (run_dir / LOCK_NAME).exists()
@@ -158,9 +146,9 @@ def test_a_second_training_run_on_the_same_folder_is_refused_and_a_killed_one_le
 def test_an_output_folder_that_cannot_be_made_is_one_line(base_config, tmp_path):
     (tmp_path / "a-file").write_text("x")
     one_line_error(runner.invoke(train_app, train_args(base_config, output=tmp_path / "a-file" / "run")),
-                   "a-file is a file, not a folder")
+                   f"--output {tmp_path / 'a-file' / 'run'}: {tmp_path / 'a-file'} is a file, not a folder")
     one_line_error(runner.invoke(train_app, train_args(base_config, output=tmp_path / "a-file")),
-                   "a-file is a file, not a folder")
+                   f"--output {tmp_path / 'a-file'}: {tmp_path / 'a-file'} is a file, not a folder")
 
 
 def test_a_corrupt_saved_config_on_resume_is_one_line(base_config):
@@ -199,6 +187,20 @@ def test_an_empty_evaluation_set_is_one_line(tiny_clip_dir, tmp_path):
         one_line_error(result, "has no rows")
 
 
+def test_evaluation_refuses_to_write_its_results_over_its_data(tiny_clip_dir, triples_file, tmp_path):
+    from semclip_train.model import clip_config_from, load_processor, random_clip
+
+    folder = tmp_path / "model"
+    random_clip(clip_config_from(tiny_clip_dir)).save_pretrained(folder)
+    load_processor(tiny_clip_dir).save_pretrained(folder)
+    before = triples_file.read_bytes()
+    for flag, target in (("--json", triples_file), ("--plot", triples_file), ("--json", folder / "config.json")):
+        result = runner.invoke(eval_app, ["retrieval", "--model", str(folder), "--triples", str(triples_file), flag,
+                                          str(target)])
+        one_line_error(result, f"{flag} {target} is the input")
+    assert triples_file.read_bytes() == before
+
+
 # 8. Files as users expect.
 
 def test_run_folders_get_the_umask_permissions_and_a_killed_runs_temporaries_go_on_resume(base_config):
@@ -231,7 +233,7 @@ def test_config_file_keys_may_be_spelled_as_the_flags(base_config, tmp_path):
     config = resolve_config({}, file)
     assert config.clip_config == base_config["clip_config"] and config.strict_images
     assert not config.freeze_vision and config.learnable_projections is False
-    file.write_text(f"triples: t.parquet\nmodel-config: m\noutput: o\nmodel_config: n\n")
+    file.write_text("triples: t.parquet\nmodel-config: m\noutput: o\nmodel_config: n\n")
     with pytest.raises(SemClipError, match="sets clip_config a second time"):
         resolve_config({}, file)
     file.write_text("triples: t.parquet\nlearning-rate: 1\n")

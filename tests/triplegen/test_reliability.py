@@ -4,11 +4,7 @@ input is never resumed, one run per output, every bad input is one line, files a
 from __future__ import annotations
 
 import os
-import signal
 import stat
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import polars as pl
@@ -17,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import lock_held_elsewhere
 from triplegen.cli import app
 from triplegen.config import GenerateConfig
 from triplegen.resume import WorkFolder
@@ -141,18 +138,8 @@ def _interrupt_after_chunks(config: GenerateConfig, chunks: int) -> None:
 
 def test_a_second_run_on_the_same_output_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
     output = tmp_path / "t.parquet"
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from triplegen.files import RunLock\n"
-        f"with RunLock(Path({str(output)!r}).with_name('.t.parquet.lock'), 'x'):\n"
-        "    print('locked', flush=True); time.sleep(300)")],
-        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        result = invoke("generate", EXAMPLE, "-o", output, "-q")
-        one_line_error(result, f"-o {output} is in use by another run (pid {holder.pid}")
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
+    with lock_held_elsewhere(output.with_name(".t.parquet.lock")) as pid:
+        one_line_error(invoke("generate", EXAMPLE, "-o", output, "-q"), f"-o {output} is in use by another run (pid {pid}")
     assert invoke("generate", EXAMPLE, "-o", output, "-q").exit_code == 0
     assert not output.with_name(".t.parquet.lock").exists()
 

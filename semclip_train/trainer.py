@@ -36,6 +36,7 @@ from semclip_train.components import (
 )
 from semclip_train.config import TrainConfig, save_config
 from semclip_train.errors import SemClipError, TrainingDiverged
+from triplegen.polarity import is_negated
 
 LOCK_NAME = ".semclip-train.lock"
 
@@ -239,7 +240,7 @@ def _prepare(config: TrainConfig, context: distributed.DistributedContext) -> Ru
     distributed.barrier()
     log = MetricsLog(run_dir, config.quiet, resumed.get("step")) if context.is_main else NullLog()
     global_batch = config.batch_size * world
-    _report_data(log, data, global_batch)
+    _report_data(log, data, global_batch, module.texts)
 
     cache = build_image_cache(config, module, processor, data, device, autocast, rank, world)
     loader, sampler = build_loader(data.train, processor, module.texts, config, rank, world, cache is None,
@@ -261,16 +262,23 @@ def _prepare(config: TrainConfig, context: distributed.DistributedContext) -> Ru
                epoch=resumed.get("epoch", 0), step_in_epoch=resumed.get("step_in_epoch", 0), checkpoint=checkpoint)
 
 
-def _report_data(log, data, global_batch: int) -> None:
-    """What the data gave: rows, images, what was skipped and why; and a validation split that is
-    too small for one batch, which would otherwise give no validation loss without a word."""
+def _report_data(log, data, global_batch: int, texts: tuple[str, ...]) -> None:
+    """What the data gave: rows, images, what was skipped and why; training captions without any
+    negation; and a validation split that is too small for one batch, which would otherwise give no
+    validation loss without a word."""
     val_batches = len(data.val) // global_batch
+    negated = sum(map(is_negated, data.train.texts["caption"]))
     log.event({"event": "data", "train_rows": len(data.train), "val_rows": len(data.val), "val_batches": val_batches,
+               "captions_with_negation": negated,
                "images": len(data.all.images), "skipped_images": len(data.all.skipped_images),
                "skipped_rows": data.all.skipped_rows, "skipped": data.all.skipped_images})
     if data.all.skipped_images:
         log.message(f"skipped {len(data.all.skipped_images)} unreadable image(s) and their "
                     f"{data.all.skipped_rows} row(s); see the 'data' record in metrics.jsonl")
+    if "negation" in texts and not negated:
+        log.message("no training caption contains a negation, so the model can only learn that a text with "
+                    "'no' is false, not what 'no' means; add true captions that deny a missing object "
+                    "(triplegen generate --absent-objects 1, with object labels per image)")
     if len(data.val) and not val_batches:
         log.message(f"no validation loss: the validation split has {len(data.val)} rows, fewer than one batch of "
                     f"{global_batch} (batch x ranks); raise --val-fraction or lower --batch-size")

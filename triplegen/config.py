@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from triplegen.errors import TripleGenError
 
 BackendName = Literal["auto", "rules", "vllm", "openai"]
+ExecutorName = Literal["local", "ray"]
 
 
 class Shard(BaseModel):
@@ -72,6 +73,18 @@ class ServerOptions(BaseModel):
     max_outage_failures: int | None = Field(default=None, ge=1)
 
 
+class RayOptions(BaseModel):
+    """Where and how `--executor ray` runs: the cluster and what each worker (one backend) holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = None  # None: RAY_ADDRESS, else a new local cluster; "auto": this node's cluster
+    workers: int | None = Field(default=None, ge=1)  # None: as many as the cluster's CPUs/GPUs hold
+    cpus_per_worker: float = Field(default=1.0, ge=0)
+    gpus_per_worker: float | None = Field(default=None, ge=0)  # None: tensor_parallel_size for vllm, else 0
+    chunk_tries: int = Field(default=3, ge=1)  # times a chunk is started before a lost worker stops the run
+
+
 class GenerateConfig(BaseModel):
     """Everything that defines a generate run; saved into the output's Parquet metadata."""
 
@@ -97,6 +110,8 @@ class GenerateConfig(BaseModel):
     seed: int = 0
     chunk_size: int = Field(default=2048, ge=1)  # rows per checkpointed chunk
     shard: Shard | None = None
+    executor: ExecutorName = "local"  # "ray": chunks spread over the workers of a Ray cluster
+    ray: RayOptions = Field(default_factory=RayOptions)
     limit: int | None = Field(default=None, ge=1)
     semantic_check: bool = False
     overwrite: bool = False
@@ -108,6 +123,14 @@ class GenerateConfig(BaseModel):
     @classmethod
     def _parse_shard(cls, value):
         return Shard.parse(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_engine_per_ray_worker(self) -> "GenerateConfig":
+        if self.executor == "ray" and self.engine.data_parallel_size > 1:
+            # raised as itself (pydantic wraps only ValueError), so the CLI prints this one line
+            raise TripleGenError("--data-parallel-size starts engine replicas inside one process; with "
+                                 "--executor ray each worker is one engine: use --ray-workers instead")
+        return self
 
     @property
     def rejects_path(self) -> Path:

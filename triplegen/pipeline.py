@@ -37,9 +37,12 @@ from triplegen.writer import ParquetSink
 FANOUT_CACHE = 20_000
 
 
-def row_seed(run_seed: int, row_id: str, attempt: int) -> int:
-    """A per-row, per-attempt seed: reruns reproduce it, retries get a fresh one (31 bits, any engine)."""
-    digest = hashlib.blake2b(f"{run_seed}\x1f{row_id}\x1f{attempt}".encode(), digest_size=8).digest()
+def row_seed(run_seed: int, key: str, attempt: int) -> int:
+    """A per-attempt seed of a caption (or an absent-object row's id): reruns reproduce it, retries get
+    a fresh one (31 bits, any engine). Keyed by the caption text, not by the row that first carries it,
+    so a caption met again in a later chunk, on another worker or after a resume, gets the answer the
+    fan-out cache would have given it."""
+    digest = hashlib.blake2b(f"{run_seed}\x1f{key}\x1f{attempt}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
@@ -215,7 +218,7 @@ class Generate(Step):
             pending = {
                 caption: lambda attempt, c=caption: Request(
                     key=keys[c], caption=c, messages=chunk.messages.get(c, []),
-                    seed=row_seed(self.seed, keys[c], attempt), attempt=attempt)
+                    seed=row_seed(self.seed, c, attempt), attempt=attempt)
                 for caption in chunk.groups if caption not in chunk.outcomes
             }
             chunk.generated = len(pending)

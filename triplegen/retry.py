@@ -20,13 +20,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from triplegen.backends import make_backend
 from triplegen.card import render_card
-from triplegen.errors import BackendUnavailable, TripleGenError
+from triplegen.errors import TripleGenError
 from triplegen.files import write_json_atomic, write_text_atomic
 from triplegen.merge import read_run_metadata
 from triplegen.objects import ABSENT_SUFFIX
-from triplegen.pipeline import Step, run_steps
+from triplegen.pipeline import SkipFinished, Step
 from triplegen.progress import RunProgress
 from triplegen.records import ChunkSummary, RunMetadata
 from triplegen.resume import WorkFolder
@@ -49,22 +48,17 @@ def retry_backend_errors(job, backend, console: Console) -> tuple[RunMetadata, f
         return None
     if not config.quiet:
         console.print(f"Retrying {len(wanted):,} row(s) rejected as {REASON}.")
-    owned = backend is None
+    executor = job.executor(backend, console)
     try:
-        backend = backend or make_backend(config, job.template.output_schema)
-        provenance = job.provenance(backend)
-        with RunProgress(len(wanted), config.quiet, getattr(backend, "stats", None), console) as progress:
-            steps = job.steps(work, backend, provenance, lambda index: progress.advance(work.summary(index), True))
-            try:
-                for summary in run_steps(job.reader(), [OnlyRows(wanted), *steps]):
-                    progress.advance(summary)
-            except BackendUnavailable as exc:
-                raise BackendUnavailable(f"{exc}; stopped: the retry's finished chunks are kept in {work.path}, "
-                                         "run the same command again once it is back") from None
+        provenance = job.provenance(executor.backend)
+        with RunProgress(len(wanted), config.quiet, getattr(executor.backend, "stats", None), console) as progress:
+            chunks = SkipFinished(work, lambda index: progress.advance(work.summary(index), True)).run(
+                OnlyRows(wanted).run(job.reader()))
+            for summary in job.generate(chunks, executor, work, provenance):
+                progress.advance(summary)
             rows_per_s = progress.rows_per_s()
     finally:
-        if owned and backend is not None:
-            backend.close()
+        executor.close()
     run = _rewrite(job, work, base, wanted)
     work.remove()
     return run, rows_per_s

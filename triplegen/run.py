@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from rich.console import Console
 
@@ -24,11 +24,9 @@ from triplegen.files import (
     RunLock, refuse_folder, refuse_overwriting_inputs, remove_stale_temps, same_file, write_text_atomic,
 )
 from triplegen.merge import concat_parquet, read_run_metadata
-from triplegen.judge import Judge
 from triplegen.objects import ABSENT_SUFFIX, ObjectVocabulary, parse_labels
-from triplegen.pipeline import (
-    AbsentRows, Dedupe, Generate, ReadChunks, Render, SkipFinished, WriteParts, run_steps, shard_of,
-)
+from triplegen.pipeline import ReadChunks, SkipFinished, WriteParts, run_steps, shard_of
+from triplegen.plan import GenerationPlan
 from triplegen.progress import RunProgress, stderr_console
 from triplegen.readers import CaptionSource, Columns
 from triplegen.records import RunMetadata
@@ -64,6 +62,9 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
     config names (the caller keeps ownership: it is not closed here).
     """
     started = time.monotonic()
+    if backend is not None and config.executor == "ray":
+        raise TripleGenError("--executor ray builds a backend on every worker from the config; "
+                             "a backend object cannot be passed in")
     console = console or stderr_console()
     template = load_template(config.prompt)
     source = CaptionSource(config.input, Columns(config.caption_col, config.image_col, config.id_col))
@@ -74,7 +75,7 @@ def generate(config: GenerateConfig, backend: Backend | None = None, console: Co
         remove_stale_temps(config.output.parent, [config.output.name, config.card_path.name])
         remove_stale_temps(config.rejects_path.parent, [config.rejects_path.name])
         remove_stale_temps(work.path)
-        job = Job(config, template, source, *_absent_setup(config, source))
+        job = Job.prepare(config, template, source)
         if config.retry_backend_errors and config.output.exists() and not work.path.exists():
             summary = None  # finished by an earlier run: only its backend_error rows are redone
         else:
@@ -91,27 +92,22 @@ def _run(job: "Job", work: WorkFolder, backend: Backend | None, console: Console
     resumed = work.open(job.fingerprint(), config.overwrite, (config.rejects_path,))
     if resumed:  # before the backend loads: an input changed in place is refused at once
         work.verify_input(job.reader(), str(config.input))
-    owned = backend is None
     chunks_total = -(-planned // config.chunk_size)
+    executor = job.executor(backend, console) if backend is not None or resumed < chunks_total else None
     try:
-        if backend is None and resumed < chunks_total:
-            backend = make_backend(config, job.template.output_schema)
-        if backend is not None:
-            _announce(config, backend, console, resumed)
-        provenance = job.provenance(backend)
-        with RunProgress(planned, config.quiet, getattr(backend, "stats", None), console) as progress:
-            steps = job.steps(work, backend, provenance, lambda index: progress.advance(work.summary(index), resumed=True))
-            try:
-                for summary in run_steps(job.reader(), steps):
-                    progress.advance(summary)
-            except BackendUnavailable as exc:
-                done = len(work.done_chunks())
-                raise BackendUnavailable(f"{exc}; stopped: {done} of {chunks_total} chunk(s) are finished and kept "
-                                         f"in {work.path}, run the same command again once it is back") from None
+        if executor is not None:
+            _announce(config, executor.backend, console, resumed)
+        provenance = job.provenance(executor.backend if executor else None)
+        with RunProgress(planned, config.quiet, getattr(executor and executor.backend, "stats", None),
+                         console) as progress:
+            chunks = SkipFinished(work, lambda index: progress.advance(work.summary(index), resumed=True)).run(
+                job.reader())
+            for summary in job.generate(chunks, executor, work, provenance):
+                progress.advance(summary)
             rows_per_s = progress.rows_per_s()
     finally:
-        if owned and backend is not None:
-            backend.close()
+        if executor is not None:
+            executor.close()
 
     summaries = work.summaries()
     run = job.metadata(provenance).add(summaries)
@@ -142,14 +138,22 @@ def _summary_of_output(config: GenerateConfig, started: float) -> RunSummary:
 
 @dataclass
 class Job:
-    """What a pass over the input needs besides its backend and work folder."""
+    """A run's settings as its passes need them: the input, the generation plan, the fingerprint."""
 
     config: GenerateConfig
     template: Any
     source: CaptionSource
-    absent_template: Any = None
-    vocabulary: Any = None
-    checks: CheckConfig = field(default_factory=CheckConfig)
+    plan: GenerationPlan
+
+    @classmethod
+    def prepare(cls, config: GenerateConfig, template, source: CaptionSource) -> "Job":
+        absent_template, vocabulary = _absent_setup(config, source)
+        plan = GenerationPlan(
+            template=template, sampling=_sampling(template, config), checks=CheckConfig(), seed=config.seed,
+            max_attempts=config.max_attempts, semantic_check=config.semantic_check, absent_template=absent_template,
+            vocabulary=vocabulary, absent_sampling=_sampling(absent_template, config) if absent_template else None,
+            absent_objects=config.absent_objects, objects_col=config.objects_col)
+        return cls(config, template, source, plan)
 
     @property
     def schema(self):
@@ -159,8 +163,26 @@ class Job:
         return ReadChunks(self.source, self.config.chunk_size, self.config.shard, self.config.limit)
 
     def fingerprint(self) -> dict:
-        return _fingerprint(self.config, self.template, self.source, _sampling(self.template, self.config),
-                            self.absent_template)
+        return _fingerprint(self.config, self.template, self.source, self.plan.sampling, self.plan.absent_template)
+
+    def executor(self, backend: Backend | None, console: Console):
+        """Where chunks are generated: the given backend, one made from the config, or Ray workers."""
+        if self.config.executor == "ray":
+            from triplegen.executors.ray_pool import RayWorkers  # Ray is an extra; a local run never imports it
+
+            return RayWorkers(self.config, self.plan, console)
+        owned = backend is None
+        return LocalExecutor(backend or make_backend(self.config, self.template.output_schema), self.plan, owned)
+
+    def generate(self, chunks: Iterable, executor, work: WorkFolder, provenance: dict) -> Iterator:
+        """Generate the chunks and write their parts; an outage stops here with what is kept."""
+        generated = executor.run(chunks) if executor is not None else run_steps(chunks, self.plan.steps(None))
+        write = WriteParts(work, self.schema, provenance, _prompt_provenance(self.plan.absent_template))
+        try:
+            yield from write.run(generated)
+        except BackendUnavailable as exc:
+            raise BackendUnavailable(f"{exc}; stopped: {len(work.done_chunks())} chunk(s) are finished and kept in "
+                                     f"{work.path}, run the same command again once it is back") from None
 
     def provenance(self, backend: Backend | None) -> dict:
         name = self.config.resolved_backend()
@@ -171,25 +193,9 @@ class Job:
             "deterministic": backend.deterministic if backend else name == "rules",
         }
 
-    def steps(self, work: WorkFolder, backend: Backend | None, provenance: dict, on_skip) -> list:
-        config, template = self.config, self.template
-        steps = [SkipFinished(work, on_skip), Dedupe(self.checks)]
-        if backend is not None:
-            judge = Judge(template, self.checks, _semantic_checker() if config.semantic_check else None)
-            if getattr(backend, "needs_messages", True):  # a backend without the flag gets messages
-                steps.append(Render(template))
-            steps.append(Generate(backend, judge, _sampling(template, config), config.seed, config.max_attempts))
-            if self.absent_template is not None:
-                absent_judge = Judge(self.absent_template, self.checks, judge.semantic)
-                steps.append(AbsentRows(backend, absent_judge, _sampling(self.absent_template, config), config.seed,
-                                        config.max_attempts, self.absent_template, self.vocabulary,
-                                        config.absent_objects, config.objects_col))
-        steps.append(WriteParts(work, self.schema, provenance, _prompt_provenance(self.absent_template)))
-        return steps
-
     def metadata(self, provenance: dict) -> RunMetadata:
         """The run's settings, with zero totals (`RunMetadata.add` adds the chunks')."""
-        config, template, absent = self.config, self.template, self.absent_template
+        config, template, absent = self.config, self.template, self.plan.absent_template
         return RunMetadata(
             triplegen_version=__version__, config=config.model_dump(mode="json"), backend=provenance["backend"],
             model=provenance["model"], prompt={"name": template.name, "version": template.version, "hash": template.hash},
@@ -198,6 +204,22 @@ class Job:
             # a deterministic backend would repeat itself, so it gets one attempt
             attempts_allowed=1 if provenance["deterministic"] else config.max_attempts,
         )
+
+
+@dataclass
+class LocalExecutor:
+    """Chunks generated in this process by one backend (closed at the end when the run made it)."""
+
+    backend: Backend
+    plan: GenerationPlan
+    owned: bool
+
+    def run(self, chunks: Iterable) -> Iterator:
+        return run_steps(chunks, self.plan.steps(self.backend))
+
+    def close(self) -> None:
+        if self.owned:
+            self.backend.close()
 
 
 def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
@@ -308,9 +330,3 @@ def _announce(config: GenerateConfig, backend, console: Console, resumed: int) -
         )
     else:
         console.print(f"Backend {backend.name}, model {backend.model}.")
-
-
-def _semantic_checker():
-    from triplegen.semantic import SemanticChecker
-
-    return SemanticChecker()

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from tests.llm.conftest import TINY_MODEL_NAME, engine_options
 from tests.llm.fault_proxy import FaultProxy
 from triplegen.cli import app
-from triplegen.config import EngineOptions, GenerateConfig, ServerOptions
+from triplegen.config import EngineOptions, GenerateConfig, RayOptions, ServerOptions
 from triplegen.run import generate
 
 pytestmark = pytest.mark.vllm
@@ -145,6 +145,36 @@ def test_killed_served_run_resumes_without_repeating_accepted_rows(tiny_server, 
     # (plus its start-up schema probe); a repeated chunk would add at least 8 calls
     assert redone["attempts"].sum() <= calls_by_second <= redone["attempts"].sum() + 3
     assert_validates(output)
+
+
+def test_a_ray_worker_runs_its_own_vllm_engine_and_writes_what_the_local_engine_writes(
+        tiny_llama_dir, tiny_engine, ray_cluster, pinned_template, tmp_path):
+    captions = write_captions(tmp_path / "caps.parquet", 12)
+    common = dict(input=captions, model=str(tiny_llama_dir), engine=engine_options(), prompt=str(pinned_template),
+                  max_attempts=2, chunk_size=6, quiet=True)
+    local = generate(GenerateConfig(output=tmp_path / "local" / "t.parquet", **common))
+    # one worker on a CPU build of vLLM: no GPU to ask for, one engine loaded in the worker process
+    on_ray = generate(GenerateConfig(output=tmp_path / "ray" / "t.parquet", executor="ray",
+                                     ray=RayOptions(address=ray_cluster, workers=1, gpus_per_worker=0), **common))
+    out, rej = ids_once(on_ray.output, on_ray.rejects, {f"cap-{i:03d}" for i in range(12)})
+    assert on_ray.backend == "vllm" and len(out) > 0 and on_ray.run["tokens"]["completion"] > 0
+    assert out.equals(pl.read_parquet(local.output)) and rej.equals(pl.read_parquet(local.rejects))
+
+
+def test_ray_run_with_a_served_model_writes_what_the_local_run_writes(tiny_server, ray_cluster, pinned_template,
+                                                                    tmp_path):
+    captions = write_captions(tmp_path / "caps.parquet", 24)
+    common = dict(input=captions, model=TINY_MODEL_NAME, prompt=str(pinned_template), max_attempts=2, chunk_size=6,
+                  quiet=True, server=ServerOptions(base_urls=[tiny_server.base_url], concurrency=4))
+    local = generate(GenerateConfig(output=tmp_path / "local" / "t.parquet", **common))
+    on_ray = generate(GenerateConfig(output=tmp_path / "ray" / "t.parquet", executor="ray",
+                                     ray=RayOptions(address=ray_cluster), **common))
+    out, rej = ids_once(on_ray.output, on_ray.rejects, {f"cap-{i:03d}" for i in range(24)})
+    assert len(out) > 0 and len(rej) > 0 and on_ray.backend == "openai"
+    # per-caption seeds: the same completions whichever worker asked, so the same rows and rejects
+    assert out.equals(pl.read_parquet(local.output))
+    assert rej.equals(pl.read_parquet(local.rejects))
+    assert on_ray.run["tokens"] == local.run["tokens"] and on_ray.run["counts"] == local.run["counts"]
 
 
 def test_smollm2_end_to_end_on_real_captions(smollm2_dir, tmp_path):

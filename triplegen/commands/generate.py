@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from triplegen.commands.options import (
-    ENGINE, SERVER, BackendChoice, BaseUrl, Dtype, Model, Overwrite, Quiet, SemanticCheck, build,
+    ENGINE, RAY, SERVER, BackendChoice, BaseUrl, Dtype, ExecutorChoice, Model, Overwrite, Quiet, SemanticCheck, build,
 )
-from triplegen.config import EngineOptions, GenerateConfig, ServerOptions
+from triplegen.config import EngineOptions, GenerateConfig, RayOptions, ServerOptions
 
 INPUT = "Input"
 RUN = "Run"
@@ -25,6 +25,9 @@ Examples:
   triplegen generate caps.parquet -o t.parquet --model Qwen/Qwen2.5-7B-Instruct --data-parallel-size 8
 
   triplegen generate caps.parquet -o part3.parquet --shard 3/8 --base-url http://gpu1:8000/v1
+
+  triplegen generate caps.parquet -o t.parquet --model Qwen/Qwen2.5-7B-Instruct --executor ray --ray-address auto
+  (one engine per GPU of the Ray cluster this node belongs to; chunks go to whichever worker is free)
 
   triplegen generate coco_captions.parquet -o t.parquet --absent-objects 1
   (also writes, per caption with object labels, a TRUE caption that denies an object the image lacks)
@@ -67,7 +70,9 @@ def generate(
         help="auto: vllm with --model, openai with --base-url, else the built-in rules generator.")] = BackendChoice.auto,
     model: Model = None,
     base_url: BaseUrl = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight per run.", rich_help_panel=SERVER)] = 64,
+    concurrency: Annotated[int, typer.Option(
+        min=1, help="Requests in flight per run (with --executor ray: shared evenly by the workers).",
+        rich_help_panel=SERVER)] = 64,
     max_outage_s: Annotated[float, typer.Option(
         min=0.1, help="Stop the run (exit code 3, finished chunks kept, nothing rejected) when every server has "
                       "failed for this long; rerun the same command once it is back.", rich_help_panel=SERVER)] = 30.0,
@@ -96,6 +101,22 @@ def generate(
     gpu_memory_utilization: Annotated[float, typer.Option(min=0.05, max=1.0, rich_help_panel=ENGINE)] = 0.9,
     enforce_eager: Annotated[bool, typer.Option(help="Disable CUDA graphs (faster start).",
                                                 rich_help_panel=ENGINE)] = False,
+    executor: Annotated[ExecutorChoice, typer.Option(
+        help="local: this process; ray: the workers of a Ray cluster (pip install 'semclip\\[ray]').",
+        rich_help_panel=RAY)] = ExecutorChoice.local,
+    ray_address: Annotated[str | None, typer.Option(
+        help="Ray head HOST:PORT, or 'auto' for the cluster of this node (default: RAY_ADDRESS, else a new "
+             "local cluster).", rich_help_panel=RAY, show_default=False)] = None,
+    ray_workers: Annotated[int | None, typer.Option(
+        min=1, help="Workers, each with its own backend (default: as many as the cluster's CPUs/GPUs hold).",
+        rich_help_panel=RAY, show_default=False)] = None,
+    ray_gpus_per_worker: Annotated[float | None, typer.Option(
+        min=0, help="GPUs per worker, i.e. per vLLM engine (default: --tensor-parallel-size for vllm, else 0).",
+        rich_help_panel=RAY, show_default=False)] = None,
+    ray_cpus_per_worker: Annotated[float, typer.Option(min=0, help="CPUs per worker.", rich_help_panel=RAY)] = 1.0,
+    ray_chunk_tries: Annotated[int, typer.Option(
+        min=1, help="Workers a chunk may lose (dead process or node) before the run stops.",
+        rich_help_panel=RAY)] = 3,
 ) -> None:
     """Turn captions into (caption, paraphrase, negation) triples, checked, in a Parquet file."""
     from triplegen.run import generate as run_generate
@@ -112,6 +133,9 @@ def generate(
                      enforce_eager=enforce_eager, seed=seed),
         server=build(ServerOptions, base_urls=base_url or [], concurrency=concurrency, max_outage_s=max_outage_s,
                      max_outage_failures=max_outage_failures),
+        executor=executor.value,
+        ray=build(RayOptions, address=ray_address, workers=ray_workers, gpus_per_worker=ray_gpus_per_worker,
+                  cpus_per_worker=ray_cpus_per_worker, chunk_tries=ray_chunk_tries),
     )
     try:
         summary = run_generate(config)

@@ -20,6 +20,11 @@ class BackendChoice(str, Enum):
     openai = "openai"
 
 
+class ExecutorChoice(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class Dtype(str, Enum):
     auto = "auto"
     float32 = "float32"
@@ -29,6 +34,7 @@ class Dtype(str, Enum):
 
 ENGINE = "vLLM engine (--backend vllm)"
 SERVER = "Served models (--backend openai)"
+RAY = "Ray cluster (--executor ray)"
 
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output (and discard an unfinished run's parts).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notices; errors still go to stderr.")]

@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from typer.core import TyperGroup
 
 from semclip_train.errors import SemClipError
+from triplegen.commands.entry import Group
+from triplegen.files import refuse_folder, refuse_overwriting_inputs, write_text_atomic
 
 
 def _examples(*lines: str) -> str:
@@ -21,19 +21,8 @@ def _examples(*lines: str) -> str:
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
-class _Group(TyperGroup):
-    """A SemClipError becomes one line on stderr and exit code 2, never a traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except SemClipError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-
-
 app = typer.Typer(
-    cls=_Group,
+    cls=Group,  # errors: one line and an exit code (triplegen.commands.entry)
     help="Evaluate a CLIP checkpoint on negation, paraphrase and retrieval benchmarks.",
     epilog=_examples(
         "semclip-eval ccneg --model runs/x/final --data ccneg.parquet --image-root ccneg_images",
@@ -98,6 +87,17 @@ def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
     Console().print(table)
 
 
+def _check_outputs(json_out: Path | None, plot: Path | None, models: list[str], *inputs: Path | None) -> None:
+    """Before any work: the outputs are files that replace neither a data file nor a file of a model."""
+    refuse_folder(json_out, "--json")
+    refuse_folder(plot, "--plot")
+    files = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    for model in models:
+        if Path(model).is_dir():
+            files += [p for p in Path(model).iterdir() if p.is_file()]
+    refuse_overwriting_inputs({"--json": json_out, "--plot": plot}, files)
+
+
 def _labels(models: list[str]) -> list[str]:
     from semclip_train.plots import model_label
 
@@ -137,10 +137,7 @@ def _evaluate(models: list[str], data: str, evaluate, json_out: Path | None, plo
             print_table(f"{benchmark}: {' vs '.join(results)}", _side_by_side(results))
     if json_out is not None:
         payload = payloads[0] if len(payloads) == 1 else {"benchmark": benchmark, "models": payloads}
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = json_out.with_name(f".{json_out.name}.tmp")
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
-        os.replace(tmp, json_out)
+        write_text_atomic(json_out, json.dumps(payload, indent=2) + "\n")
     if plot is not None:
         from semclip_train.plots import plot_similarities
 
@@ -165,6 +162,7 @@ def ccneg(
     from semclip_train.eval_data import load_ccneg
     from semclip_train.evaluate import evaluate_ccneg
 
+    _check_outputs(json_out, plot, model, data)
     items = load_ccneg(data, image_root, caption_col=caption_col, negation_col=negation_col)
     _evaluate(model, str(data), lambda embedder: evaluate_ccneg(embedder, items, str(data.resolve())),
               json_out, plot, quiet, batch_size, device, cache_dir)
@@ -202,6 +200,9 @@ def sugarcrepe_pp(
     from semclip_train.eval_data import load_sugarcrepe
     from semclip_train.evaluate import evaluate_sugarcrepe
 
+    from semclip_train.eval_data import SUGARCREPE_SUBSETS
+
+    _check_outputs(json_out, plot, model, *(data_dir / f"{name}.json" for name in subset or SUGARCREPE_SUBSETS))
     subsets = load_sugarcrepe(data_dir, image_root, subset)
     _evaluate(model, str(data_dir), lambda embedder: evaluate_sugarcrepe(embedder, subsets, str(data_dir.resolve())),
               json_out, plot, quiet, batch_size, device, cache_dir)
@@ -227,6 +228,7 @@ def negbench(
     """NegBench multiple choice: the image picks the closest caption; accuracy per template of the true caption (affirmation, negation, hybrid) and, for COCO/VOC, which kind of wrong caption was picked."""
     from semclip_train.negbench import evaluate_negbench, load_negbench
 
+    _check_outputs(json_out, plot, model, *data)
     sets = load_negbench(data, image_root, strip_prefix)
     dataset = ";".join(str(path.resolve()) for path in data)
     _evaluate(model, ", ".join(str(path) for path in data), lambda embedder: evaluate_negbench(embedder, sets, dataset),
@@ -251,6 +253,7 @@ def zeroshot(
     from semclip_train.eval_data import load_image_folder
     from semclip_train.evaluate import evaluate_zeroshot
 
+    _check_outputs(json_out, plot, model, data, classes)
     folder = load_image_folder(data, classes)
     _evaluate(model, str(data),
               lambda embedder: evaluate_zeroshot(embedder, folder, prompt, negated_prompt, str(data.resolve())),
@@ -273,6 +276,7 @@ def retrieval(
     from semclip_train.eval_data import load_triples
     from semclip_train.evaluate import evaluate_retrieval
 
+    _check_outputs(json_out, plot, model, triples)
     items = load_triples(triples, image_root)
     _evaluate(model, str(triples), lambda embedder: evaluate_retrieval(embedder, items, str(triples.resolve())),
               json_out, plot, quiet, batch_size, device, cache_dir)
@@ -297,6 +301,7 @@ def synthetic(
     from semclip_train.evaluate import evaluate_synthetic
     from semclip_train.synthetic_data import load_scenes, write_benchmark
 
+    _check_outputs(json_out, plot, model, data)
     with tempfile.TemporaryDirectory(prefix="semclip-synthetic-") as scratch:
         if data is None:
             try:

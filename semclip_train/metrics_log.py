@@ -122,7 +122,7 @@ class MetricsLog(NullLog):
 
 def _truncate_after(path: Path, step: int) -> None:
     """Keep lines logged up to `step` (those past it are recomputed by the resumed run)."""
-    from semclip_train.checkpoint import atomic_write_text
+    from triplegen.files import write_text_atomic
 
     kept = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -132,7 +132,7 @@ def _truncate_after(path: Path, step: int) -> None:
             continue
         if record.get("step", 0) <= step:
             kept.append(line)
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -6,11 +6,11 @@ matplotlib is the optional `plot` extra; it is imported only here, when a plot i
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from semclip_train.errors import SemClipError
+from triplegen.files import atomic_path
 
 if TYPE_CHECKING:
     from semclip_train.evaluate import EvalResult
@@ -42,10 +42,8 @@ def plot_similarities(results: "dict[str, EvalResult]", path: str | Path, title:
     if title:
         figure.suptitle(title)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix or '.png'}")
-    figure.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100, format=(path.suffix.lstrip(".") or "png"))
     return path
 
 

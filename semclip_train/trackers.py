@@ -117,11 +117,11 @@ TRACKERS = {"tensorboard": TensorBoard, "wandb": WandB, "mlflow": MLflow}
 
 def open_trackers(names: list[str], run_dir: Path, config: dict) -> list:
     """The trackers `names` asks for; their run ids are kept in `run_dir/trackers.json` for --resume."""
-    from semclip_train.checkpoint import atomic_write_text
+    from triplegen.files import write_text_atomic
 
     path = run_dir / IDS_NAME
     ids = json.loads(path.read_text()) if path.exists() else {}
     trackers = [TRACKERS[name](run_dir, config, ids) for name in resolve_report_to(names)]
     if ids:
-        atomic_write_text(path, json.dumps(ids, indent=2))
+        write_text_atomic(path, json.dumps(ids, indent=2))
     return trackers

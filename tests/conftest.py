@@ -7,8 +7,12 @@ so those skips become failures and the real engine and a real Ray cluster are al
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +78,20 @@ def sugarcrepe_dir() -> Path:
     if not (SUGARCREPE_DIR / "replace_att.json").exists():
         pytest.skip(f"SugarCrepe++ data not found at {SUGARCREPE_DIR}")
     return SUGARCREPE_DIR
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(lock: Path):
+    """Another process holding a run's lock file (`triplegen.files.RunLock`); yields its pid, then
+    kills it with SIGKILL, as a crash would."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from pathlib import Path; from triplegen.files import RunLock\n"
+        f"with RunLock(Path({str(lock)!r}), 'x'):\n"
+        "    print('locked', flush=True); time.sleep(300)")],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder.pid
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from triplegen.errors import TripleGenError
-from triplegen.layout import output_files
+from triplegen.layout import card_file, output_files
 
 BackendName = Literal["auto", "rules", "vllm", "openai"]
 ExecutorName = Literal["local", "ray"]
@@ -68,6 +68,10 @@ class ServerOptions(BaseModel):
     max_backoff_s: float = Field(default=30.0, ge=0)
     breaker_failures: int = Field(default=5, ge=1)  # consecutive failures that rest a server
     breaker_cooldown_s: float = Field(default=30.0, ge=0)  # how long it rests
+    # When every server has failed for this long (or this many requests in a row), the run stops:
+    # an outage is not a reason to reject rows (the rerun of the same command resumes).
+    max_outage_s: float = Field(default=30.0, gt=0)
+    max_outage_failures: int | None = Field(default=None, ge=1)
 
 
 class RayOptions(BaseModel):
@@ -112,6 +116,8 @@ class GenerateConfig(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     semantic_check: bool = False
     overwrite: bool = False
+    # give the rows an older run rejected as backend_error (e.g. while its server was down) another try
+    retry_backend_errors: bool = False
     quiet: bool = False
     verbose: bool = False  # the vLLM engine's own output on the terminal instead of a log file
     license: str = "unknown"  # the dataset card's license field (the captions' licence decides it)
@@ -141,6 +147,11 @@ class GenerateConfig(BaseModel):
     @property
     def rejects_path(self) -> Path:
         return self.rejects or output_files(self.output)[1]
+
+    @property
+    def card_path(self) -> Path:
+        """README.md beside the triples, unless that README is not this output's card (triplegen.layout)."""
+        return card_file(self.output)
 
     def resolved_backend(self) -> str:
         if self.backend != "auto":

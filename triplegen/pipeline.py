@@ -29,7 +29,8 @@ from triplegen.judge import Judge, Outcome
 from triplegen.objects import AbsentSpec, ObjectVocabulary, derived_id, parse_labels, plan_absent
 from triplegen.tasks import row_variables
 from triplegen.readers import CaptionSource
-from triplegen.resume import WorkFolder
+from triplegen.records import ChunkSummary
+from triplegen.resume import WorkFolder, input_digest
 from triplegen.schema import reject_schema
 from triplegen.writer import ParquetSink
 
@@ -72,6 +73,10 @@ class Chunk:
     retries: int = 0
     generated: int = 0  # unique captions sent to the backend
     absent: list[AbsentRow] = field(default_factory=list)
+    wanted: set[str] | None = None  # the ids (of rows and absent-object rows) to produce; None: all
+
+    def wants(self, row_id: str) -> bool:
+        return self.wanted is None or row_id in self.wanted
 
 
 class Step:
@@ -144,8 +149,10 @@ class Dedupe(Step):
 
     def run(self, chunks):
         for chunk in chunks:
+            ids = chunk.rows.column("id").to_pylist()
             for position, caption in enumerate(chunk.rows.column("caption").to_pylist()):
-                chunk.groups.setdefault(caption, []).append(position)
+                if chunk.wants(ids[position]):
+                    chunk.groups.setdefault(caption, []).append(position)
             for caption in chunk.groups:
                 reason = check_caption(caption, self.checks)
                 if reason is not None:
@@ -275,6 +282,8 @@ class AbsentRows(Generate):
                 for spec in plan_absent(row_id, caption, parse_labels(labels[position]), self.count,
                                         self.vocabulary, self.seed):
                     key = derived_id(row_id, spec.index)
+                    if not chunk.wants(key):
+                        continue
                     chunk.absent.append(AbsentRow(position, spec))
                     messages = self.template.render(caption, row_variables(spec)) if self.messages else []
                     pending[key] = lambda attempt, k=key, c=caption, m=messages, a=spec: Request(
@@ -373,25 +382,26 @@ class WriteParts(Step):
             schema=reject_schema(),
         )
 
-    def _summary(self, chunk: Chunk, accepted: list[Entry], rejected: list[Entry]) -> dict:
+    def _summary(self, chunk: Chunk, accepted: list[Entry], rejected: list[Entry]) -> ChunkSummary:
         every = accepted + rejected
-        return {
-            "chunk": chunk.index,
-            "rows": chunk.rows.num_rows,
-            "accepted": len(accepted),
-            "rejected": len(rejected),
-            "absent_planned": len(chunk.absent),
-            "absent_accepted": sum(spec is not None for _, _, spec in accepted),
-            "reject_reasons": dict(Counter(o.reason for _, o, _ in rejected)),
-            "check_failures": dict(chunk.failures),
-            "judged": chunk.judged,
-            "generated": chunk.generated,
-            "retries": chunk.retries,
-            "prompt_tokens": sum(o.prompt_tokens for _, o, _ in every),
-            "completion_tokens": sum(o.completion_tokens for _, o, _ in every),
-            "backend": self.provenance["backend"],
-            "model": self.provenance["model"],
-        }
+        return ChunkSummary(
+            chunk=chunk.index,
+            rows=chunk.rows.num_rows,
+            accepted=len(accepted),
+            rejected=len(rejected),
+            absent_planned=len(chunk.absent),
+            absent_accepted=sum(spec is not None for _, _, spec in accepted),
+            reject_reasons=dict(Counter(o.reason for _, o, _ in rejected)),
+            check_failures=dict(chunk.failures),
+            judged=chunk.judged,
+            generated=chunk.generated,
+            retries=chunk.retries,
+            prompt_tokens=sum(o.prompt_tokens for _, o, _ in every),
+            completion_tokens=sum(o.completion_tokens for _, o, _ in every),
+            backend=self.provenance["backend"],
+            model=self.provenance["model"],
+            input_digest=input_digest(chunk.rows),
+        )
 
 
 def run_steps(chunks: Iterable[Chunk], steps: list[Step]) -> Iterator:

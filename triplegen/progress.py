@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from triplegen.backends.base import BackendStats
+from triplegen.records import ChunkSummary
 
 
 def stderr_console() -> Console:
@@ -110,16 +111,16 @@ class RunProgress:
         if self._ticker is not None:
             self._ticker.stop()
 
-    def advance(self, summary: dict, resumed: bool = False) -> None:
+    def advance(self, summary: ChunkSummary, resumed: bool = False) -> None:
         """Count one finished chunk (from its completion marker)."""
-        self.accepted += summary["accepted"]
-        self.rejected += summary["rejected"]
-        self.retries += summary.get("retries", 0)
+        self.accepted += summary.accepted
+        self.rejected += summary.rejected
+        self.retries += summary.retries
         if not resumed:
-            self.new_rows += summary["rows"]
-        self.done += summary["rows"]
+            self.new_rows += summary.rows
+        self.done += summary.rows
         if self._progress is not None:
-            self._progress.advance(self._task, summary["rows"])
+            self._progress.advance(self._task, summary.rows)
 
     def rows_per_s(self) -> float:
         return self.new_rows / max(time.monotonic() - self.started, 1e-9)

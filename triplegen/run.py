@@ -7,10 +7,10 @@ parts joined into the final files, the card written and the work folder removed.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterable, Iterator
 
 from rich.console import Console
 
@@ -18,19 +18,23 @@ from triplegen import __version__
 from triplegen.backends import Backend, make_backend
 from triplegen.checks import CheckConfig
 from triplegen.config import GenerateConfig
-from triplegen.errors import TripleGenError
+from triplegen.errors import BackendUnavailable, TripleGenError
+from triplegen.files import (
+    RunLock, refuse_folder, refuse_overwriting_inputs, remove_stale_temps, same_file, write_text_atomic,
+)
+from triplegen.merge import concat_parquet, read_run_metadata
 from triplegen.hubcard import render_dataset_card
-from triplegen.layout import CARD_NAME, card_file
-from triplegen.merge import concat_parquet
+from triplegen.layout import CARD_NAME
 from triplegen.objects import ABSENT_SUFFIX, ObjectVocabulary, parse_labels
 from triplegen.pipeline import ReadChunks, SkipFinished, WriteParts, run_steps, shard_of
 from triplegen.plan import GenerationPlan
 from triplegen.progress import RunProgress, stderr_console
-from triplegen.templates import load_template
 from triplegen.readers import CaptionSource, Columns
+from triplegen.records import RunMetadata
 from triplegen.resume import WorkFolder
+from triplegen.retry import retry_backend_errors
+from triplegen.templates import load_template
 from triplegen.schema import reject_schema, triple_schema
-from triplegen.writer import write_text_atomic
 
 
 @dataclass
@@ -87,69 +91,163 @@ def _generate(config: GenerateConfig, backend: Backend | None, console: Console 
     console = console or stderr_console()
     template = load_template(config.prompt)
     source = CaptionSource(config.input, Columns(config.caption_col, config.image_col, config.id_col))
-    schema = triple_schema(source.image_type, source.extra_fields)
     _check_paths(config, source)
-    planned = _scan(source, config)
-    sampling = _sampling(template, config)
-    absent_template, vocabulary = _absent_setup(config, source)
+    with RunLock(config.output.with_name(f".{config.output.name}.lock"), f"-o {config.output}"):
+        work = WorkFolder(config.output)
+        # left by a killed run; safe to remove now that this run holds the lock
+        remove_stale_temps(config.output.parent, [config.output.name, config.card_path.name])
+        remove_stale_temps(config.rejects_path.parent, [config.rejects_path.name])
+        remove_stale_temps(work.path)
+        job = Job.prepare(config, template, source)
+        if config.retry_backend_errors and config.output.exists() and not work.path.exists():
+            summary = None  # finished by an earlier run: only its backend_error rows are redone
+        else:
+            summary = _run(job, work, backend, console, started)
+        retried = retry_backend_errors(job, backend, console) if config.retry_backend_errors else None
+    if retried is not None:
+        return run_summary(config, retried[0], 0, started, retried[1])
+    return summary or _summary_of_output(config, started)
 
-    card = card_file(config.output)
-    plan = GenerationPlan(
-        template=template, sampling=sampling, checks=CheckConfig(), seed=config.seed, max_attempts=config.max_attempts,
-        semantic_check=config.semantic_check, absent_template=absent_template, vocabulary=vocabulary,
-        absent_sampling=_sampling(absent_template, config) if absent_template else None,
-        absent_objects=config.absent_objects, objects_col=config.objects_col)
 
-    work = WorkFolder(config.output)
-    fingerprint = _fingerprint(config, template, source, sampling, absent_template)
-    resumed = work.open(fingerprint, config.overwrite, (config.rejects_path,))
-    owned = backend is None
-    workers = None
+def _run(job: "Job", work: WorkFolder, backend: Backend | None, console: Console, started: float) -> RunSummary:
+    config = job.config
+    planned = _scan(job.source, config)
+    resumed = work.open(job.fingerprint(), config.overwrite, (config.rejects_path,))
+    if resumed:  # before the backend loads: an input changed in place is refused at once
+        work.verify_input(job.reader(), str(config.input))
+    chunks_total = -(-planned // config.chunk_size)
+    executor = job.executor(backend, console) if backend is not None or resumed < chunks_total else None
     try:
-        chunks_total = -(-planned // config.chunk_size)
-        if backend is None and resumed < chunks_total:
-            workers = _ray_workers(config, plan, console) if config.executor == "ray" else None
-            backend = workers.backend if workers else make_backend(config, template.output_schema)
-        if backend is not None:
-            _announce(config, backend, console, resumed)
-        if card.name != CARD_NAME and not config.quiet:
-            console.print(f"{card.with_name(CARD_NAME)} is not the card of {config.output.name}: the card goes to {card}.")
-        provenance = {
-            "backend": backend.name if backend else config.resolved_backend(),
-            "model": backend.model if backend else (config.model or "rules"),
-            **_prompt_provenance(template),
-            "deterministic": backend.deterministic if backend else config.resolved_backend() == "rules",
-        }
-        with RunProgress(planned, config.quiet, getattr(backend, "stats", None), console) as progress:
-            skip = SkipFinished(work, lambda index: progress.advance(_marker(work, index), resumed=True))
-            chunks = skip.run(ReadChunks(source, config.chunk_size, config.shard, config.limit))
-            generated = workers.run(chunks) if workers else run_steps(chunks, plan.steps(backend))
-            write = WriteParts(work, schema, provenance, _prompt_provenance(absent_template))
-            for summary in write.run(generated):
+        if executor is not None:
+            _announce(config, executor.backend, console, resumed)
+        if config.card_path.name != CARD_NAME and not config.quiet:
+            console.print(f"{config.output.with_name(CARD_NAME)} is not the card of {config.output.name}: "
+                          f"the card goes to {config.card_path}.")
+        provenance = job.provenance(executor.backend if executor else None)
+        with RunProgress(planned, config.quiet, getattr(executor and executor.backend, "stats", None),
+                         console) as progress:
+            chunks = SkipFinished(work, lambda index: progress.advance(work.summary(index), resumed=True)).run(
+                job.reader())
+            for summary in job.generate(chunks, executor, work, provenance):
                 progress.advance(summary)
             rows_per_s = progress.rows_per_s()
     finally:
-        if workers is not None:
-            workers.close()
-        elif owned and backend is not None:
-            backend.close()
+        if executor is not None:
+            executor.close()
 
     summaries = work.summaries()
-    run = _run_metadata(config, template, provenance, summaries, absent_template)
-    if run["counts"]["rows"] != planned or len(summaries) != chunks_total:
-        raise RuntimeError(f"chunks cover {run['counts']['rows']} rows, expected {planned}")
+    run = job.metadata(provenance).add(summaries)
+    if run.counts.rows != planned or len(summaries) != chunks_total:
+        raise RuntimeError(f"chunks cover {run.counts.rows} rows, expected {planned}")
     chunks = work.done_chunks()
-    concat_parquet([work.part(i) for i in chunks], config.output, schema, run)
-    concat_parquet([work.rejects_part(i) for i in chunks], config.rejects_path, reject_schema(), run)
-    write_text_atomic(card, render_dataset_card(run, config.output, config.rejects_path, card))
+    concat_parquet([work.part(i) for i in chunks], config.output, job.schema, run.json_dict())
+    concat_parquet([work.rejects_part(i) for i in chunks], config.rejects_path, reject_schema(), run.json_dict())
+    write_text_atomic(config.card_path, render_dataset_card(run.json_dict(), config.output, config.rejects_path,
+                                                            config.card_path))
     work.remove()
-    counts = run["counts"]
+    return run_summary(config, run, resumed, started, rows_per_s)
+
+
+def run_summary(config: GenerateConfig, run: RunMetadata, resumed: int, started: float,
+                rows_per_s: float) -> RunSummary:
     return RunSummary(
-        output=config.output, rejects=config.rejects_path, card=card, rows=counts["rows"],
-        accepted=counts["accepted"], rejected=counts["rejected"], backend=provenance["backend"],
-        model=provenance["model"], resumed_chunks=resumed, seconds=time.monotonic() - started,
-        rows_per_s=rows_per_s, reject_reasons=run["reject_reasons"], run=run,
+        output=config.output, rejects=config.rejects_path, card=config.card_path, rows=run.counts.rows,
+        accepted=run.counts.accepted, rejected=run.counts.rejected, backend=run.backend, model=run.model,
+        resumed_chunks=resumed, seconds=time.monotonic() - started, rows_per_s=rows_per_s,
+        reject_reasons=run.reject_reasons, run=run.json_dict(),
     )
+
+
+def _summary_of_output(config: GenerateConfig, started: float) -> RunSummary:
+    """A finished output that had nothing to retry: its own totals."""
+    return run_summary(config, RunMetadata(**read_run_metadata(config.output)), 0, started, 0.0)
+
+
+@dataclass
+class Job:
+    """A run's settings as its passes need them: the input, the generation plan, the fingerprint."""
+
+    config: GenerateConfig
+    template: Any
+    source: CaptionSource
+    plan: GenerationPlan
+
+    @classmethod
+    def prepare(cls, config: GenerateConfig, template, source: CaptionSource) -> "Job":
+        absent_template, vocabulary = _absent_setup(config, source)
+        plan = GenerationPlan(
+            template=template, sampling=_sampling(template, config), checks=CheckConfig(), seed=config.seed,
+            max_attempts=config.max_attempts, semantic_check=config.semantic_check, absent_template=absent_template,
+            vocabulary=vocabulary, absent_sampling=_sampling(absent_template, config) if absent_template else None,
+            absent_objects=config.absent_objects, objects_col=config.objects_col)
+        return cls(config, template, source, plan)
+
+    @property
+    def schema(self):
+        return triple_schema(self.source.image_type, self.source.extra_fields)
+
+    def reader(self) -> ReadChunks:
+        return ReadChunks(self.source, self.config.chunk_size, self.config.shard, self.config.limit)
+
+    def fingerprint(self) -> dict:
+        return _fingerprint(self.config, self.template, self.source, self.plan.sampling, self.plan.absent_template)
+
+    def executor(self, backend: Backend | None, console: Console):
+        """Where chunks are generated: the given backend, one made from the config, or Ray workers."""
+        if self.config.executor == "ray":
+            from triplegen.executors.ray_pool import RayWorkers  # Ray is an extra; a local run never imports it
+
+            return RayWorkers(self.config, self.plan, console)
+        owned = backend is None
+        return LocalExecutor(backend or make_backend(self.config, self.template.output_schema), self.plan, owned)
+
+    def generate(self, chunks: Iterable, executor, work: WorkFolder, provenance: dict) -> Iterator:
+        """Generate the chunks and write their parts; an outage stops here with what is kept."""
+        generated = executor.run(chunks) if executor is not None else run_steps(chunks, self.plan.steps(None))
+        write = WriteParts(work, self.schema, provenance, _prompt_provenance(self.plan.absent_template))
+        try:
+            yield from write.run(generated)
+        except BackendUnavailable as exc:
+            raise BackendUnavailable(f"{exc}; stopped: {len(work.done_chunks())} chunk(s) are finished and kept in "
+                                     f"{work.path}, run the same command again once it is back") from None
+
+    def provenance(self, backend: Backend | None) -> dict:
+        name = self.config.resolved_backend()
+        return {
+            "backend": backend.name if backend else name,
+            "model": backend.model if backend else (self.config.model or "rules"),
+            **_prompt_provenance(self.template),
+            "deterministic": backend.deterministic if backend else name == "rules",
+        }
+
+    def metadata(self, provenance: dict) -> RunMetadata:
+        """The run's settings, with zero totals (`RunMetadata.add` adds the chunks')."""
+        config, template, absent = self.config, self.template, self.plan.absent_template
+        return RunMetadata(
+            triplegen_version=__version__, config=config.model_dump(mode="json"), backend=provenance["backend"],
+            model=provenance["model"], prompt={"name": template.name, "version": template.version, "hash": template.hash,
+                                               "system": template.system, "user": template.user},
+            absent_prompt=None if absent is None else {"name": absent.name, "version": absent.version,
+                                                       "hash": absent.hash},
+            # a deterministic backend would repeat itself, so it gets one attempt
+            attempts_allowed=1 if provenance["deterministic"] else config.max_attempts,
+        )
+
+
+@dataclass
+class LocalExecutor:
+    """Chunks generated in this process by one backend (closed at the end when the run made it)."""
+
+    backend: Backend
+    plan: GenerationPlan
+    owned: bool
+
+    def run(self, chunks: Iterable) -> Iterator:
+        return run_steps(chunks, self.plan.steps(self.backend))
+
+    def close(self) -> None:
+        if self.owned:
+            self.backend.close()
 
 
 def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
@@ -158,12 +256,12 @@ def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
         raise TripleGenError(
             f"input columns {', '.join(clashes)} clash with the output's own columns; rename or drop them"
         )
-    if config.rejects_path.resolve() == config.output.resolve():
+    if same_file(config.rejects_path, config.output):
         raise TripleGenError("--rejects must differ from -o/--output")
-    if config.output.exists() and config.output.is_dir():
-        raise TripleGenError(f"{config.output} is a folder; give -o a dataset folder or a file ending in .parquet")
-    if config.output.parent.is_file():
-        raise TripleGenError(f"-o {config.output.parent} is a file; give -o a dataset folder or a file ending in .parquet")
+    refuse_folder(config.output, "-o")
+    refuse_folder(config.rejects_path, "--rejects")
+    refuse_overwriting_inputs({"-o": config.output, "--rejects": config.rejects_path, "the card": config.card_path},
+                              [config.input], read_folders=True)
 
 
 def _prompt_provenance(template) -> dict | None:
@@ -262,43 +360,3 @@ def _announce(config: GenerateConfig, backend, console: Console, resumed: int) -
         console.print(f"Backend {backend.name}, model {backend.model}.")
     if getattr(backend, "log_file", None):
         console.print(f"vLLM engine log: {backend.log_file} (--verbose shows it here).")
-
-
-def _ray_workers(config: GenerateConfig, plan: GenerationPlan, console: Console):
-    from triplegen.executors.ray_pool import RayWorkers  # Ray is an extra; the local run never imports it
-
-    return RayWorkers(config, plan, console)
-
-
-def _marker(work: WorkFolder, index: int) -> dict:
-    return json.loads(work.marker(index).read_text(encoding="utf-8"))
-
-
-def _run_metadata(config: GenerateConfig, template, provenance: dict, summaries: list[dict], absent_template) -> dict:
-    def total(key: str) -> int:
-        return sum(s.get(key, 0) for s in summaries)
-
-    def merged(key: str) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for s in summaries:
-            for code, n in s[key].items():
-                counts[code] = counts.get(code, 0) + n
-        return counts
-
-    return {
-        "triplegen_version": __version__,
-        "config": config.model_dump(mode="json"),
-        "backend": provenance["backend"],
-        "model": provenance["model"],
-        "prompt": {"name": template.name, "version": template.version, "hash": template.hash,
-                   "system": template.system, "user": template.user},
-        "absent_prompt": None if absent_template is None else {
-            "name": absent_template.name, "version": absent_template.version, "hash": absent_template.hash},
-        # a deterministic backend would repeat itself, so it gets one attempt
-        "attempts_allowed": 1 if provenance["deterministic"] else config.max_attempts,
-        "counts": {k: total(k) for k in ("rows", "accepted", "rejected", "generated", "judged", "retries",
-                                          "absent_planned", "absent_accepted")},
-        "tokens": {"prompt": total("prompt_tokens"), "completion": total("completion_tokens")},
-        "reject_reasons": merged("reject_reasons"),
-        "check_failures": merged("check_failures"),
-    }

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from triplegen.errors import TripleGenError
 from triplegen.layout import find_rejects, resolve_triples
 from triplegen.merge import read_run_metadata
-from triplegen.writer import write_text_atomic
+from triplegen.files import write_text_atomic
 
 COLUMNS = ["id", "status", "kind", "caption", "paraphrase", "negation", "reason", "detail", "raw_output"]
 PAGE_SIZE = 100

@@ -32,7 +32,9 @@ Examples:
   triplegen generate coco_captions.parquet -o t.parquet --absent-objects 1
   (also writes, per caption with object labels, a TRUE caption that denies an object the image lacks)
 
-A killed run resumes when the same command is run again.
+A killed run resumes when the same command is run again. When the server (or the engine) fails
+for longer than --max-outage-s, the run stops with exit code 3 and no row rejected for it; the same
+command resumes it once the server is back.
 """
 
 
@@ -75,6 +77,12 @@ def generate(
     concurrency: Annotated[int, typer.Option(
         min=1, help="Requests in flight per run (with --executor ray: shared evenly by the workers).",
         rich_help_panel=SERVER)] = 64,
+    max_outage_s: Annotated[float, typer.Option(
+        min=0.1, help="Stop the run (exit code 3, finished chunks kept, nothing rejected) when every server has "
+                      "failed for this long; rerun the same command once it is back.", rich_help_panel=SERVER)] = 30.0,
+    max_outage_failures: Annotated[int | None, typer.Option(
+        min=1, help="Also stop after this many failed requests in a row (all servers).", rich_help_panel=SERVER,
+        show_default=False)] = None,
     max_attempts: Annotated[int, typer.Option(min=1, help="Tries per caption before it is rejected.",
                                               rich_help_panel=RUN)] = 3,
     seed: Annotated[int, typer.Option(help="Run seed; each row's seed derives from it.", rich_help_panel=RUN)] = 0,
@@ -84,6 +92,10 @@ def generate(
                                                    rich_help_panel=RUN, show_default=False)] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Rows per checkpointed chunk.", rich_help_panel=RUN)] = 2048,
     semantic_check: SemanticCheck = False,
+    retry_backend_errors: Annotated[bool, typer.Option(
+        "--retry-backend-errors", help="Generate again the rows an earlier run rejected as backend_error (e.g. "
+                                       "while its server was down); the output and rejects are updated.",
+        rich_help_panel=RUN)] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output and discard an "
                                             "unfinished run's parts (otherwise the same command resumes).")] = False,
     quiet: Quiet = False,
@@ -137,12 +149,14 @@ def generate(
         objects_col=objects_col, absent_objects=absent_objects, absent_prompt=absent_prompt,
         prompt=prompt, backend=backend.value, model=model, temperature=temperature, max_tokens=max_tokens,
         max_attempts=max_attempts, seed=seed, chunk_size=chunk_size, shard=shard, limit=limit,
-        semantic_check=semantic_check, overwrite=overwrite, quiet=quiet, license=license, verbose=verbose,
+        semantic_check=semantic_check, overwrite=overwrite, quiet=quiet, retry_backend_errors=retry_backend_errors,
+        license=license, verbose=verbose,
         engine=build(EngineOptions, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
                      dtype=dtype.value, max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
                      enforce_eager=enforce_eager, seed=seed),
         server=build(ServerOptions, base_urls=base_url or [], concurrency=concurrency, api_key_env=api_key_env,
-                     timeout_s=timeout, max_retries=max_retries),
+                     timeout_s=timeout, max_retries=max_retries, max_outage_s=max_outage_s,
+                     max_outage_failures=max_outage_failures),
         executor=executor.value,
         ray=build(RayOptions, address=ray_address, workers=ray_workers, gpus_per_worker=ray_gpus_per_worker,
                   cpus_per_worker=ray_cpus_per_worker, chunk_tries=ray_chunk_tries),

@@ -42,7 +42,7 @@ def validate(
     from triplegen.validation import describe, validate as run_validate
 
     for target in (report, write_clean):
-        if target is not None and target.exists() and not overwrite:
+        if target is not None and target.is_file() and not overwrite:
             raise TripleGenError(f"{target} already exists; pass --overwrite to replace it")
     result = run_validate(files, semantic_check=semantic_check, write_clean=write_clean, report=report)
     console = Console(highlight=False, soft_wrap=True)

@@ -270,7 +270,7 @@ class RayWorkers:
                         self._drained = True
                         return
                     tries = 0
-                ref = actor.process.remote(chunk.index, chunk.rows.select(columns))
+                ref = actor.process.remote(chunk.index, chunk.rows.select(columns), chunk.wanted)
                 in_flight[ref] = _Task(chunk, actor, tries + 1)
                 self.load[actor] += 1
 

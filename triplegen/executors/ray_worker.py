@@ -18,7 +18,7 @@ import pyarrow as pa
 from triplegen import __version__
 from triplegen.backends import make_backend
 from triplegen.config import GenerateConfig
-from triplegen.errors import TripleGenError
+from triplegen.errors import BackendUnavailable, TripleGenError
 from triplegen.pipeline import Chunk, run_steps
 from triplegen.plan import GenerationPlan
 
@@ -47,7 +47,7 @@ class ChunkResult:
 
 def portable(error: TripleGenError) -> TripleGenError:
     """A plain copy of a user-facing error: subclasses with their own __init__ do not unpickle."""
-    plain = TripleGenError(str(error))
+    plain = (BackendUnavailable if isinstance(error, BackendUnavailable) else TripleGenError)(str(error))
     plain.exit_code = error.exit_code
     return plain
 
@@ -75,11 +75,12 @@ class ChunkWorker:
                           getattr(backend, "needs_messages", True), hasattr(backend, "stats"), __version__,
                           ray.util.get_node_ip_address(), os.getpid())
 
-    def process(self, index: int, rows: pa.Table) -> ChunkResult:
-        """Dedupe, render, generate and check one chunk (`rows`: the plan's input columns only)."""
+    def process(self, index: int, rows: pa.Table, wanted: set[str] | None = None) -> ChunkResult:
+        """Dedupe, render, generate and check one chunk (`rows`: the plan's input columns only;
+        `wanted`: only these ids, as in a retry of some rows)."""
         self.start()
         try:
-            (chunk,) = list(run_steps([Chunk(index, rows)], self.steps))  # list(): lets Dedupe remember it
+            (chunk,) = list(run_steps([Chunk(index, rows, wanted=wanted)], self.steps))  # list(): lets Dedupe remember it
         except TripleGenError as error:
             raise portable(error) from None
         stats = getattr(self.backend, "stats", None)

@@ -30,11 +30,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SUGARCREPE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe_pp"
 ENGINE = dict(dtype="float32", enforce_eager=True, max_model_len=2048)
-REFERENCE_CALLS_PER_CAPTION = 4  # method.md: two Phi-4 generations + two Mistral-7B judgements
+REFERENCE_CALLS_PER_CAPTION = 4  # the SemCLIP paper: two Phi-4 generations + two Mistral-7B judgements
 
 
-def sugarcrepe_captions(folder: Path, n: int) -> list[str]:
-    """Unique original captions, in file and id order."""
+def sugarcrepe_captions(folder: Path, n: int, every: bool = False) -> list[str]:
+    """The first n unique original captions in file and id order (every one with `every`)."""
     seen: dict[str, None] = {}
     for path in sorted(folder.glob("*.json")):
         for row in json.loads(path.read_text(encoding="utf-8")):
@@ -42,7 +42,7 @@ def sugarcrepe_captions(folder: Path, n: int) -> list[str]:
     captions = list(seen)
     if len(captions) < n:
         raise SystemExit(f"only {len(captions)} captions in {folder}")
-    return captions[:n]
+    return captions if every else captions[:n]
 
 
 def write_input(captions: list[str], path: Path) -> Path:

@@ -2,6 +2,8 @@
 
     python benchmarks/llm_quality.py --model-dir models/smollm2 --captions 160
 
+The captions are a seeded random sample of SugarCrepe++'s 4,757 (--pick first: the first ones).
+
 (a) side by side on the same SugarCrepe++ captions and the same in-process engine: the reference
     method's four prompts (benchmarks/reference_method.py) and `triplegen generate` with its
     defaults; per caption and per accepted-and-correct triple: LLM calls, prompt tokens (all and
@@ -14,6 +16,7 @@
     examples of the former default (v1.0).
 (c) the optional LLM judge (--judge-model, the same model) on the first --judge-captions captions.
 (d) the served path: the same run through `vllm serve` (--base-url), with cached tokens reported.
+(e) what hotter retries buy: the defaults with --retry-temperature 1.0 and 0.
 
 The SugarCrepe++ JSON files are read from --data; the script stops with a message if they are absent.
 """
@@ -178,6 +181,21 @@ def prompt_variants(model_dir: Path, captions: list[str], out: Path) -> str:
     return "\n".join(lines)
 
 
+def retry_table(model_dir: Path, captions: list[str], out: Path) -> str:
+    """What hotter retries buy: the defaults with retries at 1.0 and at the template's 0.2."""
+    lines = ["**(e) Retries: at --retry-temperature 1.0 (default) and at the template's 0.2 (0)**", "",
+             "| retries at | retried captions | of those, accepted in the end | accepted | LLM calls / accepted |",
+             "|---|---:|---:|---:|---:|"]
+    for label, temperature in (("1.0 (default)", 1.0), ("0.2 (--retry-temperature 0)", 0.0)):
+        _, run, accepted, rejected = generate_run(out / f"retry-{temperature}", captions, model_dir,
+                                                  retry_temperature=temperature)
+        retried = [r for r in accepted + rejected if r["attempts"] > 1]
+        saved = sum(r["attempts"] > 1 for r in accepted)
+        lines.append(f"| {label} | {len(retried)} | {saved} | {len(accepted)} of {len(captions)} "
+                     f"| {run['counts']['judged'] / max(len(accepted), 1):.2f} |")
+    return "\n".join(lines)
+
+
 def judge_table(model_dir: Path, captions: list[str], out: Path) -> str:
     _, run, accepted, rejected = generate_run(out / "judge", captions, model_dir, judge_model=str(model_dir))
     counts = run["judge_counts"]
@@ -232,11 +250,14 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=Path("models/smollm2"))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of SugarCrepe++ JSON files")
     parser.add_argument("--captions", type=int, default=160)
+    parser.add_argument("--pick", choices=["random", "first"], default="random",
+                        help="a seeded random sample of the captions (--pick-seed) or the first ones in file order")
+    parser.add_argument("--pick-seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--sample", type=int, default=50)
     parser.add_argument("--judge-captions", type=int, default=40)
     parser.add_argument("--out", type=Path, default=Path("out/llm-quality"))
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: a,b,c,d")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: a,b,c,d,e")
     args = parser.parse_args()
     if not sorted(args.data.glob("*.json")):
         raise SystemExit(f"no SugarCrepe++ JSON files in {args.data}; pass --data FOLDER")
@@ -247,7 +268,10 @@ def main() -> None:
     from triplegen.smollm2 import prepare_smollm2
 
     model_dir = prepare_smollm2(args.model_dir)
-    captions = sugarcrepe_captions(args.data, args.captions)
+    if args.pick == "first":
+        captions = sugarcrepe_captions(args.data, args.captions)
+    else:
+        captions = random.Random(args.pick_seed).sample(sugarcrepe_captions(args.data, 0, every=True), args.captions)
     args.out.mkdir(parents=True, exist_ok=True)
     tables = []
     try:
@@ -260,6 +284,8 @@ def main() -> None:
             tables.append(prompt_variants(model_dir, captions, args.out))
         if "c" not in skip:
             tables.append(judge_table(model_dir, captions[: args.judge_captions], args.out))
+        if "e" not in skip:
+            tables.append(retry_table(model_dir, captions, args.out))
     finally:
         release_engines()  # an engine left running keeps the interpreter from exiting
     if "d" not in skip:

@@ -4,14 +4,14 @@ While the vision tower is frozen its output for an image never changes, so re-en
 every epoch (as the reference code does) is wasted work. The cache holds the projected, unnormalised
 embedding of each distinct image, computed in eval mode under the training precision, so the loss and
 its gradients are those of recomputing. On disk it is one safetensors file per model fingerprint
-(vision weights + image preprocessing + precision), with the image keys in its metadata: a later
-run, or a resumed one, reuses the embeddings of the images it already holds.
+(vision weights + image preprocessing + precision), with the images' content digests in its
+metadata: a later run, or a resumed one, reuses the embeddings of the images it already holds, and
+an image under another root or a file replaced since is never given another image's embedding.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -26,14 +26,10 @@ CacheContext = Callable[[], contextlib.AbstractContextManager]
 
 def cache_fingerprint(model: Any, processor: Any, precision: str) -> str:
     """Changes whenever a cached embedding could differ: vision weights, preprocessing, precision."""
-    from semclip_train.model import fingerprint_vision
+    from semclip_train.model import fingerprint
 
     image_processor = getattr(processor, "image_processor", processor)
-    digest = hashlib.sha256()
-    digest.update(fingerprint_vision(model).encode())
-    digest.update(image_processor.to_json_string().encode())
-    digest.update(precision.encode())
-    return digest.hexdigest()[:16]
+    return fingerprint([model.vision_model, model.visual_projection], image_processor.to_json_string(), precision)
 
 
 class ImageEmbeddingCache:
@@ -63,7 +59,7 @@ class ImageEmbeddingCache:
         world_size: int = 1,
     ) -> "ImageEmbeddingCache":
         """Load what `folder` holds for this fingerprint, compute the rest (split over ranks)."""
-        keys = [image.key for image in images]
+        keys = [image.content_key() for image in images]
         stored = _load(folder / f"{fingerprint}.safetensors") if folder is not None else {}
         todo = [i for i, key in enumerate(keys) if key not in stored]
         computed = _encode_shared(model, processor, [images[i] for i in todo], device,
@@ -125,18 +121,22 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
         return {}
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as handle:
-        keys = json.loads(handle.metadata()["keys"])
-        embeddings = handle.get_tensor("embeddings")
+    from semclip_train.errors import SemClipError
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            keys = json.loads(handle.metadata()["keys"])
+            embeddings = handle.get_tensor("embeddings")
+    except Exception as exc:  # safetensors raises its own error types for a damaged file
+        raise SemClipError(f"image embedding cache {path} is damaged ({exc}); delete it and rerun") from None
     return dict(zip(keys, embeddings))
 
 
 def _save(path: Path, rows: dict[str, torch.Tensor]) -> None:
     from safetensors.torch import save_file
 
-    from semclip_train.checkpoint import atomic_path
+    from triplegen.files import atomic_path
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     keys = list(rows)
     with atomic_path(path) as tmp:
         save_file({"embeddings": torch.stack([rows[k] for k in keys]).contiguous()}, str(tmp),

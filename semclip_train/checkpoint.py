@@ -5,49 +5,28 @@ A checkpoint is a folder `checkpoints/step-<N>/` with
   - `state.pt`: optimizer state, step, epoch position, samples seen, config and the RNG states
     (python, numpy, torch, cuda), all plain tensors and containers, read with
     `torch.load(weights_only=True)` so a checkpoint from elsewhere cannot run code.
-The folder is written under a temporary name and renamed; then `checkpoints/latest` (a text file,
-also replaced atomically) is pointed at it. A crash at any moment leaves the previous checkpoint
-usable. There is no scheduler object (the learning rate is `lr_at(step)`) and no gradient scaler
+The folder is written under a temporary name and renamed (`triplegen.files.atomic_folder`, with the
+umask's permissions); then `checkpoints/latest` (a text file, also replaced atomically) is pointed at
+it. A crash at any moment leaves the previous checkpoint usable; its temporary folder is removed by
+the next run of the same folder. There is no scheduler object (the learning rate is `lr_at(step)`) and no gradient scaler
 (bf16 needs none), so the step is their whole state.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
 from semclip_train.errors import SemClipError
+from triplegen.files import atomic_folder, write_text_atomic
 
 LATEST = "latest"
 KEEP = 2  # checkpoints kept on disk; older ones are removed after a new one is complete
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary name beside `path`; renamed onto it only if the block finishes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    return path
 
 
 def rng_state() -> dict[str, Any]:
@@ -79,17 +58,13 @@ def save_checkpoint(run_dir: Path, module: torch.nn.Module, state: dict[str, Any
     from safetensors.torch import save_file
 
     folder = run_dir / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
     name = f"step-{state['step']:08d}"
-    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}."))
     tensors = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
-    save_file(_untie(tensors), str(tmp / "model.safetensors"))
-    torch.save(state, tmp / "state.pt")
+    with atomic_folder(folder / name) as tmp:
+        save_file(_untie(tensors), str(tmp / "model.safetensors"))
+        torch.save(state, tmp / "state.pt")
     final = folder / name
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    atomic_write_text(folder / LATEST, name)
+    write_text_atomic(folder / LATEST, name)
     for old in sorted(p for p in folder.glob("step-*") if p.is_dir())[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -133,13 +108,13 @@ def load_checkpoint(folder: Path, module: torch.nn.Module) -> dict[str, Any]:
     return state
 
 
-def save_final(run_dir: Path, clip: Any, processor: Any) -> Path:
-    """`run_dir/final`: `CLIPModel.from_pretrained(run_dir / "final")` and its processor load it."""
+def save_final(run_dir: Path, clip: Any, processor: Any, card: str | None = None) -> Path:
+    """`run_dir/final`: `CLIPModel.from_pretrained(run_dir / "final")` and its processor load it;
+    `card` becomes its README.md (the model card)."""
     final = run_dir / "final"
-    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=".final."))
-    clip.save_pretrained(tmp, safe_serialization=True)
-    processor.save_pretrained(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with atomic_folder(final) as tmp:
+        clip.save_pretrained(tmp, safe_serialization=True)
+        processor.save_pretrained(tmp)
+        if card is not None:
+            (tmp / "README.md").write_text(card, encoding="utf-8")
     return final

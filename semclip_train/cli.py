@@ -11,16 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
 
-from semclip_train.errors import SemClipError
-
-try:  # recent Typer vendors its own click; its exceptions are not `click`'s
-    from typer._click import exceptions as click_exceptions
-    from typer._click import echo, Context
-except ImportError:
-    from click import Context, echo
-    from click import exceptions as click_exceptions
+from triplegen.commands.entry import Command
 
 EXAMPLES = """\
 Examples:
@@ -37,6 +29,14 @@ the image (as NegCLIP): with absent-object rows (triplegen --absent-objects) it 
 both directions and which object a "no" applies to. --loss semclip is the paper's exact objective.
 The other defaults follow the paper's recipe: vision tower frozen, AdamW lr 5e-5, weight decay 0.2,
 50 warm-up steps then cosine to 0, gradient clipping 1.0, bf16 on CUDA.
+
+A --config file (YAML or JSON) takes every option above as a key, spelled as the flag without
+"--" (model-config: tiny/, skip-bad-images: true, no-freeze-vision: true) or with underscores;
+flags on the command line override it. Keys without a flag: min-lr, beta1, beta2, eps,
+normalize-projections.
+
+A run that diverges (a loss or gradient that is not finite) stops with exit code 1 and keeps its
+last good checkpoint; a second run on the same --output is refused while one runs.
 """
 
 DATA, MODEL, LOSS, OPTIM, RUN = "Data", "Model", "Loss", "Optimisation", "Run"
@@ -52,33 +52,18 @@ class LossChoice(str, Enum):
     conclip = "conclip"
 
 
+class TrackerChoice(str, Enum):
+    auto = "auto"
+    tensorboard = "tensorboard"
+    wandb = "wandb"
+    mlflow = "mlflow"
+    none = "none"
+
+
 class PrecisionChoice(str, Enum):
     auto = "auto"
     bf16 = "bf16"
     fp32 = "fp32"
-
-
-class OneLineError(click_exceptions.ClickException):
-    """A user error shown as one line on stderr with exit code 2, never a traceback."""
-
-    exit_code = 2
-
-    def show(self, file=None) -> None:
-        echo(f"error: {self.format_message()}", err=True, file=file)
-
-
-class _Command(TyperCommand):
-    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click_exceptions.UsageError as exc:
-            raise OneLineError(exc.format_message()) from None
-
-    def invoke(self, ctx: Context):
-        try:
-            return super().invoke(ctx)
-        except SemClipError as exc:
-            raise OneLineError(str(exc)) from None
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -88,9 +73,9 @@ def _opt(help: str, panel: str, *names: str, **kw: Any):
     return typer.Option(*names, help=help, rich_help_panel=panel, show_default=False, **kw)
 
 
-@app.command(cls=_Command, epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@app.command(cls=Command, epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 def train_command(
-    triples: Annotated[Path | None, _opt("Triples Parquet written by triplegen.", DATA)] = None,
+    triples: Annotated[Path | None, _opt("Triples written by triplegen generate: its dataset folder or a .parquet file.", DATA)] = None,
     image_root: Annotated[Path | None, _opt("Folder that image paths are relative to "
                                             "[default: the triples file's folder].", DATA)] = None,
     val_fraction: Annotated[float | None, _opt("Fraction of distinct images held out [0.05].", DATA)] = None,
@@ -140,6 +125,10 @@ def train_command(
     eval_every: Annotated[int | None, _opt("Run the --eval evaluations every N steps.", RUN)] = None,
     eval: Annotated[list[str] | None, _opt("Evaluation during training, e.g. ccneg:val.parquet (repeatable).",
                                            RUN)] = None,
+    report_to: Annotated[list[TrackerChoice] | None, _opt(
+        "Also log to tensorboard, wandb or mlflow (repeatable; none: only metrics.jsonl) [auto: tensorboard where "
+        "installed]. Settings from the environment: WANDB_PROJECT, WANDB_MODE=offline, MLFLOW_TRACKING_URI, "
+        "MLFLOW_EXPERIMENT_NAME.", RUN)] = None,
     device: Annotated[str | None, _opt("Device [the rank's CUDA device, else cpu].", RUN)] = None,
     quiet: Annotated[bool | None, _opt("No progress bar or messages.", RUN, "--quiet/--no-quiet", "-q")] = None,
 ) -> None:
@@ -155,6 +144,10 @@ def train_command(
             flags[key] = flags[key].value
     if not flags.get("eval"):
         flags.pop("eval", None)
+    if flags.get("report_to"):
+        flags["report_to"] = [choice.value for choice in flags["report_to"]]
+    else:
+        flags.pop("report_to", None)
     resolved = resolve_config(flags, config)
     result = train(resolved)
     if not resolved.quiet and result.final_dir is not None:

@@ -18,11 +18,12 @@ from semclip_train.errors import SemClipError
 
 LossName = Literal["semclip-hardneg", "clip", "semclip", "paraphrase-only", "negation-only", "negclip", "conclip"]
 Precision = Literal["auto", "bf16", "fp32"]
+Tracker = Literal["auto", "tensorboard", "wandb", "mlflow", "none"]
 CONFIG_NAME = "config.json"
 
 
 class TrainConfig(BaseModel):
-    """Everything that defines a training run (defaults: method.md, the reference's recipe)."""
+    """Everything that defines a training run (defaults: the SemCLIP paper's recipe)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -74,6 +75,7 @@ class TrainConfig(BaseModel):
     log_every: int = Field(default=10, ge=1)
     eval_every: int | None = Field(default=None, ge=1)
     eval: list[str] = Field(default_factory=list)  # e.g. "ccneg:val.parquet", see evaluate.py
+    report_to: list[Tracker] = Field(default_factory=lambda: ["auto"])  # auto: TensorBoard where installed
     quiet: bool = False
 
     @model_validator(mode="after")
@@ -92,6 +94,8 @@ class TrainConfig(BaseModel):
             raise ValueError("both towers frozen: only the logit scale would train")
         if self.eval and self.eval_every is None:
             raise ValueError("--eval needs --eval-every N")
+        if "none" in self.report_to and len(self.report_to) > 1:
+            raise ValueError("--report-to none excludes other trackers")
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr {self.min_lr} is above lr {self.lr}")
         return self
@@ -118,11 +122,25 @@ def _same(a: Path, b: Path) -> bool:
     return a.expanduser().resolve() == b.expanduser().resolve()
 
 
+# Keys spelled as the flags that do not name a field: `--model-config`, and the negative halves of
+# the on/off flags (`skip-bad-images: true` is `strict_images: false`).
+FLAG_KEYS = {"model_config": "clip_config"}
+NEGATIVE_KEYS = {
+    "skip_bad_images": "strict_images", "no_freeze_vision": "freeze_vision", "no_freeze_text": "freeze_text",
+    "no_grad_checkpointing": "grad_checkpointing", "no_cache_image_embeddings": "cache_image_embeddings",
+    "fixed_projections": "learnable_projections", "no_quiet": "quiet",
+}
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
-    """A YAML or JSON mapping of option names (dashes or underscores) to values."""
+    """A YAML or JSON mapping of option names to values, spelled as the fields (`clip_config`) or as
+    the flags (`model-config`, `skip-bad-images: true`)."""
     if not path.is_file():
         raise SemClipError(f"config file not found: {path}")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SemClipError(f"cannot read config file {path}: {exc}") from None
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
@@ -136,7 +154,25 @@ def read_config_file(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise SemClipError(f"config file {path} must hold a mapping of option names to values")
-    return {str(key).replace("-", "_"): value for key, value in data.items()}
+    return config_keys(data, str(path))
+
+
+def config_keys(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """Option names as fields: dashes become underscores, flag spellings their field."""
+    options: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name in NEGATIVE_KEYS:
+            if not isinstance(value, bool):
+                raise SemClipError(f"{where}: {key} must be true or false, got {value!r}")
+            name, value = NEGATIVE_KEYS[name], not value
+        name = FLAG_KEYS.get(name, name)
+        if name in options:
+            raise SemClipError(f"{where}: {key} sets {name} a second time")
+        if name not in TrainConfig.model_fields:
+            raise SemClipError(f"{where}: unknown option {key!r}; the keys are the options of semclip-train --help")
+        options[name] = value
+    return options
 
 
 def build_config(**layers: dict[str, Any] | None) -> TrainConfig:
@@ -167,13 +203,19 @@ def resolve_config(flags: dict[str, Any], config_file: Path | None = None) -> Tr
         saved_path = Path(resume) / CONFIG_NAME
         if not saved_path.is_file():
             raise SemClipError(f"--resume {resume}: no {CONFIG_NAME} there, not a run folder")
-        saved = json.loads(saved_path.read_text())
+        try:
+            saved = json.loads(saved_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError too
+            raise SemClipError(f"--resume {resume}: {saved_path} is unreadable ({str(exc).splitlines()[0]}); "
+                               "restore it, or start a new run with --output") from None
+        if not isinstance(saved, dict):
+            raise SemClipError(f"--resume {resume}: {saved_path} does not hold a training config")
         saved.pop("resume", None)
     return build_config(saved=saved, file=from_file, flags=flags)
 
 
 def save_config(config: TrainConfig, folder: Path) -> Path:
     """Write the resolved config as JSON, atomically."""
-    from semclip_train.checkpoint import atomic_write_text
+    from triplegen.files import write_text_atomic
 
-    return atomic_write_text(folder / CONFIG_NAME, config.model_dump_json(indent=2))
+    return write_text_atomic(folder / CONFIG_NAME, config.model_dump_json(indent=2))

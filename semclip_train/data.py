@@ -1,9 +1,12 @@
 """The triples Parquet as a training set: images, the three captions, a split by image, batches.
 
-Images are local files under `--image-root` (a path that escapes it is refused, URLs are refused:
-download first) or bytes embedded in the file (the HF-datasets image struct `{bytes, path}`).
-Every image is opened once before training; unreadable ones are skipped with their rows and counted
-(or, with `--strict-images`, the run stops at the first one), so no batch ever comes up short.
+Images are local files under `--image-root` or bytes embedded in the file (the HF-datasets image
+struct `{bytes, path}`). One policy for training and evaluation (`image_ref`): a path, relative or
+absolute, must lie inside the image root (default: the data file's folder); URLs are refused
+(download first). Every image is opened once before training; unreadable ones are skipped with their
+rows and counted (or, with `--strict-images`, the run stops at the first one), so no batch ever
+comes up short. Reading it also gives each image a digest of its bytes, which is what embedding
+caches are keyed by: another root or a replaced file never returns a stale embedding.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import os
 import random
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -30,18 +34,30 @@ URL_PREFIXES = ("http://", "https://", "s3://", "gs://", "ftp://", "hf://", "dat
 
 @dataclass(frozen=True)
 class ImageRef:
-    """One distinct image: `key` names it for the split and the embedding cache."""
+    """One distinct image: `key` names it (the split by image); `content_key()` identifies its bytes."""
 
     key: str
     path: Path | None = None  # a local file ...
     data: bytes | None = None  # ... or embedded bytes
+    digest: str | None = None  # of the bytes, once read
 
-    def open(self):
+    def read(self) -> bytes:
+        return self.data if self.data is not None else self.path.read_bytes()
+
+    def open(self, data: bytes | None = None):
         from PIL import Image
 
-        image = Image.open(self.path if self.path is not None else io.BytesIO(self.data))
+        image = Image.open(io.BytesIO(data if data is not None else self.read()))
         image.load()
         return image.convert("RGB")
+
+    def content_key(self) -> str:
+        """What embedding caches are keyed by: a digest of the image's bytes (read if not known yet)."""
+        return self.digest or content_digest(self.read())
+
+
+def content_digest(data: bytes) -> str:
+    return "blake2b:" + hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 @dataclass
@@ -70,17 +86,23 @@ class Triples:
 
 
 def read_triples(path: Path, image_root: Path | None = None) -> Triples:
-    """Read and check the triple records; image paths are resolved and confined to `image_root`."""
+    """Read and check the triple records (training and evaluation); image paths follow `image_ref`.
+    `path` may be a dataset folder written by `triplegen generate -o DIR` (its triples file is read)."""
+    from triplegen.layout import resolve_triples
+
+    path = resolve_triples(Path(path))
     if not path.is_file():
         raise SemClipError(f"triples file not found: {path}")
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SemClipError(f"cannot read {path} as Parquet: {exc}") from exc
+        raise SemClipError(f"cannot read {path} as Parquet: {str(exc).strip().splitlines()[0]}") from None
     missing = [name for name in ("image", *TEXT_COLUMNS) if name not in table.column_names]
     if missing:
         raise SemClipError(f"{path} lacks the column(s) {', '.join(missing)} of the triple record")
-    root = (image_root or path.parent).expanduser().resolve()
+    if table.num_rows == 0:
+        raise SemClipError(f"{path} has no rows")
+    root = image_root_for(path, image_root)
     ids = [str(v) for v in table.column("id").to_pylist()] if "id" in table.column_names else [
         str(i) for i in range(table.num_rows)
     ]
@@ -93,7 +115,7 @@ def read_triples(path: Path, image_root: Path | None = None) -> Triples:
     images: list[ImageRef] = []
     image_index = []
     for row, value in enumerate(table.column("image").to_pylist()):
-        ref = _image_ref(value, root, ids[row])
+        ref = image_ref(value, root, f"row id {ids[row]}")
         if ref.key not in keys:
             keys[ref.key] = len(images)
             images.append(ref)
@@ -101,40 +123,47 @@ def read_triples(path: Path, image_root: Path | None = None) -> Triples:
     return Triples(ids=ids, image_index=image_index, texts=texts, images=images)
 
 
-def _image_ref(value: Any, root: Path, row_id: str) -> ImageRef:
+def image_root_for(data_file: Path, image_root: Path | None) -> Path:
+    """The folder image paths are read under: `--image-root`, else the data file's own folder."""
+    return Path(os.path.abspath(Path(image_root or Path(data_file).parent).expanduser()))
+
+
+def image_ref(value: Any, root: Path, where: str) -> ImageRef:
+    """The one image-path policy of training and evaluation: embedded bytes, or a path (relative to
+    `root`, or absolute) that lies inside `root`; never a URL. `where` names the row for errors."""
     if isinstance(value, dict):  # HF-datasets image struct
         if value.get("bytes"):
             data = bytes(value["bytes"])
-            return ImageRef(key="sha1:" + hashlib.sha1(data).hexdigest(), data=data)
+            return ImageRef(key="sha1:" + hashlib.sha1(data).hexdigest(), data=data, digest=content_digest(data))
         value = value.get("path")
     if not isinstance(value, str) or not value.strip():
-        raise SemClipError(f"row id {row_id}: no image (neither a path nor embedded bytes)")
-    if value.lower().startswith(URL_PREFIXES):
-        raise SemClipError(
-            f"row id {row_id}: image {value!r} is a URL; semclip-train reads local files only: "
-            "download the images and pass their folder as --image-root"
-        )
-    resolved = (root / value).resolve()
-    if not resolved.is_relative_to(root):
-        raise SemClipError(f"row id {row_id}: image path {value!r} escapes --image-root {root}")
-    return ImageRef(key=str(resolved.relative_to(root)), path=resolved)
+        raise SemClipError(f"{where}: no image (neither a path nor embedded bytes)")
+    if value.lower().startswith(URL_PREFIXES) or "://" in value:
+        raise SemClipError(f"{where}: image {value!r} is a URL; only local files are read: "
+                           "download the images and pass their folder as --image-root")
+    path = Path(os.path.normpath(root / value))  # ".." resolved by name: links inside the root may point anywhere
+    if not path.is_relative_to(root):
+        raise SemClipError(f"{where}: image path {value!r} escapes --image-root {root}")
+    return ImageRef(key=str(path.relative_to(root)), path=path)
 
 
 def check_images(triples: Triples, strict: bool, threads: int = 8) -> Triples:
-    """Open every distinct image once; drop the rows of unreadable ones and record why."""
+    """Open every distinct image once; drop the rows of unreadable ones and record why. The images
+    kept carry the digest of their bytes (read once for both)."""
 
-    def problem(ref: ImageRef) -> str | None:
+    def verdict(ref: ImageRef) -> tuple[str | None, str | None]:
         if ref.path is not None and not ref.path.is_file():
-            return "missing"
+            return "missing", None
         try:
-            ref.open()
+            data = ref.read()
+            ref.open(data)
         except Exception as exc:  # PIL raises many types for a corrupt file
-            return f"unreadable ({type(exc).__name__})"
-        return None
+            return f"unreadable ({type(exc).__name__})", None
+        return None, content_digest(data)
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        problems = list(pool.map(problem, triples.images))
-    bad = {i: reason for i, reason in enumerate(problems) if reason is not None}
+        verdicts = list(pool.map(verdict, triples.images))
+    bad = {i: reason for i, (reason, _) in enumerate(verdicts) if reason is not None}
     if bad and strict:
         index, reason = next(iter(bad.items()))
         raise SemClipError(f"image {triples.images[index].key} is {reason} (--strict-images)")
@@ -145,7 +174,7 @@ def check_images(triples: Triples, strict: bool, threads: int = 8) -> Triples:
         ids=[triples.ids[row] for row in keep],
         image_index=[renumber[triples.image_index[row]] for row in keep],
         texts={name: [column[row] for row in keep] for name, column in triples.texts.items()},
-        images=[triples.images[i] for i in good],
+        images=[replace(triples.images[i], digest=verdicts[i][1]) for i in good],
         skipped_images={triples.images[i].key: reason for i, reason in bad.items()},
         skipped_rows=len(triples) - len(keep),
     )

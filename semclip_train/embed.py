@@ -1,17 +1,17 @@
 """Embeddings for evaluation: encoded in batches on the best device, each text and image once.
 
 Several metrics read the same data set (CC-Neg accuracy and its plot, SugarCrepe++ ITT and TOT,
-retrieval of captions and of paraphrases), so embeddings are cached per model fingerprint, keyed by
-the text itself or the image's identity. With `cache_dir`, each data set's embeddings are also kept
-as a safetensors file under `cache_dir/<fingerprint>/`, so a second run of the same checkpoint on
-the same benchmark encodes nothing.
+retrieval of captions and of paraphrases), so embeddings are cached per model fingerprint (its
+weights and its processor), keyed by the text itself or by a digest of the image's bytes: an image
+under another root, or a file replaced since, is encoded afresh. With `cache_dir`, each data set's
+embeddings are also kept as a safetensors file under `cache_dir/<fingerprint>/`, so a second run of
+the same checkpoint on the same benchmark encodes nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -41,15 +41,6 @@ def best_device(requested: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def model_fingerprint(model: "CLIPModel") -> str:
-    """A hash of every weight: a checkpoint's embeddings are never reused for another one."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 class Embedder:
     """The model, its processor and the cache; `texts()` / `images()` return [N, d] unit rows."""
 
@@ -69,7 +60,7 @@ class Embedder:
         self.model = model.to(self.device).eval()
         self.processor = processor
         self.batch_size = batch_size
-        self.fingerprint = fingerprint or model_fingerprint(model)
+        self.fingerprint = fingerprint or _fingerprint(model, processor)
         self.cache_dir = Path(cache_dir) / self.fingerprint if cache_dir else None
         self.show_progress = show_progress
         self.encoder_calls = {"text": 0, "image": 0}  # batches actually run through a tower
@@ -80,7 +71,7 @@ class Embedder:
         return self._embed("text", list(texts), list(texts), dataset)
 
     def images(self, images: Sequence["ImageRef"], dataset: str | None = None) -> torch.Tensor:
-        return self._embed("image", [ref.key for ref in images], list(images), dataset)
+        return self._embed("image", [_content_key(ref) for ref in images], list(images), dataset)
 
     def _embed(self, kind: str, keys: list[str], items: list, dataset: str | None) -> torch.Tensor:
         memory = self._memory[kind]
@@ -126,6 +117,19 @@ class Embedder:
         return self.cache_dir / f"{stem}-{tag}-{kind}.safetensors"
 
 
+def _fingerprint(model, processor) -> str:
+    from semclip_train.model import fingerprint, processor_settings
+
+    return fingerprint([model], *processor_settings(processor))
+
+
+def _content_key(ref: "ImageRef") -> str:
+    try:
+        return ref.content_key()
+    except OSError as exc:
+        raise SemClipError(f"cannot read image {ref.path or ref.key}: {exc.strerror or exc}") from None
+
+
 def _load(path: Path, fingerprint: str, memory: dict[str, torch.Tensor]) -> list[str]:
     """Add a cache file's rows to `memory`; returns its keys (none if it belongs to another model)."""
     from safetensors import safe_open
@@ -146,11 +150,11 @@ def _load(path: Path, fingerprint: str, memory: dict[str, torch.Tensor]) -> list
 def _save(path: Path, rows: dict[str, torch.Tensor], fingerprint: str) -> None:
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    from triplegen.files import atomic_path
+
     metadata = {"keys": json.dumps(list(rows)), "fingerprint": fingerprint}
-    save_file({"embeddings": torch.stack(list(rows.values())).contiguous()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file({"embeddings": torch.stack(list(rows.values())).contiguous()}, str(tmp), metadata=metadata)
 
 
 class _progress:

@@ -1,12 +1,17 @@
-"""The one error type `semclip-train` turns into a one-line message and exit code 2.
+"""The user-error type of `semclip-train` and `semclip-eval`: triplegen's `UserError`, one type
+for the three commands, turned into one line and an exit code by `triplegen.commands.entry`.
 
 Library code raises `SemClipError` for anything the user can fix (a missing file, an image path
 outside `--image-root`, an option that contradicts another); everything else is a bug and keeps its
 traceback.
 """
 
+from triplegen.errors import UserError
 
-class SemClipError(Exception):
-    """A problem with the user's input or set-up, reported as one line."""
+SemClipError = UserError
 
-    exit_code = 2
+
+class TrainingDiverged(UserError):
+    """The loss or the gradient stopped being finite: the run stops instead of saving NaN weights."""
+
+    exit_code = 1

@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from typer.core import TyperGroup
 
 from semclip_train.errors import SemClipError
+from triplegen.commands.entry import Group
+from triplegen.files import refuse_folder, refuse_overwriting_inputs, write_text_atomic
 
 
 def _examples(*lines: str) -> str:
@@ -21,19 +21,8 @@ def _examples(*lines: str) -> str:
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
-class _Group(TyperGroup):
-    """A SemClipError becomes one line on stderr and exit code 2, never a traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except SemClipError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-
-
 app = typer.Typer(
-    cls=_Group,
+    cls=Group,  # errors: one line and an exit code (triplegen.commands.entry)
     help="Evaluate a CLIP checkpoint on negation, paraphrase and retrieval benchmarks.",
     epilog=_examples(
         "semclip-eval ccneg --model runs/x/final --data ccneg.parquet --image-root ccneg_images",
@@ -50,7 +39,7 @@ app = typer.Typer(
 )
 
 # Options shared by every benchmark command, declared once.
-Model = Annotated[str, typer.Option("--model", "-m", help="A CLIP checkpoint folder (e.g. runs/x/final) or hub name.")]
+Model = Annotated[list[str], typer.Option("--model", "-m", help="A CLIP checkpoint folder (e.g. runs/x/final) or hub name; repeat to compare models side by side (one table, one plot).")]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON to this file.")]
 PlotOut = Annotated[Optional[Path], typer.Option("--plot", help="Write similarity histograms (true vs false captions) as PNG; needs matplotlib.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Texts or images encoded at once.")]
@@ -98,20 +87,61 @@ def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
     Console().print(table)
 
 
-def _report(result, model: str, data: str, json_out: Path | None, plot: Path | None, quiet: bool, started: float, embedder) -> None:
+def _check_outputs(json_out: Path | None, plot: Path | None, models: list[str], *inputs: Path | None) -> None:
+    """Before any work: the outputs are files that replace neither a data file nor a file of a model."""
+    refuse_folder(json_out, "--json")
+    refuse_folder(plot, "--plot")
+    files = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    for model in models:
+        if Path(model).is_dir():
+            files += [p for p in Path(model).iterdir() if p.is_file()]
+    refuse_overwriting_inputs({"--json": json_out, "--plot": plot}, files)
+
+
+def _labels(models: list[str]) -> list[str]:
+    from semclip_train.plots import model_label
+
+    labels = [model_label(model) for model in models]
+    return [label if labels.count(label) == 1 else model for label, model in zip(labels, models)]
+
+
+def _side_by_side(results: dict) -> dict[str, dict[str, Any]]:
+    """{"row name" : {model: value}}: one line per value, one column per model."""
+    table: dict[str, dict[str, Any]] = {}
+    for label, result in results.items():
+        for row, values in result.rows.items():
+            for name, value in values.items():
+                key = name if len(result.rows) == 1 else f"{row} {name}"
+                table.setdefault(key, {})[label] = value
+    return table
+
+
+def _evaluate(models: list[str], data: str, evaluate, json_out: Path | None, plot: Path | None, quiet: bool,
+              batch_size: int, device: str, cache_dir: Path | None) -> None:
+    """Run `evaluate(embedder)` for each model (the data is loaded once), then table, JSON and plot."""
+    results, payloads = {}, []
+    for model, label in zip(models, _labels(models)):
+        started = time.perf_counter()
+        embedder = _embedder(model, batch_size, device, cache_dir, quiet)
+        result = evaluate(embedder)
+        results[label] = result
+        payloads.append({"model": model, "label": label, "data": data, "fingerprint": embedder.fingerprint,
+                         "device": str(embedder.device), "seconds": round(time.perf_counter() - started, 2),
+                         **result.to_json()})
+    benchmark = next(iter(results.values())).benchmark
     if not quiet:
-        print_table(f"{result.benchmark}: {model}", result.rows)
+        if len(results) == 1:
+            label, result = next(iter(results.items()))
+            print_table(f"{benchmark}: {label}", result.rows)
+        else:
+            print_table(f"{benchmark}: {' vs '.join(results)}", _side_by_side(results))
     if json_out is not None:
-        payload = {"model": model, "data": data, "fingerprint": embedder.fingerprint, "device": str(embedder.device),
-                   "seconds": round(time.perf_counter() - started, 2), **result.to_json()}
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = json_out.with_name(f".{json_out.name}.tmp")
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
-        os.replace(tmp, json_out)
+        payload = payloads[0] if len(payloads) == 1 else {"benchmark": benchmark, "models": payloads}
+        write_text_atomic(json_out, json.dumps(payload, indent=2) + "\n")
     if plot is not None:
         from semclip_train.plots import plot_similarities
 
-        plot_similarities({Path(model).name or model: result}, plot)
+        plot_similarities(results, plot)
 
 
 @app.command(epilog=_examples("semclip-eval ccneg --model runs/x/final --data ccneg_eval.parquet --image-root ccneg_images \\", "    --json ccneg.json --plot ccneg.png"))
@@ -132,11 +162,10 @@ def ccneg(
     from semclip_train.eval_data import load_ccneg
     from semclip_train.evaluate import evaluate_ccneg
 
-    started = time.perf_counter()
+    _check_outputs(json_out, plot, model, data)
     items = load_ccneg(data, image_root, caption_col=caption_col, negation_col=negation_col)
-    embedder = _embedder(model, batch_size, device, cache_dir, quiet)
-    result = evaluate_ccneg(embedder, items, str(data.resolve()))
-    _report(result, model, str(data), json_out, plot, quiet, started, embedder)
+    _evaluate(model, str(data), lambda embedder: evaluate_ccneg(embedder, items, str(data.resolve())),
+              json_out, plot, quiet, batch_size, device, cache_dir)
 
 
 @app.command("ccneg-convert", epilog=_examples("semclip-eval ccneg-convert ccneg_preprocessed.pt -o ccneg_eval.parquet \\", "    --strip-prefix /workspace/datasets/ccneg/ccneg_images/"))
@@ -171,11 +200,12 @@ def sugarcrepe_pp(
     from semclip_train.eval_data import load_sugarcrepe
     from semclip_train.evaluate import evaluate_sugarcrepe
 
-    started = time.perf_counter()
+    from semclip_train.eval_data import SUGARCREPE_SUBSETS
+
+    _check_outputs(json_out, plot, model, *(data_dir / f"{name}.json" for name in subset or SUGARCREPE_SUBSETS))
     subsets = load_sugarcrepe(data_dir, image_root, subset)
-    embedder = _embedder(model, batch_size, device, cache_dir, quiet)
-    result = evaluate_sugarcrepe(embedder, subsets, str(data_dir.resolve()))
-    _report(result, model, str(data_dir), json_out, plot, quiet, started, embedder)
+    _evaluate(model, str(data_dir), lambda embedder: evaluate_sugarcrepe(embedder, subsets, str(data_dir.resolve())),
+              json_out, plot, quiet, batch_size, device, cache_dir)
 
 
 @app.command(epilog=_examples(
@@ -198,11 +228,11 @@ def negbench(
     """NegBench multiple choice: the image picks the closest caption; accuracy per template of the true caption (affirmation, negation, hybrid) and, for COCO/VOC, which kind of wrong caption was picked."""
     from semclip_train.negbench import evaluate_negbench, load_negbench
 
-    started = time.perf_counter()
+    _check_outputs(json_out, plot, model, *data)
     sets = load_negbench(data, image_root, strip_prefix)
-    embedder = _embedder(model, batch_size, device, cache_dir, quiet)
-    result = evaluate_negbench(embedder, sets, ";".join(str(path.resolve()) for path in data))
-    _report(result, model, ", ".join(str(path) for path in data), json_out, plot, quiet, started, embedder)
+    dataset = ";".join(str(path.resolve()) for path in data)
+    _evaluate(model, ", ".join(str(path) for path in data), lambda embedder: evaluate_negbench(embedder, sets, dataset),
+              json_out, plot, quiet, batch_size, device, cache_dir)
 
 
 @app.command(epilog=_examples("semclip-eval zeroshot --model runs/x/final --data imagefolder/ --classes classes.txt", "(classes.txt: one class folder per line, optionally a TAB and the name used in prompts)"))
@@ -223,11 +253,11 @@ def zeroshot(
     from semclip_train.eval_data import load_image_folder
     from semclip_train.evaluate import evaluate_zeroshot
 
-    started = time.perf_counter()
+    _check_outputs(json_out, plot, model, data, classes)
     folder = load_image_folder(data, classes)
-    embedder = _embedder(model, batch_size, device, cache_dir, quiet)
-    result = evaluate_zeroshot(embedder, folder, prompt, negated_prompt, str(data.resolve()))
-    _report(result, model, str(data), json_out, plot, quiet, started, embedder)
+    _evaluate(model, str(data),
+              lambda embedder: evaluate_zeroshot(embedder, folder, prompt, negated_prompt, str(data.resolve())),
+              json_out, plot, quiet, batch_size, device, cache_dir)
 
 
 @app.command(epilog=_examples("semclip-eval retrieval --model runs/x/final --triples test.parquet --image-root /data/coco"))
@@ -246,11 +276,10 @@ def retrieval(
     from semclip_train.eval_data import load_triples
     from semclip_train.evaluate import evaluate_retrieval
 
-    started = time.perf_counter()
+    _check_outputs(json_out, plot, model, triples)
     items = load_triples(triples, image_root)
-    embedder = _embedder(model, batch_size, device, cache_dir, quiet)
-    result = evaluate_retrieval(embedder, items, str(triples.resolve()))
-    _report(result, model, str(triples), json_out, plot, quiet, started, embedder)
+    _evaluate(model, str(triples), lambda embedder: evaluate_retrieval(embedder, items, str(triples.resolve())),
+              json_out, plot, quiet, batch_size, device, cache_dir)
 
 
 @app.command(epilog=_examples("semclip-eval synthetic --model runs/x/final   (generates the held-out split of seed 0)", "semclip-eval synthetic --model runs/x/final --data bench/test.parquet --plot synthetic.png"))
@@ -272,7 +301,7 @@ def synthetic(
     from semclip_train.evaluate import evaluate_synthetic
     from semclip_train.synthetic_data import load_scenes, write_benchmark
 
-    started = time.perf_counter()
+    _check_outputs(json_out, plot, model, data)
     with tempfile.TemporaryDirectory(prefix="semclip-synthetic-") as scratch:
         if data is None:
             try:
@@ -282,11 +311,10 @@ def synthetic(
             label = f"generated (seed {seed}, {count} items, {image_size} px)"
         else:
             label = str(data)
-        items = load_triples(data)
-        embedder = _embedder(model, batch_size, device, cache_dir, quiet)
+        items, scenes = load_triples(data), load_scenes(data)
         dataset = f"synthetic-{seed}-{count}-{image_size}" if label.startswith("generated") else str(data.resolve())
-        result = evaluate_synthetic(embedder, items, dataset, load_scenes(data), seed)
-    _report(result, model, label, json_out, plot, quiet, started, embedder)
+        _evaluate(model, label, lambda embedder: evaluate_synthetic(embedder, items, dataset, scenes, seed),
+                  json_out, plot, quiet, batch_size, device, cache_dir)
 
 
 def main() -> None:

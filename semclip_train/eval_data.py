@@ -6,38 +6,18 @@ image exists, so a run never fails after an hour of encoding because image 39,81
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from semclip_train.data import ImageRef
+from semclip_train.data import ImageRef, image_ref, image_root_for, read_triples
 from semclip_train.errors import SemClipError
+from triplegen.files import atomic_path, refuse_folder, refuse_overwriting_inputs
 
 SUGARCREPE_SUBSETS = ("replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 SUGARCREPE_FIELDS = ("id", "filename", "caption", "caption2", "negative_caption")
-CCNEG_EVAL_SIZE = 40_000  # CC-Neg's evaluation split: the last 40,000 entries (method.md)
+CCNEG_EVAL_SIZE = 40_000  # CC-Neg's evaluation split: the last 40,000 entries (as its authors split it)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
-def image_ref(value: Any, image_root: Path | None) -> ImageRef:
-    """A path string (relative to `image_root`), or an embedded {bytes, path} struct; never a URL."""
-    if isinstance(value, dict):
-        if value.get("bytes"):
-            data = bytes(value["bytes"])
-            return ImageRef(key="sha1:" + hashlib.sha1(data).hexdigest(), data=data)
-        value = value.get("path")
-    if not isinstance(value, str) or not value:
-        raise SemClipError(f"image entry {value!r} is neither a path nor embedded bytes")
-    if "://" in value:
-        raise SemClipError(f"image {value!r} is a URL; download the images and pass --image-root")
-    path = Path(value)
-    if not path.is_absolute():
-        if image_root is None:
-            raise SemClipError(f"image {value!r} is a relative path: pass --image-root")
-        path = image_root / path
-    return ImageRef(key=str(path.resolve()), path=path)
 
 
 def check_images_exist(images: list[ImageRef], image_root: Path | None) -> None:
@@ -61,7 +41,12 @@ def _read_table(path: Path, columns: list[str], what: str) -> dict[str, list]:
     absent = [name for name in columns if name not in schema.names]
     if absent:
         raise SemClipError(f"{path} has no column {', '.join(absent)} (columns: {', '.join(schema.names)})")
-    table = pq.read_table(path, columns=columns)
+    try:
+        table = pq.read_table(path, columns=columns)
+    except Exception as exc:  # a corrupt page is found only as it is read
+        raise SemClipError(f"{path} is not a readable Parquet file: {str(exc).strip().splitlines()[0]}") from None
+    if table.num_rows == 0:
+        raise SemClipError(f"{path} has no rows: nothing to evaluate")
     data = table.to_pydict()
     for name in columns:
         empty = sum(1 for value in data[name] if value is None or value == "")
@@ -91,9 +76,9 @@ def load_ccneg(
     Parquet also qualifies). Relative image paths are read under `image_root` (default: the
     Parquet's folder); absolute paths as they are."""
     path = Path(path)
-    root = Path(image_root) if image_root else path.parent
+    root = image_root_for(path, image_root)
     data = _read_table(path, [image_col, caption_col, negation_col], "CC-Neg")
-    images = [image_ref(value, root) for value in data[image_col]]
+    images = [image_ref(value, root, f"{path}, row {row}") for row, value in enumerate(data[image_col])]
     if check_images:
         check_images_exist(images, root)
     return CCNegSet(images, data[caption_col], data[negation_col])
@@ -110,13 +95,12 @@ class TripleSet:
 
 
 def load_triples(path: str | Path, image_root: str | Path | None = None, check_images: bool = True) -> TripleSet:
-    path = Path(path)
-    root = Path(image_root) if image_root else path.parent
-    data = _read_table(path, ["image", "caption", "paraphrase", "negation"], "triples")
-    images = [image_ref(value, root) for value in data["image"]]
+    """The triple Parquet, read as training reads it (`semclip_train.data.read_triples`), one image per row."""
+    triples = read_triples(Path(path), Path(image_root) if image_root else None)
+    images = [triples.images[i] for i in triples.image_index]
     if check_images:
-        check_images_exist(images, root)
-    return TripleSet(images, data["caption"], data["paraphrase"], data["negation"])
+        check_images_exist(triples.images, image_root_for(Path(path), image_root))
+    return TripleSet(images, triples.texts["caption"], triples.texts["paraphrase"], triples.texts["negation"])
 
 
 @dataclass
@@ -141,7 +125,7 @@ def load_sugarcrepe(
     unknown = [name for name in names if name not in SUGARCREPE_SUBSETS]
     if unknown:
         raise SemClipError(f"unknown SugarCrepe++ subset {', '.join(unknown)} (choose from {', '.join(SUGARCREPE_SUBSETS)})")
-    root = Path(image_root) if image_root else None
+    root = image_root_for(data_dir, image_root) if image_root else None
     result = {}
     for name in names:
         result[name] = _sugarcrepe_file(data_dir / f"{name}.json", name, root)
@@ -166,7 +150,8 @@ def _sugarcrepe_file(path: Path, name: str, root: Path | None) -> SugarCrepeSubs
         if absent:
             raise SemClipError(f"{path}: item {position} lacks {', '.join(absent)}")
     columns = {key: [item[key] for item in items] for key in SUGARCREPE_FIELDS}
-    images = [image_ref(str(filename), root) for filename in columns["filename"]] if root else None
+    images = [image_ref(str(filename), root, f"{path}, item {n}") for n, filename in enumerate(columns["filename"])
+              ] if root else None
     return SugarCrepeSubset(
         name=name,
         ids=columns["id"],
@@ -248,9 +233,11 @@ def convert_ccneg(
     import pyarrow.parquet as pq
     import torch
 
-    source = Path(source)
+    source, output = Path(source), Path(output)
     if not source.is_file():
         raise SemClipError(f"CC-Neg annotation file not found: {source}")
+    refuse_folder(output, "-o")
+    refuse_overwriting_inputs({"-o": output}, [source])
     try:
         data = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as exc:  # the unpickler's errors have no common type
@@ -278,12 +265,9 @@ def convert_ccneg(
         rows["image"].append(path)
         rows["caption"].append(caption)
         rows["negation"].append(negation if keep_commas else negation.replace(",", ""))
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     table = pa.table(rows, schema=pa.schema([(name, pa.string()) for name in rows]))
     metadata = {"source": str(source), "split": split, "strip_prefix": strip_prefix, "keep_commas": keep_commas}
     table = table.replace_schema_metadata({b"semclip_eval": json.dumps(metadata).encode()})
-    tmp = output.with_name(f".{output.name}.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(output)
+    with atomic_path(output) as tmp:
+        pq.write_table(table, tmp)
     return table.num_rows

@@ -1,4 +1,4 @@
-"""The benchmarks of method.md on one model: each function embeds its data set through an
+"""The benchmarks of the SemCLIP paper on one model: each function embeds its data set through an
 `Embedder` (so data shared between metrics is encoded once) and applies the pure metrics.
 
 A result is a small table (rows x named values) that the CLI prints and writes as JSON, plus the

@@ -1,4 +1,4 @@
-"""The evaluation metrics of method.md, as pure functions of embeddings.
+"""The evaluation metrics of the SemCLIP paper and its benchmarks, as pure functions of embeddings.
 
 Inputs are embeddings with one row per item, in any scale: they are L2-normalised here, so every
 similarity is a cosine. torch tensors are the native type; numpy arrays (or nested lists) are

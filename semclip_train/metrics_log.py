@@ -1,4 +1,5 @@
-"""Where training numbers go: a rich progress bar, `metrics.jsonl`, and TensorBoard when installed.
+"""Where training numbers go: a rich progress bar (plain lines off a terminal), `metrics.jsonl`, and the
+trackers of `--report-to` (semclip_train.trackers).
 
 Only rank 0 creates a `MetricsLog`; other ranks get a `NullLog`, so the trainer never asks who it is
 before logging. `metrics.jsonl` is appended and flushed line by line, so a crashed run keeps
@@ -31,9 +32,12 @@ class NullLog:
 
 
 class MetricsLog(NullLog):
-    """JSON lines, a progress bar with samples/s and the loss terms, optional TensorBoard."""
+    """JSON lines, a progress bar with samples/s and the loss terms, the chosen trackers."""
 
-    def __init__(self, run_dir: Path, quiet: bool = False, resume_step: int | None = None):
+    def __init__(self, run_dir: Path, quiet: bool = False, resume_step: int | None = None,
+                 report_to: list[str] | tuple[str, ...] = ("auto",), config: dict | None = None):
+        from semclip_train.trackers import open_trackers
+
         from rich.console import Console
 
         self.path = run_dir / METRICS_NAME
@@ -43,11 +47,16 @@ class MetricsLog(NullLog):
         elif self.path.exists():
             self.path.unlink()
         self.file = self.path.open("a", encoding="utf-8")
-        self.tensorboard = _tensorboard_writer(run_dir / "tensorboard")
+        self.trackers = open_trackers(list(report_to), run_dir, config or {})
         self.progress = None
         self.task = None
+        self.total_steps, self.first_step, self.started, self.last_line = 0, 0, time.monotonic(), None
 
     def start(self, total_steps: int, done_steps: int) -> None:
+        self.total_steps, self.started, self.last_line = total_steps, time.monotonic(), None
+        self.first_step = done_steps
+        if not self.console.is_terminal:  # Slurm, nohup: plain lines instead of a bar (see step)
+            return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(
@@ -59,10 +68,31 @@ class MetricsLog(NullLog):
 
     def step(self, step: int, record: dict[str, Any]) -> None:
         self._write({"step": step, **record})
+        terms = " ".join(f"{k.removesuffix('_loss')} {v:.4f}" for k, v in record.items() if k.endswith("loss"))
+        status = f"{record.get('samples_per_s', 0):.0f} samples/s  {terms}"
         if self.progress is not None:
-            terms = " ".join(f"{k.removesuffix('_loss')} {v:.4f}" for k, v in record.items() if k.endswith("loss"))
-            status = f"{record.get('samples_per_s', 0):.0f} samples/s  {terms}"
             self.progress.update(self.task, completed=step, status=status)
+        elif self._line_due(step):
+            self.console.print(f"train {step:,}/{self.total_steps:,} steps · ETA {self._eta(step)} · "
+                               f"{time.strftime('%H:%M:%S')} · {status}", markup=False, highlight=False, soft_wrap=True)
+            self.console.file.flush()
+
+    def _line_due(self, step: int) -> bool:
+        """Off a terminal: a line at most every SEMCLIP_PROGRESS_INTERVAL seconds, and at the last step."""
+        from triplegen.progress import progress_interval
+
+        now = time.monotonic()
+        if step >= self.total_steps or self.last_line is None or now - self.last_line >= progress_interval():
+            self.last_line = now
+            return True
+        return False
+
+    def _eta(self, step: int) -> str:
+        from triplegen.progress import format_eta
+
+        done = step - self.first_step
+        rate = done / max(time.monotonic() - self.started, 1e-9)
+        return format_eta((self.total_steps - step) / rate if rate > 0 else None)
 
     def event(self, record: dict[str, Any]) -> None:
         """A non-step record (validation, evaluation, the data report)."""
@@ -75,30 +105,24 @@ class MetricsLog(NullLog):
         record = {"time": round(time.time(), 3), **record}
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
-        if self.tensorboard is not None and "step" in record:
-            for key, value in record.items():
-                if isinstance(value, (int, float)) and key not in ("step", "time"):
-                    self.tensorboard.add_scalar(key, value, record["step"])
+        if self.trackers and "step" in record:
+            from semclip_train.trackers import tracked_values
+
+            values = tracked_values(record)
+            for tracker in self.trackers:
+                tracker.log(values, record["step"])
 
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
         self.file.close()
-        if self.tensorboard is not None:
-            self.tensorboard.close()
-
-
-def _tensorboard_writer(folder: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional
-        return None
-    return SummaryWriter(str(folder))
+        for tracker in self.trackers:
+            tracker.close()
 
 
 def _truncate_after(path: Path, step: int) -> None:
     """Keep lines logged up to `step` (those past it are recomputed by the resumed run)."""
-    from semclip_train.checkpoint import atomic_write_text
+    from triplegen.files import write_text_atomic
 
     kept = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -108,7 +132,7 @@ def _truncate_after(path: Path, step: int) -> None:
             continue
         if record.get("step", 0) <= step:
             kept.append(line)
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

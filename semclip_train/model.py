@@ -23,14 +23,39 @@ if TYPE_CHECKING:
 
 
 def load_clip(name_or_path: str) -> tuple["CLIPModel", "CLIPProcessor"]:
-    """A pretrained `CLIPModel` and its processor from a hub name or a local folder."""
+    """A pretrained `CLIPModel` and its processor from a hub name or a local folder; refused when
+    a weight is not finite (a diverged training) or the tokenizer does not fit the text tower."""
     from transformers import CLIPModel
 
     try:
         model = CLIPModel.from_pretrained(name_or_path)
     except (OSError, ValueError) as exc:
         raise SemClipError(f"cannot load CLIP model {name_or_path!r}: {_first_line(exc)}") from exc
-    return model, load_processor(name_or_path)
+    broken = next((name for name, tensor in model.state_dict().items()
+                   if tensor.is_floating_point() and not torch.isfinite(tensor).all()), None)
+    if broken is not None:
+        raise SemClipError(f"CLIP model {name_or_path!r} has non-finite weights (nan or inf, e.g. in {broken}); "
+                           "did its training diverge?")
+    processor = load_processor(name_or_path)
+    check_processor_fits(model, processor, name_or_path)
+    return model, processor
+
+
+def check_processor_fits(model: "CLIPModel", processor: "CLIPProcessor", name: str) -> None:
+    """Refuse a tokenizer whose ids the text tower cannot embed or whose end token is not the one it
+    pools at (either gives an index error or silently wrong embeddings); cap its length at the
+    tower's positions."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    text = model.config.text_config
+    if len(tokenizer) > text.vocab_size:
+        raise SemClipError(f"the tokenizer of {name!r} has {len(tokenizer):,} tokens but the model's text tower "
+                           f"embeds {text.vocab_size:,}: use the tokenizer the model was trained with")
+    # eos_token_id 2 is the original CLIP configs' placeholder: transformers then pools at the highest id
+    if text.eos_token_id not in (None, 2) and tokenizer.eos_token_id != text.eos_token_id:
+        raise SemClipError(f"the tokenizer of {name!r} ends texts with token {tokenizer.eos_token_id} but the "
+                           f"model pools at token {text.eos_token_id}: use the tokenizer the model was trained with")
+    if tokenizer.model_max_length > text.max_position_embeddings:
+        tokenizer.model_max_length = text.max_position_embeddings
 
 
 def load_processor(name_or_path: str | Path) -> "CLIPProcessor":
@@ -178,17 +203,31 @@ def enable_gradient_checkpointing(model: "CLIPModel") -> None:
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
-def fingerprint_vision(model: "CLIPModel") -> str:
-    """A short hash of the vision tower's weights: cached image embeddings are only valid for it."""
+def fingerprint(modules: Sequence[nn.Module], *settings: str) -> str:
+    """The one model fingerprint: a short hash of the weights of `modules` and of `settings` (the
+    preprocessing, the precision). A cache keyed by it is never read for another model."""
     import hashlib
 
     digest = hashlib.sha256()
-    for name, tensor in sorted(
-        [*model.vision_model.state_dict().items(), *model.visual_projection.state_dict().items()]
-    ):
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    for module in modules:
+        for name, tensor in sorted(module.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    for setting in settings:
+        digest.update(setting.encode())
     return digest.hexdigest()[:16]
+
+
+def processor_settings(processor: "CLIPProcessor") -> list[str]:
+    """What of a processor changes embeddings: the image preprocessing and the tokenizer itself."""
+    image_processor = getattr(processor, "image_processor", None)
+    tokenizer = getattr(processor, "tokenizer", None)
+    settings = [image_processor.to_json_string() if image_processor is not None else ""]
+    if tokenizer is not None:
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        settings.append(backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True))
+        settings.append(str(tokenizer.model_max_length))
+    return settings
 
 
 class DualEncoder(nn.Module):

@@ -23,7 +23,8 @@ from semclip_train import metrics
 from semclip_train.data import ImageRef
 from semclip_train.embed import Embedder
 from semclip_train.errors import SemClipError
-from semclip_train.eval_data import check_images_exist, image_ref
+from semclip_train.data import image_ref, image_root_for
+from semclip_train.eval_data import check_images_exist
 from semclip_train.evaluate import EvalResult
 
 IMAGE_COLUMNS = ("image_path", "filepath")  # the published files use either
@@ -66,7 +67,8 @@ def load_negbench(
 ) -> dict[str, NegBenchSet]:
     """NegBench MCQ CSVs by file name (stem). The published files hold absolute paths of the
     authors' machines: `strip_prefix` removes a leading prefix so that the rest is read under
-    `image_root` (default: the CSV's folder); paths that match no prefix are used as they are."""
+    `image_root` (default: the CSV's folder). Every path must lie inside that root (the image-path
+    policy of training and evaluation, `semclip_train.data.image_ref`)."""
     paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(path) for path in paths]
     prefixes = [strip_prefix] if isinstance(strip_prefix, str) else list(strip_prefix or ())
     if not paths:
@@ -76,28 +78,12 @@ def load_negbench(
     for path in paths:
         if path.stem in sets:
             raise SemClipError(f"two NegBench files are named {path.stem!r} ({sets[path.stem].path}, {path}): rename one")
-        roots[path.stem] = Path(image_root) if image_root else path.parent
+        roots[path.stem] = image_root_for(path, image_root)
         sets[path.stem] = _read_file(path, roots[path.stem], prefixes)
     if check_images:
-        _check_images(sets, roots, Path(image_root) if image_root else None)
+        check_images_exist([ref for questions in sets.values() for ref in questions.images],
+                           Path(image_root) if image_root else None)
     return sets
-
-
-def _check_images(sets: dict[str, NegBenchSet], roots: dict[str, Path], image_root: Path | None) -> None:
-    """Every image up front; when missing ones lie outside the image root, the likely cause is
-    the authors' absolute paths, and the message says how to re-root them."""
-    images = [ref for questions in sets.values() for ref in questions.images]
-    try:
-        check_images_exist(images, image_root)
-    except SemClipError as exc:
-        outside = any(
-            ref.path is not None and not ref.path.is_file() and not ref.path.is_relative_to(roots[name])
-            for name, questions in sets.items()
-            for ref in questions.images
-        )
-        if outside:
-            raise SemClipError(f"{exc}; the CSV's paths are absolute: re-root them with --strip-prefix and --image-root") from None
-        raise
 
 
 def _read_file(path: Path, root: Path, prefixes: list[str]) -> NegBenchSet:
@@ -131,7 +117,11 @@ def _read_file(path: Path, root: Path, prefixes: list[str]) -> NegBenchSet:
         image = _strip(values.get(image_col, "").strip(), prefixes)
         if not image:
             raise SemClipError(f"{where}: {image_col} is empty")
-        images.append(image_ref(image, root))
+        try:
+            images.append(image_ref(image, root, where))
+        except SemClipError as exc:
+            hint = "; the CSV's paths are absolute: re-root them with --strip-prefix and --image-root"
+            raise SemClipError(f"{exc}{hint if image.startswith('/') else ''}") from None
     return NegBenchSet(path.stem, path, images, options, correct, templates if has_templates else None)
 
 

@@ -6,18 +6,49 @@ matplotlib is the optional `plot` extra; it is imported only here, when a plot i
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from semclip_train.errors import SemClipError
+from triplegen.files import atomic_path
 
 if TYPE_CHECKING:
     from semclip_train.evaluate import EvalResult
 
 
+def difference_bins(gaps: list[float], count: int = 41) -> list[float]:
+    """Bins of their own, symmetric about 0: differences are far narrower than the similarities, so
+    the similarity bins would hold them all in one or two bars (or none, off their range)."""
+    reach = max((abs(gap) for gap in gaps), default=0.0) or 1e-6
+    reach *= 1.0001  # the extreme items fall inside the last bin, not on its edge
+    return [-reach + 2 * reach * i / count for i in range(count + 1)]
+
+
+def model_label(model: str) -> str:
+    """A run's name for titles and tables: `runs/semclip-b32/final` is `semclip-b32`, a hub name stays whole."""
+    path = Path(model)
+    if path.exists():
+        path = path.resolve()
+        if path.name == "final" or path.name.startswith("step-"):
+            return path.parent.parent.name if path.parent.name == "checkpoints" else path.parent.name
+        return path.name
+    return model
+
+
 def plot_similarities(results: "dict[str, EvalResult]", path: str | Path, title: str | None = None) -> Path:
-    """One column per model: both cosine histograms on top, their per-item difference below."""
+    """One column per model (labelled by its key): both cosine histograms on top, the per-item
+    difference below, every item drawn."""
+    figure = similarity_figure(results)
+    if title:
+        figure.suptitle(title)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100, format=(path.suffix.lstrip(".") or "png"))
+    return path
+
+
+def similarity_figure(results: "dict[str, EvalResult]"):
+    """The matplotlib Figure of `plot_similarities` (its panels can be inspected)."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -25,7 +56,6 @@ def plot_similarities(results: "dict[str, EvalResult]", path: str | Path, title:
     usable = {label: result for label, result in results.items() if len(result.similarities) == 2}
     if not usable:
         raise SemClipError("this benchmark has no similarity distributions to plot")
-    path = Path(path)
     figure = Figure(figsize=(4.5 * len(usable), 6.5), layout="constrained")
     axes = figure.subplots(2, len(usable), squeeze=False)
     for column, (label, result) in enumerate(usable.items()):
@@ -40,14 +70,8 @@ def plot_similarities(results: "dict[str, EvalResult]", path: str | Path, title:
         top.legend(fontsize="small")
         gaps = [t - f for t, f in zip(true, false)]
         wins = sum(gap > 0 for gap in gaps) / len(gaps) if gaps else 0.0
-        bottom.hist(gaps, bins=bins, color="tab:blue")
+        bottom.hist(gaps, bins=difference_bins(gaps), color="tab:blue")
         bottom.axvline(0.0, color="black", linewidth=1)
-        bottom.set_title(f"true minus false: {wins:.1%} of items > 0")
+        bottom.set_title(f"{label}: true minus false, {wins:.1%} of items > 0")
         bottom.set_xlabel("cosine difference")
-    if title:
-        figure.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix or '.png'}")
-    figure.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
-    return path
+    return figure

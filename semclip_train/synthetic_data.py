@@ -8,7 +8,6 @@ as extra columns (`train`, `test`), or bare captions with object labels (`captio
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +16,7 @@ from semclip_train.synthetic import (
     BACKGROUND, COLOURS, GENERATOR, GENERATOR_VERSION, Scene, SceneObject, SyntheticItem, generate_items,
     generate_test_items, object_labels,
 )
+from triplegen.files import atomic_path, write_bytes_atomic
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -53,7 +53,7 @@ def _png(image: "Image.Image") -> bytes:
 
 
 def items_table(items: list[SyntheticItem], seed: int, image_size: int, image_dir: Path | None):
-    """The triple record (design.md) with the scene and logical forms as extra columns.
+    """The triple record (triplegen.schema) with the scene and logical forms as extra columns.
 
     Images are embedded as the HF-datasets struct {bytes, path}, or written as PNG files under
     `image_dir` with paths relative to it (use it as `--image-root`).
@@ -104,7 +104,7 @@ def _images(items: list[SyntheticItem], image_size: int, image_dir: Path | None)
         if image_dir is None:
             images.append({"bytes": _png(image), "path": name})
         else:
-            _write_atomic(image_dir / name, _png(image))
+            write_bytes_atomic(image_dir / name, _png(image))
             images.append(name)
     image_type = pa.string() if image_dir is not None else pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     return images, image_type
@@ -176,14 +176,9 @@ def write_benchmark(
             table = items_table(items, seed, image_size, image_dir)
         table = table.replace_schema_metadata({METADATA_KEY: json.dumps(config).encode()})
         path = out_dir / f"{split}.parquet"
-        tmp = path.with_name(f".{path.name}.tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
         paths[split] = path
     return paths
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

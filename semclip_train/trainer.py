@@ -35,7 +35,10 @@ from semclip_train.components import (
     build_data, build_image_cache, build_loader, build_model, build_optimizer, precision_context,
 )
 from semclip_train.config import TrainConfig, save_config
-from semclip_train.errors import SemClipError
+from semclip_train.errors import SemClipError, TrainingDiverged
+from triplegen.polarity import is_negated
+
+LOCK_NAME = ".semclip-train.lock"
 
 
 @dataclass
@@ -83,9 +86,132 @@ def train(config: TrainConfig) -> TrainResult:
 
 
 def _train(config: TrainConfig, context: distributed.DistributedContext) -> TrainResult:
-    from semclip_train.checkpoint import (
-        latest_checkpoint, load_checkpoint, save_checkpoint, save_final, set_rng_state,
-    )
+    """One run per folder: rank 0 holds its lock (released by the kernel even on kill -9)."""
+    from triplegen.files import RunLock, refuse_file, remove_stale_temps
+
+    run_dir = config.run_dir
+    refuse_file(run_dir, "--output")
+    if config.resume is None and ((run_dir / "checkpoints").exists() or (run_dir / "final").exists()):
+        raise SemClipError(f"{run_dir} already holds a run: pass --resume {run_dir} or another --output")
+    if not context.is_main:
+        return _loop(_prepare(config, context))
+    with RunLock(run_dir / LOCK_NAME, f"--output {run_dir}"):
+        for folder in (run_dir, run_dir / "checkpoints"):  # temporaries of a killed run
+            remove_stale_temps(folder)
+        return _loop(_prepare(config, context))
+
+
+@dataclass
+class Run:
+    """Everything the loop needs, built by `_prepare`; `step` and the position are where it resumes."""
+
+    config: TrainConfig
+    context: distributed.DistributedContext
+    device: torch.device
+    data: Any
+    module: torch.nn.Module  # the DualEncoder (CLIP + loss), unwrapped
+    ddp: torch.nn.Module  # the same, wrapped for DDP when distributed
+    processor: Any
+    cache: Any
+    loader: Any
+    sampler: Any
+    optimizer: torch.optim.Optimizer
+    autocast: Any
+    log: Any
+    steps_per_epoch: int
+    total_steps: int
+    step: int = 0
+    samples_seen: int = 0
+    epoch: int = 0
+    step_in_epoch: int = 0
+    checkpoint: Path | None = None  # the last good checkpoint
+
+    @property
+    def samples_per_step(self) -> int:
+        return self.config.batch_size * self.context.world_size * self.config.grad_accum
+
+    def inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A collated batch on the device; cached image embeddings instead of pixels when caching."""
+        pin = self.device.type == "cuda"
+        inputs = {"input_ids": batch["input_ids"].to(self.device, non_blocking=pin),
+                  "attention_mask": batch["attention_mask"].to(self.device, non_blocking=pin)}
+        if self.cache is not None:
+            inputs["image_embeds"] = self.cache.lookup(batch["image_index"])
+        else:
+            inputs["pixel_values"] = batch["pixel_values"].to(self.device, non_blocking=pin)
+        return inputs
+
+
+def _loop(run: Run) -> TrainResult:
+    """The training loop, as nanoGPT's: schedule, forward/backward, a finite check, update, then
+    logging, evaluation, validation and checkpoints."""
+    from semclip_train.checkpoint import save_checkpoint, save_final
+    from semclip_train.model import set_train_mode
+
+    config, clip, log = run.config, run.module.clip, run.log
+    step, samples_seen = run.step, run.samples_seen
+    last_terms: dict[str, float] = {}
+    val_loss = None
+    tick, tick_step = time.perf_counter(), step
+    try:  # the progress bar must stop and metrics.jsonl close even when a step fails
+        log.start(run.total_steps, step)
+        epoch, done_in_epoch = run.epoch, run.step_in_epoch
+        while step < run.total_steps:
+            run.sampler.set_epoch(epoch, start=done_in_epoch * config.grad_accum)
+            batches = iter(run.loader)
+            for step_in_epoch in range(done_in_epoch, run.steps_per_epoch):
+                if step >= run.total_steps:
+                    break
+                seed_step(config.seed, run.context.rank, step)
+                lr = lr_at(step, config.lr, config.min_lr, config.warmup_steps, run.total_steps)
+                for group in run.optimizer.param_groups:
+                    group["lr"] = lr
+                micro_batches = [run.inputs(next(batches)) for _ in range(config.grad_accum)]
+                terms = accumulate_gradients(run.ddp, micro_batches, run.autocast)
+                grad_norm = clip_gradients(run.module, config.grad_clip)
+                check_finite(run, step + 1, terms["loss"], grad_norm)  # before the update touches the weights
+                apply_update(run.module, run.optimizer, config)
+                step += 1
+                samples_seen += run.samples_per_step
+
+                if step % config.log_every == 0 or step == run.total_steps:
+                    rate = (step - tick_step) * run.samples_per_step / (time.perf_counter() - tick)
+                    last_terms = {k: distributed.all_reduce_mean(v).item() for k, v in terms.items()}
+                    log.step(step, {"epoch": epoch, "samples_seen": samples_seen, "lr": lr, "samples_per_s": rate,
+                                    "grad_norm": grad_norm.item(), "logit_scale": clip.logit_scale.exp().item(),
+                                    **last_terms})
+                    tick, tick_step = time.perf_counter(), step
+                if config.eval_every is not None and step % config.eval_every == 0:
+                    run_evaluation(config, clip, run.processor, run.device, step, log, run.context)
+                    set_train_mode(clip, config.freeze_vision, config.freeze_text)
+                end_of_epoch = step_in_epoch + 1 == run.steps_per_epoch
+                if end_of_epoch:
+                    val_loss = validate(run)
+                    if val_loss is not None:
+                        log.event({"event": "validation", "step": step, "epoch": epoch, "val_loss": val_loss})
+                    set_train_mode(clip, config.freeze_vision, config.freeze_text)
+                if run.context.is_main and (step % config.checkpoint_every == 0 or end_of_epoch
+                                            or step == run.total_steps):
+                    check_weights(run, step)
+                    position = (epoch + 1, 0) if end_of_epoch else (epoch, step_in_epoch + 1)
+                    run.checkpoint = save_checkpoint(config.run_dir, run.module, checkpoint_state(
+                        config, run.optimizer, step, samples_seen, position))
+            epoch, done_in_epoch = epoch + 1, 0
+
+        if run.context.is_main:
+            check_weights(run, step)
+        final_dir = (save_final(config.run_dir, clip, run.processor, _model_card(config, step, samples_seen))
+                     if run.context.is_main else None)
+        distributed.barrier()
+        return TrainResult(config.run_dir, final_dir, step, samples_seen, last_terms, val_loss,
+                           len(run.data.all.skipped_images), run.data.all.skipped_rows)
+    finally:
+        log.close()
+
+
+def _prepare(config: TrainConfig, context: distributed.DistributedContext) -> Run:
+    """Data, model, checkpoint, optimizer, loaders and log of a run (a resumed one where it stopped)."""
+    from semclip_train.checkpoint import latest_checkpoint, load_checkpoint, set_rng_state
     from semclip_train.metrics_log import MetricsLog, NullLog
     from semclip_train.model import set_train_mode
 
@@ -96,8 +222,6 @@ def _train(config: TrainConfig, context: distributed.DistributedContext) -> Trai
     torch.manual_seed(config.seed + rank)
     run_dir = config.run_dir
     checkpoint = latest_checkpoint(run_dir) if config.resume is not None else None
-    if config.resume is None and ((run_dir / "checkpoints").exists() or (run_dir / "final").exists()):
-        raise SemClipError(f"{run_dir} already holds a run: pass --resume {run_dir} or another --output")
     autocast = precision_context(config, device)
     if config.quiet:
         from transformers.utils import logging as hf_logging
@@ -113,100 +237,95 @@ def _train(config: TrainConfig, context: distributed.DistributedContext) -> Trai
     module.to(device)
     resumed: dict[str, Any] = load_checkpoint(checkpoint, module) if checkpoint is not None else {}
     if context.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir)
     distributed.barrier()
-    log = MetricsLog(run_dir, config.quiet, resumed.get("step")) if context.is_main else NullLog()
-    log.event({"event": "data", "train_rows": len(data.train), "val_rows": len(data.val),
-               "images": len(data.all.images), "skipped_images": len(data.all.skipped_images),
-               "skipped_rows": data.all.skipped_rows, "skipped": data.all.skipped_images})
-    if data.all.skipped_images:
-        log.message(f"skipped {len(data.all.skipped_images)} unreadable image(s) and their "
-                    f"{data.all.skipped_rows} row(s); see the 'data' record in metrics.jsonl")
+    log = (MetricsLog(run_dir, config.quiet, resumed.get("step"), config.report_to, config.model_dump(mode="json"))
+           if context.is_main else NullLog())
+    global_batch = config.batch_size * world
+    _report_data(log, data, global_batch, module.texts)
 
     cache = build_image_cache(config, module, processor, data, device, autocast, rank, world)
-    pin = device.type == "cuda"
-    loader, sampler = build_loader(data.train, processor, module.texts, config, rank, world, cache is None, pin)
-    global_batch = config.batch_size * world
+    loader, sampler = build_loader(data.train, processor, module.texts, config, rank, world, cache is None,
+                                   device.type == "cuda")
     steps_per_epoch = len(data.train) // global_batch // config.grad_accum
     if steps_per_epoch == 0:
         raise SemClipError(f"{len(data.train)} training rows cannot fill one step of "
                            f"{global_batch * config.grad_accum} (batch x ranks x grad-accum)")
-    total_steps = config.max_steps or config.epochs * steps_per_epoch
     optimizer = build_optimizer(module, config, device)
     if resumed:
         optimizer.load_state_dict(resumed["optimizer"])
         if context.is_main:
             set_rng_state(resumed["rng"])
     ddp = distributed.wrap_ddp(module, context)
-    step, samples_seen = resumed.get("step", 0), resumed.get("samples_seen", 0)
-    clip = module.clip
-    set_train_mode(clip, config.freeze_vision, config.freeze_text)
+    set_train_mode(module.clip, config.freeze_vision, config.freeze_text)
+    return Run(config, context, device, data, module, ddp, processor, cache, loader, sampler, optimizer, autocast,
+               log, steps_per_epoch, config.max_steps or config.epochs * steps_per_epoch,
+               step=resumed.get("step", 0), samples_seen=resumed.get("samples_seen", 0),
+               epoch=resumed.get("epoch", 0), step_in_epoch=resumed.get("step_in_epoch", 0), checkpoint=checkpoint)
 
-    def prepare(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        inputs = {"input_ids": batch["input_ids"].to(device, non_blocking=pin),
-                  "attention_mask": batch["attention_mask"].to(device, non_blocking=pin)}
-        if cache is not None:
-            inputs["image_embeds"] = cache.lookup(batch["image_index"])
-        else:
-            inputs["pixel_values"] = batch["pixel_values"].to(device, non_blocking=pin)
-        return inputs
 
-    try:  # the progress bar must stop and metrics.jsonl close even when a step fails
-        log.start(total_steps, step)
-        last_terms: dict[str, float] = {}
-        val_loss = None
-        tick, tick_step = time.perf_counter(), step
-        epoch = resumed.get("epoch", 0)
-        done_in_epoch = resumed.get("step_in_epoch", 0)
-        while step < total_steps:
-            sampler.set_epoch(epoch, start=done_in_epoch * config.grad_accum)
-            batches = iter(loader)
-            for step_in_epoch in range(done_in_epoch, steps_per_epoch):
-                if step >= total_steps:
-                    break
-                seed_step(config.seed, rank, step)
-                lr = lr_at(step, config.lr, config.min_lr, config.warmup_steps, total_steps)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                micro_batches = [prepare(next(batches)) for _ in range(config.grad_accum)]
-                terms = accumulate_gradients(ddp, micro_batches, autocast)
-                apply_update(module, optimizer, config)
-                step += 1
-                samples_seen += global_batch * config.grad_accum
+def _report_data(log, data, global_batch: int, texts: tuple[str, ...]) -> None:
+    """What the data gave: rows, images, what was skipped and why; training captions without any
+    negation; and a validation split that is too small for one batch, which would otherwise give no
+    validation loss without a word."""
+    val_batches = len(data.val) // global_batch
+    negated = sum(map(is_negated, data.train.texts["caption"]))
+    log.event({"event": "data", "train_rows": len(data.train), "val_rows": len(data.val), "val_batches": val_batches,
+               "captions_with_negation": negated,
+               "images": len(data.all.images), "skipped_images": len(data.all.skipped_images),
+               "skipped_rows": data.all.skipped_rows, "skipped": data.all.skipped_images})
+    if data.all.skipped_images:
+        log.message(f"skipped {len(data.all.skipped_images)} unreadable image(s) and their "
+                    f"{data.all.skipped_rows} row(s); see the 'data' record in metrics.jsonl")
+    if "negation" in texts and not negated:
+        log.message("no training caption contains a negation, so the model can only learn that a text with "
+                    "'no' is false, not what 'no' means; add true captions that deny a missing object "
+                    "(triplegen generate --absent-objects 1, with object labels per image)")
+    if len(data.val) and not val_batches:
+        log.message(f"no validation loss: the validation split has {len(data.val)} rows, fewer than one batch of "
+                    f"{global_batch} (batch x ranks); raise --val-fraction or lower --batch-size")
 
-                if step % config.log_every == 0 or step == total_steps:
-                    rate = (step - tick_step) * global_batch * config.grad_accum / (time.perf_counter() - tick)
-                    last_terms = {k: distributed.all_reduce_mean(v).item() for k, v in terms.items()}
-                    log.step(step, {"epoch": epoch, "samples_seen": samples_seen, "lr": lr, "samples_per_s": rate,
-                                    "logit_scale": clip.logit_scale.exp().item(), **last_terms})
-                    tick, tick_step = time.perf_counter(), step
-                if config.eval_every is not None and step % config.eval_every == 0:
-                    run_evaluation(config, clip, processor, device, step, log, context)
-                    set_train_mode(clip, config.freeze_vision, config.freeze_text)
-                end_of_epoch = step_in_epoch + 1 == steps_per_epoch
-                if end_of_epoch:
-                    val_loss = validate(module, data.val, processor, config, rank, world, cache, prepare, autocast)
-                    if val_loss is not None:
-                        log.event({"event": "validation", "step": step, "epoch": epoch, "val_loss": val_loss})
-                    set_train_mode(clip, config.freeze_vision, config.freeze_text)
-                if context.is_main and (step % config.checkpoint_every == 0 or end_of_epoch or step == total_steps):
-                    position = (epoch + 1, 0) if end_of_epoch else (epoch, step_in_epoch + 1)
-                    save_checkpoint(run_dir, module, checkpoint_state(config, optimizer, step, samples_seen, position))
-            epoch, done_in_epoch = epoch + 1, 0
 
-        final_dir = save_final(run_dir, clip, processor) if context.is_main else None
-        distributed.barrier()
-        return TrainResult(run_dir, final_dir, step, samples_seen, last_terms, val_loss,
-                           len(data.all.skipped_images), data.all.skipped_rows)
-    finally:
-        log.close()
+def check_finite(run: Run, step: int, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+    """Stop a diverged run (the same verdict on every rank) before its update, keeping the last good
+    checkpoint and writing nothing to final/."""
+    health = distributed.all_reduce_mean(torch.stack([loss.detach().float(), grad_norm.detach().float()]))
+    if torch.isfinite(health).all():
+        return
+    loss_value, norm = health.tolist()
+    raise TrainingDiverged(f"training diverged at step {step}: the loss is {loss_value:.4g} and the gradient norm "
+                           f"{norm:.4g}; lower --lr (now {run.config.lr:g}) or check the data; {_kept(run)}")
+
+
+def check_weights(run: Run, step: int) -> None:
+    """No checkpoint or final model with a weight that is not finite."""
+    broken = next((name for name, tensor in run.module.state_dict().items()
+                   if tensor.is_floating_point() and not torch.isfinite(tensor).all()), None)
+    if broken is not None:
+        raise TrainingDiverged(f"training diverged by step {step}: {broken} is not finite; lower --lr (now "
+                               f"{run.config.lr:g}); {_kept(run)}")
+
+
+def _kept(run: Run) -> str:
+    if run.checkpoint is None:
+        return "no checkpoint was saved yet and nothing was written to final/"
+    return f"the last good checkpoint is {run.checkpoint} (--resume continues from it); nothing was written to final/"
+
+
+def clip_gradients(module: torch.nn.Module, max_norm: float | None) -> torch.Tensor:
+    """Clip the gradient norm (when `max_norm` is set); returns the norm before clipping."""
+    return torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm if max_norm is not None else float("inf"))
+
+
+def _model_card(config: TrainConfig, step: int, samples_seen: int) -> str:
+    from semclip_train.metrics_log import read_metrics
+    from semclip_train.model_card import render_model_card
+
+    return render_model_card(config, step, samples_seen, read_metrics(config.run_dir))
 
 
 def apply_update(module: torch.nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig) -> None:
-    """Clip the gradient norm, step, clear gradients, clamp the temperature."""
-    if config.grad_clip is not None:
-        torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
+    """Step, clear gradients, clamp the temperature."""
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     clamp_logit_scale(module.clip, config.max_logit_scale)
@@ -228,17 +347,20 @@ def accumulate_gradients(ddp: torch.nn.Module, micro_batches: list[dict], autoca
 
 
 @torch.no_grad()
-def validate(module, val, processor, config, rank, world, cache, prepare, autocast) -> float | None:
-    """Mean loss over the validation split's full global batches (None when it has none)."""
-    if len(val) < config.batch_size * world:
+def validate(run: Run) -> float | None:
+    """Mean loss over the validation split's full global batches (None when it has none, which
+    `_report_data` said at the start)."""
+    config, world = run.config, run.context.world_size
+    if len(run.data.val) < config.batch_size * world:
         return None
-    loader, sampler = build_loader(val, processor, module.texts, config, rank, world, cache is None, False)
+    loader, sampler = build_loader(run.data.val, run.processor, run.module.texts, config, run.context.rank, world,
+                                   run.cache is None, False)
     sampler.set_epoch(0)
-    module.eval()
+    run.module.eval()
     losses = []
     for batch in loader:
-        with autocast():
-            losses.append(module(**prepare(batch))["loss"].float())
+        with run.autocast():
+            losses.append(run.module(**run.inputs(batch))["loss"].float())
     return distributed.all_reduce_mean(torch.stack(losses).mean()).item()
 
 

@@ -41,9 +41,11 @@ def test_readme_coco_path_runs_as_written(tmp_path):
         assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
         outputs.append(done.stdout)
 
-    triples = pl.read_parquet(tmp_path / "out" / "coco" / "triples.parquet")
+    triples = pl.read_parquet(tmp_path / "out" / "coco" / "triples" / "triples.parquet")
+    assert "configs:" in (tmp_path / "out" / "coco" / "triples" / "README.md").read_text()
     absent = triples.filter(pl.col("kind") != "caption")
     assert absent.height == triples.filter(pl.col("kind") == "caption").height == 24
     assert set(absent["kind"]) == {"absent-assert", "absent-swap"}
     assert (tmp_path / "runs" / "coco-demo" / "final" / "config.json").is_file()
+    assert "| steps | 20 |" in (tmp_path / "runs" / "coco-demo" / "final" / "README.md").read_text()
     assert "affirmation" in outputs[-1] and "hybrid" in outputs[-1]

@@ -1,8 +1,10 @@
 """triplegen: turn captions into (caption, paraphrase, negation) triples and check them.
 
     import triplegen
-    summary = triplegen.generate(triplegen.GenerateConfig(input="caps.parquet", output="triples.parquet"))
-    report = triplegen.validate(["triples.parquet"])
+    summary = triplegen.generate(triplegen.GenerateConfig(input="caps.parquet", output="out/coco"))
+    report = triplegen.validate(["out/coco"])
+    result = triplegen.generate(["A dog runs on a beach.", "A chef garnishes a plate."])  # in memory
+    result.triples, result.rejects                                                     # polars DataFrames
 
 The entry points are imported on first use, so `import triplegen` stays fast and needs no pyarrow
 work, torch or vLLM until a run starts.

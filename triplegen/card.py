@@ -1,4 +1,4 @@
-"""The dataset card written beside a generated triples file: what is in it, how it was made, how to load it."""
+"""The body of the dataset card written beside a generated triples file: what is in it, how it was made."""
 
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ def _judge_section(run: dict) -> list[str]:
     return lines
 
 
-def render_card(run: dict, output: Path, rejects: Path) -> str:
-    """Markdown for `<stem>.card.md`; `run` is the metadata stored in the Parquet file."""
+def render_card(run: dict, output: Path, rejects: Path, title: str | None = None) -> str:
+    """The card's Markdown body (how to load it: triplegen.hubcard); `run` is the Parquet file's metadata."""
     counts, tokens, prompt = run["counts"], run["tokens"], run["prompt"]
     config = run["config"]
     backend = run["backend"]
@@ -72,7 +72,7 @@ def render_card(run: dict, output: Path, rejects: Path) -> str:
     absent = counts.get("absent_planned", 0)
     captions_out = counts["accepted"] + counts["rejected"] - absent  # one per input row
     lines = [
-        f"# {output.name}",
+        f"# {title or output.name}",
         "",
         f"(caption, paraphrase, negation) triples made by `triplegen generate` from `{config['input']}`.",
         f"Rejected rows, with the raw output and the reason, are in `{rejects.name}`.",
@@ -127,23 +127,4 @@ def render_card(run: dict, output: Path, rejects: Path) -> str:
                   "the negation moves the denial onto an object the image shows). Their `id` is the input id + "
                   "`#absent-N`, `source_id` the input id and `absent_object` the denied object. Filter with "
                   "`df.filter(pl.col(\"kind\") == \"caption\")` for the input captions only."]
-    name = output.name
-    lines += [
-        "", "## Load it", "", "```python",
-        "import polars as pl",
-        f'df = pl.read_parquet("{name}")',
-        "",
-        "import pyarrow.parquet as pq",
-        f'table = pq.read_table("{name}")',
-        "",
-        "from datasets import load_dataset",
-        f'ds = load_dataset("parquet", data_files="{name}")["train"]',
-        "",
-        "import json  # the run's config, counts and token totals",
-        f'run = json.loads(pq.read_schema("{name}").metadata[b"triplegen"])',
-        "```",
-        "",
-        "Check it again at any time with `triplegen validate " + name + "`.",
-        "",
-    ]
     return "\n".join(lines)

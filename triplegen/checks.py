@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from triplegen.grammar import dangling_verb
 from triplegen.polarity import cue_spans
 from triplegen.scope import read_objects
 
@@ -37,6 +38,8 @@ REASONS: dict[str, str] = {
     "negation_copy": "the negation repeats the caption (ignoring case, punctuation, spacing)",
     "negation_unrelated": "the negation keeps too few of the caption's content words to be a minimal edit",
     "negation_polarity": "the negation neither adds nor removes a negation cue",
+    "paraphrase_ungrammatical": "the paraphrase's noun phrase runs into a verb (\"there is a chef garnishes a plate\")",
+    "negation_ungrammatical": "the negation's noun phrase runs into a verb (\"there is a chef garnishes a plate\")",
     "negation_equals_paraphrase": "the negation and the paraphrase are the same text",
     "paraphrase_unfinished": "the paraphrase stops mid-sentence (ends on \"of\", \"the\", \"that says\", \"and\", a comma, "
                              "or leaves a quote or bracket open)",
@@ -249,6 +252,11 @@ def _flips_polarity(caption: _Text, output: _Text, config: CheckConfig) -> bool:
     return output.cues != caption.cues
 
 
+def _grammatical(caption: _Text, output: _Text, config: CheckConfig) -> bool:
+    """No "there is a chef garnishes ..." (triplegen.grammar), unless the caption already reads so."""
+    return dangling_verb(output.raw) is None or dangling_verb(caption.raw) is not None
+
+
 _COMMON: list[tuple[str, Check]] = [
     ("empty", _not_empty),
     ("too_long", _not_too_long),
@@ -257,6 +265,7 @@ _COMMON: list[tuple[str, Check]] = [
     ("copy", _not_copy),
     ("unfinished", _finished),
     ("repeats", _no_new_repeat),
+    ("ungrammatical", _grammatical),
 ]
 PARAPHRASE_CHECKS: list[tuple[str, Check]] = [*_COMMON, ("polarity", _keeps_polarity)]
 NEGATION_CHECKS: list[tuple[str, Check]] = [*_COMMON, ("unrelated", _minimal_edit), ("polarity", _flips_polarity),

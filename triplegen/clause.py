@@ -28,6 +28,8 @@ from triplegen.lexicon import (
     VERB_BASES,
     Token,
     is_participle,
+    only_a_verb,
+    open_verb_base,
     tokenize,
 )
 
@@ -129,6 +131,8 @@ def _kind_at(text: str, tokens: Sequence[Token], i: int) -> Kind | None:
         return "perfect" if perfect else "have"
     if not _previous_is_noun(tokens, i):
         return None
+    if _open_verb_at(text, tokens, i):
+        return "present_s"
     # "sits parked" is a linking verb; "stands selling" is more likely a noun ("fruit stands selling")
     linking = THIRD_PERSON.get(word, word) in _LINKING and not nxt.endswith("ing")
     if not (linking or _next_allows_verb(text, tokens, i)):
@@ -143,9 +147,44 @@ def _kind_at(text: str, tokens: Sequence[Token], i: int) -> Kind | None:
         linking or _takes_object(tokens, i, True) or coordinated_verb(tokens, i) is not None
     ):
         return "present_base"
+    if not after_participle and _open_verb_at(text, tokens, i, "VBP"):
+        return "present_base"  # "two chefs garnish a plate": a verb outside the hand-kept list
     if is_participle(word) and _participle_after_noun(tokens, i) and text.count('"', 0, tokens[i].start) % 2 == 0:
         return "participle"
     return None
+
+
+def _open_verb_at(text: str, tokens: Sequence[Token], i: int, tag: str = "VBZ") -> bool:
+    """A verb the hand-kept list lacks ("a chef garnishes a plate", "two chefs garnish a plate"), taken
+    only where a verb is the one reading: right after a plain subject noun phrase that opens the caption
+    ("a chef", "two women"; a singular noun phrase cannot end in a plural noun), before an object or a
+    preposition; or, after a longer subject, before an object ("a man in a red shirt welds a beam").
+    Many such words are also nouns ("waters", "streaks"), hence the care. Called after `_previous_is_noun`."""
+    word = tokens[i].lower
+    if word in _NOUN_LIKE_VERBS or word in PREPOSITIONS or word in CONJUNCTIONS:
+        return False
+    if tag == "VBZ" and (word in THIRD_PERSON or open_verb_base(word) is None):
+        return False
+    if tag == "VBP" and (word in VERB_BASES or open_verb_base(word, "VBP") != word):
+        return False
+    if text.count('"', 0, tokens[i].start) % 2 or i + 1 < len(tokens) and text[tokens[i].end:tokens[i + 1].start].strip():
+        return False  # quoted, or punctuation after it: "a No bicycles, skates or skateboards sign"
+    nxt = tokens[i + 1].lower if i + 1 < len(tokens) else ""
+    takes_object = nxt in DETERMINERS or nxt in OBJECT_WORDS
+    between = tokens[1:i]
+    if any(t.lower in THIRD_PERSON or (tag == "VBZ" and open_verb_base(t.lower)) for t in between):
+        return False  # "a collage displays colorful deserts": the verb came earlier
+    plain = not any(t.lower in PREPOSITIONS or t.lower in CONJUNCTIONS or t.lower in DETERMINERS
+                    or t.lower.endswith("ing") for t in between) and "," not in text[:tokens[i].start]
+    if tag == "VBP" and not is_plural(tokens[i - 1].lower):
+        return False  # "three young people", "two peanut butter": the plural noun must come first
+    opener = ("a", "an") if tag == "VBZ" else PLURAL_QUANTIFIERS
+    if plain and tokens[0].lower in opener and i >= 2:
+        return (takes_object or _next_allows_verb(text, tokens, i) or (tag == "VBZ" and is_plural(nxt))
+                or only_a_verb(word))  # "a barista pours milk": "pours" is no noun
+    nearest = next((t.lower for t in reversed(tokens[:i]) if t.lower in DETERMINERS), None)
+    return (tag == "VBZ" and takes_object and nearest not in PLURAL_QUANTIFIERS and _singular_subject(tokens, i)
+            and not is_participle(tokens[i - 1].lower))
 
 
 def _previous_is_noun(tokens: Sequence[Token], i: int) -> bool:

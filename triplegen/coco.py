@@ -15,7 +15,6 @@ size and shape); val2017 needs a tenth of that.
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import pyarrow.compute as pc
 
 from triplegen.errors import TripleGenError
 from triplegen.readers import PARQUET_SUFFIXES
+from triplegen.files import same_file
 from triplegen.writer import write_parquet_atomic
 
 # The captions file's columns, declared once. `objects` is left out when no instances file is given:
@@ -83,7 +83,7 @@ def write_coco_captions(captions_json: Path | str, output: Path | str, instances
     if instances_json is not None:
         inputs["instances"] = Path(instances_json)
     for role, source in inputs.items():
-        if _same_file(output, source):
+        if same_file(output, source):
             raise TripleGenError(f"the output {output} is the {role} input; name another output file")
     if output.suffix.lower() not in PARQUET_SUFFIXES:
         raise TripleGenError(f"the output {output} must end in .parquet (triplegen generate reads by suffix)")
@@ -241,12 +241,6 @@ def _text(entry, key: str, path: Path, where: str) -> str:
 def _as_folder(prefix: str) -> str:
     """`val2017` and `val2017/` both mean the folder: a bare prefix would glue the folder to the name."""
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    return a.exists() and b.exists() and os.path.samefile(a, b)
 
 
 def _summarise(table: pa.Table, output: Path, size: int) -> CocoSummary:

@@ -8,8 +8,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from triplegen.errors import TripleGenError
+from triplegen.layout import card_file, output_files
 
 BackendName = Literal["auto", "rules", "vllm", "openai"]
+ExecutorName = Literal["local", "ray"]
 
 
 class Shard(BaseModel):
@@ -66,6 +68,22 @@ class ServerOptions(BaseModel):
     max_backoff_s: float = Field(default=30.0, ge=0)
     breaker_failures: int = Field(default=5, ge=1)  # consecutive failures that rest a server
     breaker_cooldown_s: float = Field(default=30.0, ge=0)  # how long it rests
+    # When every server has failed for this long (or this many requests in a row), the run stops:
+    # an outage is not a reason to reject rows (the rerun of the same command resumes).
+    max_outage_s: float = Field(default=30.0, gt=0)
+    max_outage_failures: int | None = Field(default=None, ge=1)
+
+
+class RayOptions(BaseModel):
+    """Where and how `--executor ray` runs: the cluster and what each worker (one backend) holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = None  # None: RAY_ADDRESS, else a new local cluster; "auto": this node's cluster
+    workers: int | None = Field(default=None, ge=1)  # None: as many as the cluster's CPUs/GPUs hold
+    cpus_per_worker: float = Field(default=1.0, ge=0)
+    gpus_per_worker: float | None = Field(default=None, ge=0)  # None: tensor_parallel_size for vllm, else 0
+    chunk_tries: int = Field(default=3, ge=1)  # times a chunk is started before a lost worker stops the run
 
 
 class GenerateConfig(BaseModel):
@@ -74,8 +92,8 @@ class GenerateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input: Path
-    output: Path
-    rejects: Path | None = None  # default: <output stem>.rejects.parquet
+    output: Path  # the triples Parquet; a folder given as -o becomes <folder>/triples.parquet (triplegen.layout)
+    rejects: Path | None = None  # default: <folder>/rejects.parquet, or <output stem>.rejects.parquet
     caption_col: str = "caption"
     image_col: str | None = "image"  # carried through when present
     id_col: str | None = None  # default: "id" when present, else a hash of image + caption
@@ -94,6 +112,8 @@ class GenerateConfig(BaseModel):
     seed: int = 0
     chunk_size: int = Field(default=2048, ge=1)  # rows per checkpointed chunk
     shard: Shard | None = None
+    executor: ExecutorName = "local"  # "ray": chunks spread over the workers of a Ray cluster
+    ray: RayOptions = Field(default_factory=RayOptions)
     limit: int | None = Field(default=None, ge=1)
     semantic_check: bool = False
     judge_model: str | None = None  # a second call per accepted row gives a verdict (triplegen.llm_judge)
@@ -102,20 +122,42 @@ class GenerateConfig(BaseModel):
     # polarity: each caption's own schema builds the negation's polarity in (triplegen.constraints)
     constrain: Literal["polarity", "none"] = "polarity"
     overwrite: bool = False
+    # give the rows an older run rejected as backend_error (e.g. while its server was down) another try
+    retry_backend_errors: bool = False
     quiet: bool = False
+    verbose: bool = False  # the vLLM engine's own output on the terminal instead of a log file
+    license: str = "unknown"  # the dataset card's license field (the captions' licence decides it)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dataset_folder(cls, values):
+        """`-o out/coco` is a Hub-style dataset folder: triples.parquet and rejects.parquet inside it."""
+        if isinstance(values, dict) and values.get("output") is not None:
+            triples, rejects = output_files(Path(values["output"]), values.get("rejects"))
+            values = {**values, "output": triples, "rejects": rejects}
+        return values
 
     @field_validator("shard", mode="before")
     @classmethod
     def _parse_shard(cls, value):
         return Shard.parse(value) if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _one_engine_per_ray_worker(self) -> "GenerateConfig":
+        if self.executor == "ray" and self.engine.data_parallel_size > 1:
+            # raised as itself (pydantic wraps only ValueError), so the CLI prints this one line
+            raise TripleGenError("--data-parallel-size starts engine replicas inside one process; with "
+                                 "--executor ray each worker is one engine: use --ray-workers instead")
+        return self
+
     @property
     def rejects_path(self) -> Path:
-        return self.rejects or self.output.with_name(self.output.stem + ".rejects.parquet")
+        return self.rejects or output_files(self.output)[1]
 
     @property
     def card_path(self) -> Path:
-        return self.output.with_name(self.output.stem + ".card.md")
+        """README.md beside the triples, unless that README is not this output's card (triplegen.layout)."""
+        return card_file(self.output)
 
     @property
     def judging(self) -> bool:

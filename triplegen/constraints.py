@@ -183,3 +183,26 @@ def row_schema(caption: str, template_schema: dict) -> RowSchema:
     for field, (kind, pattern) in constraints.items():
         kinds[field] = _with_pattern(schema, field, pattern) or kind
     return RowSchema(schema, kinds["paraphrase"], kinds["negation"])
+
+
+def choose_constraint(mode: str, backend, template) -> dict:
+    """Whether a run's rows get their own schemas, and why not: `{"mode", "applied", "note"}` (the card's).
+
+    A backend that can say so (`check_schema`) is asked first, with one request per kind of pattern,
+    so that a server whose structured-output engine cannot read a pattern costs a notice, not a run.
+    """
+    def off(note: str) -> dict:
+        return {"mode": mode, "applied": False, "note": note}
+
+    if mode == "none":
+        return off("--constrain none: the template's schema only")
+    if backend.name == "rules":
+        return off("the rules backend writes its own negations")
+    if template.task != "triple":
+        return off(f"template task {template.task!r} keeps its own schema")
+    probe = getattr(backend, "check_schema", None)
+    for caption in SAMPLE_CAPTIONS if probe is not None else ():
+        refusal = probe(row_schema(caption, template.output_schema).schema)
+        if refusal is not None:
+            return off(f"not applied: {refusal}")
+    return {"mode": mode, "applied": True, "note": "per-caption JSON-schema patterns"}

@@ -165,8 +165,45 @@ _DOUBLES = frozenset(  # short verbs that double their last consonant: sitting, 
 )
 
 
+_NOT_OPEN_VERBS = frozenset("be have do".split())  # auxiliaries: the rules treat them apart
+
+
+@lru_cache(maxsize=65536)
+def open_verb_base(form: str, tag: str = "VBZ") -> str | None:
+    """The base of a verb form the hand-kept list lacks ("garnishes" -> "garnish" for VBZ), from
+    lemminflect's dictionary (in its wheel; an unknown word gets no guess), else None.
+
+    Many such forms are also plural nouns ("plates", "waters"): callers accept one as a verb only
+    where the words around it leave no other reading (triplegen.clause)."""
+    from lemminflect import getAllLemmas, getInflection
+
+    lemmas = getAllLemmas(form).get("VERB")
+    if not lemmas or lemmas[0] in _NOT_OPEN_VERBS:
+        return None
+    return lemmas[0] if form in getInflection(lemmas[0], tag) else None
+
+
+@lru_cache(maxsize=65536)
+def only_a_verb(form: str) -> bool:
+    """ "pours", "fetches": lemminflect knows the word as a verb and as nothing else."""
+    from lemminflect import getAllLemmas
+
+    return set(getAllLemmas(form)) == {"VERB"}
+
+
+def verb_base(form: str) -> str:
+    """ "rides" -> "ride", "garnishes" -> "garnish": the base of a third-person verb form."""
+    return THIRD_PERSON.get(form) or open_verb_base(form) or form
+
+
 def present_participle(base: str) -> str:
     """riding, sitting, lying, seeing: the -ing form for "rides" -> "is riding"."""
+    if base not in VERB_BASES:  # lemminflect knows the spelling ("knitting", "garnishing")
+        from lemminflect import getInflection
+
+        forms = getInflection(base, "VBG")
+        if forms:
+            return forms[0]
     if base.endswith("ie"):
         return base[:-2] + "ying"
     if base in _DOUBLES:

@@ -92,7 +92,7 @@ class JudgeRows(Step):
     def _request(self, key: str, caption: str, outcome: Outcome, attempt: int) -> Request:
         messages = self.template.render(caption, {"paraphrase": outcome.paraphrase, "negation": outcome.negation})
         return Request(key=key, caption=caption, messages=messages, attempt=attempt,
-                       seed=row_seed(self.seed, key, JUDGE_SEED_OFFSET + attempt), schema=self.template.output_schema)
+                       seed=row_seed(self.seed, caption, JUDGE_SEED_OFFSET + attempt), schema=self.template.output_schema)
 
     def _verdict(self, chunk: Chunk, outcome: Outcome, paraphrase: str, negation: str) -> None:
         outcome.judged = True

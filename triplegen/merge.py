@@ -2,6 +2,8 @@
 
 A run's chunk parts are joined at its end; the outputs of `--shard i/N` runs are joined by
 `triplegen merge`, which also proves that no id is doubled and, given the input, none is missing.
+`triplegen merge part*.parquet` also matches the rejects files beside the parts; those are taken as
+the parts' rejects, not as parts.
 """
 
 from __future__ import annotations
@@ -15,10 +17,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from triplegen.errors import TripleGenError
+from triplegen.files import refuse_folder, refuse_overwriting_inputs, write_text_atomic
+from triplegen.hubcard import render_dataset_card
+from triplegen.layout import card_file, find_rejects, output_files, resolve_triples
 from triplegen.objects import ABSENT_SUFFIX
 from triplegen.readers import CaptionSource, Columns
-from triplegen.schema import METADATA_KEY, reject_schema
+from triplegen.schema import METADATA_KEY, REQUIRED_TRIPLE_COLUMNS, reject_schema
 from triplegen.writer import ParquetSink, WriteSummary
+
+REJECTS_SUFFIX = ".rejects.parquet"
 
 
 def read_run_metadata(path: Path) -> dict | None:
@@ -32,14 +39,22 @@ def concat_parquet(inputs: Iterable[Path], output: Path, schema: pa.Schema, run:
     """Stream the row groups of `inputs` into `output` (atomically); memory is one row group."""
     with ParquetSink(output, schema, run) as sink:
         for path in inputs:
-            parquet = pq.ParquetFile(path)
-            for group in range(parquet.num_row_groups):
-                sink.write(parquet.read_row_group(group))
+            try:
+                parquet = pq.ParquetFile(path)
+                for group in range(parquet.num_row_groups):
+                    sink.write(parquet.read_row_group(group))
+            except (pa.ArrowInvalid, OSError) as exc:  # a corrupt page is found only as it is read
+                raise unreadable(path, exc) from None
         return sink.finalize()
 
 
+def unreadable(path: Path, exc: BaseException) -> TripleGenError:
+    """A Parquet file that cannot be read (not Parquet, truncated, a corrupt page), as one line."""
+    return TripleGenError(f"cannot read {path} as Parquet: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}")
+
+
 def rejects_beside(path: Path) -> Path:
-    return path.with_name(path.stem + ".rejects.parquet")
+    return path.with_name(path.stem + REJECTS_SUFFIX)
 
 
 @dataclass
@@ -50,26 +65,31 @@ class MergeSummary:
     checked_against_input: bool = False
     ids: int = 0
     notes: list[str] = field(default_factory=list)
+    card: Path | None = None
 
 
 def merge_shards(parts: list[Path], output: Path, rejects: Path | None = None, input: Path | None = None,
                  overwrite: bool = False) -> MergeSummary:
     """Join shard outputs and their rejects; refuse doubled ids, and missing ones when `input` is given."""
-    parts = [Path(p) for p in parts]
-    rejects = rejects or rejects_beside(output)
-    for path in parts:
+    given, notes = _without_their_rejects([Path(p) for p in parts])
+    for path in given:
         if not path.exists():
             raise TripleGenError(f"part not found: {path}")
+    parts = [resolve_triples(p) for p in given]  # a dataset folder means its triples file
+    for path in parts:
+        if path.is_dir() or not path.exists():
+            raise TripleGenError(f"{path} holds no triplegen output (no triples.parquet)")
+    output, rejects = output_files(Path(output), rejects)
+    found = [find_rejects(p) for p in given]
+    reject_parts = [r for r in found if r is not None]
+    notes += [f"no rejects file beside {p}" for p, r in zip(parts, found) if r is None]
+    refuse_folder(output, "-o")
+    refuse_folder(rejects, "--rejects")
+    refuse_overwriting_inputs({"-o": output, "--rejects": rejects}, parts + reject_parts + ([input] if input else []))
     for target in (output, rejects):
         if target.exists() and not overwrite:
             raise TripleGenError(f"{target} already exists; pass --overwrite to replace it")
-    reject_parts = [rejects_beside(p) for p in parts if rejects_beside(p).exists()]
-    notes = [f"no rejects file beside {p}" for p in parts if not rejects_beside(p).exists()]
-    try:
-        schema = pa.unify_schemas([pq.read_schema(p) for p in parts], promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-        raise TripleGenError(f"the parts cannot be joined: {str(exc).splitlines()[0]}") from None
-    schema = schema.remove_metadata()
+    schema = _triples_schema(parts)
 
     seen = _collect_ids(parts + reject_parts)
     checked = False
@@ -77,10 +97,68 @@ def merge_shards(parts: list[Path], output: Path, rejects: Path | None = None, i
         _compare_with_input(seen, input, read_run_metadata(parts[0]))
         checked = True
     runs = [read_run_metadata(p) for p in parts]
-    run = {"merged_from": [str(p) for p in parts], "runs": runs}
+    combined = combine_runs(runs)
+    run = {**(combined or {}), "merged_from": [str(p) for p in parts], "runs": runs}
+    card = card_file(output)
     out = concat_parquet(parts, output, schema, run)
     rej = concat_parquet(reject_parts, rejects, reject_schema(), run)
-    return MergeSummary(out, rej, parts, checked, len(seen), notes)
+    if combined is not None:
+        write_text_atomic(card, render_dataset_card(combined, output, rejects, card))
+    else:
+        notes.append("the parts carry no triplegen run metadata: no dataset card written")
+        card = None
+    return MergeSummary(out, rej, parts, checked, len(seen), notes, card)
+
+
+def combine_runs(runs: list[dict | None]) -> dict | None:
+    """One run record for the merged card: counts, tokens and reasons summed over the parts' runs."""
+    known = [run for run in runs if run and "counts" in run]
+    if not known or len(known) != len(runs):
+        return None
+
+    def summed(key: str) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for run in known:
+            for name, n in (run.get(key) or {}).items():
+                total[name] = total.get(name, 0) + n
+        return total
+
+    first = known[0]
+    return {**{k: v for k, v in first.items() if k not in ("merged_from", "runs")},
+            "config": {**first["config"], "shard": None},
+            **{key: summed(key) for key in ("counts", "tokens", "reject_reasons", "check_failures")}}
+
+
+def _without_their_rejects(parts: list[Path]) -> tuple[list[Path], list[str]]:
+    """The parts without the rejects files of other given parts (a shell glob matches both)."""
+    given = {p.resolve() for p in parts}
+    kept, notes = [], []
+    for path in parts:
+        owner = path.with_name(path.name[: -len(REJECTS_SUFFIX)] + ".parquet")
+        if path.name.endswith(REJECTS_SUFFIX) and owner.resolve() in given:
+            notes.append(f"{path} is taken as the rejects of {owner}")
+        else:
+            kept.append(path)
+    return kept, notes
+
+
+def _triples_schema(parts: list[Path]) -> pa.Schema:
+    """The parts' joint schema; each part must be a triples file."""
+    schemas = []
+    for path in parts:
+        try:
+            schema = pq.read_schema(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise unreadable(path, exc) from None
+        missing = [name for name in REQUIRED_TRIPLE_COLUMNS if name not in schema.names]
+        if missing:
+            raise TripleGenError(f"{path} is not a triples file (no column {', '.join(missing)}); merge joins the "
+                                 "outputs of triplegen generate")
+        schemas.append(schema)
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive").remove_metadata()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise TripleGenError(f"the parts cannot be joined: {str(exc).splitlines()[0]}") from None
 
 
 def _collect_ids(paths: list[Path]) -> dict[str, Path]:
@@ -88,16 +166,17 @@ def _collect_ids(paths: list[Path]) -> dict[str, Path]:
     for path in paths:
         try:
             parquet = pq.ParquetFile(path)
+            if "id" not in parquet.schema_arrow.names:
+                raise TripleGenError(f"{path} has no 'id' column; is it a triplegen output?")
+            batches = parquet.iter_batches(columns=["id"])
+            for batch in batches:
+                for row_id in batch.column(0).to_pylist():
+                    if row_id in seen:
+                        where = "twice in " + str(path) if seen[row_id] == path else f"in {seen[row_id]} and {path}"
+                        raise TripleGenError(f"id {row_id!r} appears {where}; the parts overlap")
+                    seen[row_id] = path
         except (pa.ArrowInvalid, OSError) as exc:
-            raise TripleGenError(f"cannot read {path} as Parquet: {str(exc).splitlines()[0]}") from None
-        if "id" not in parquet.schema_arrow.names:
-            raise TripleGenError(f"{path} has no 'id' column; is it a triplegen output?")
-        for batch in parquet.iter_batches(columns=["id"]):
-            for row_id in batch.column(0).to_pylist():
-                if row_id in seen:
-                    where = "twice in " + str(path) if seen[row_id] == path else f"in {seen[row_id]} and {path}"
-                    raise TripleGenError(f"id {row_id!r} appears {where}; the parts overlap")
-                seen[row_id] = path
+            raise unreadable(path, exc) from None
     return seen
 
 

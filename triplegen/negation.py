@@ -38,6 +38,7 @@ from triplegen.lexicon import (
     match_case,
     split_ending,
     third_person,
+    verb_base,
     tokenize,
 )
 from triplegen.polarity import cue_spans, flips_polarity
@@ -194,7 +195,7 @@ def _verb_or_participle(text: str, tokens: Sequence[Token]) -> str | None:
         if second is not None:  # "does not stand and show", not "... and shows"
             other = tokens[second]
             text = _splice(text, other.start, other.end, THIRD_PERSON.get(other.lower, other.lower))
-        return _splice(text, token.start, token.end, _cased(token.text, f"does not {THIRD_PERSON[token.lower]}"))
+        return _splice(text, token.start, token.end, _cased(token.text, f"does not {verb_base(token.lower)}"))
     if kind == "present_base":
         return _splice(text, token.start, token.end, _cased(token.text, f"do not {token.lower}"))
     return _splice(text, token.start, token.start, _cased(token.text, "not") + " ")

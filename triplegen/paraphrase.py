@@ -24,6 +24,7 @@ from importlib import resources
 
 from triplegen.checks import normalise
 from triplegen.clause import coordinated_verb, find_predicate, subject_is_plural
+from triplegen.grammar import dangling_verb
 from triplegen.lexicon import (
     AUXILIARIES,
     DETERMINERS,
@@ -36,6 +37,7 @@ from triplegen.lexicon import (
     is_participle,
     keeps_capital,
     present_participle,
+    verb_base,
     split_ending,
     third_person,
     tokenize,
@@ -83,7 +85,8 @@ def paraphrase(caption: str) -> str | None:
     ending = "." if "." in ending else ""
     seed = zlib.crc32(body.encode("utf-8"))
     for candidate in _candidates(body, seed):
-        if candidate and normalise(candidate) != normalise(body) and keeps_polarity(body, candidate):
+        if (candidate and normalise(candidate) != normalise(body) and keeps_polarity(body, candidate)
+                and (dangling_verb(candidate) is None or dangling_verb(body) is not None)):
             return _sentence_case(body, candidate) + ending
     return None
 
@@ -121,10 +124,10 @@ def _restructure(text: str) -> str | None:
         second = coordinated_verb(tokens, i)
         if second is not None:  # "is standing and showing", not "... and shows"
             other = tokens[second]
-            base = THIRD_PERSON.get(other.lower, other.lower)
+            base = verb_base(other.lower)
             text = f"{text[:other.start]}{present_participle(base)}{text[other.end:]}"
     if predicate.kind == "present_s":
-        return f"{text[:token.start]}is {present_participle(THIRD_PERSON[token.lower])}{text[token.end:]}"
+        return f"{text[:token.start]}is {present_participle(verb_base(token.lower))}{text[token.end:]}"
     if predicate.kind == "present_base" and tokens[i - 1].lower not in PRONOUN_SUBJECTS:
         return f"{text[:token.start]}are {present_participle(token.lower)}{text[token.end:]}"
     if tokens[0].lower == "there" and i == 1 and token.lower in ("is", "are") and i + 1 < len(tokens):

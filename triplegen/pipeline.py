@@ -30,16 +30,20 @@ from triplegen.judge import Judge, Outcome
 from triplegen.objects import AbsentSpec, ObjectVocabulary, derived_id, parse_labels, plan_absent
 from triplegen.tasks import row_variables
 from triplegen.readers import CaptionSource
-from triplegen.resume import WorkFolder
+from triplegen.records import ChunkSummary
+from triplegen.resume import WorkFolder, input_digest
 from triplegen.schema import reject_schema
 from triplegen.writer import ParquetSink
 
 FANOUT_CACHE = 20_000
 
 
-def row_seed(run_seed: int, row_id: str, attempt: int) -> int:
-    """A per-row, per-attempt seed: reruns reproduce it, retries get a fresh one (31 bits, any engine)."""
-    digest = hashlib.blake2b(f"{run_seed}\x1f{row_id}\x1f{attempt}".encode(), digest_size=8).digest()
+def row_seed(run_seed: int, key: str, attempt: int) -> int:
+    """A per-attempt seed of a caption (or an absent-object row's id): reruns reproduce it, retries get
+    a fresh one (31 bits, any engine). Keyed by the caption text, not by the row that first carries it,
+    so a caption met again in a later chunk, on another worker or after a resume, gets the answer the
+    fan-out cache would have given it."""
+    digest = hashlib.blake2b(f"{run_seed}\x1f{key}\x1f{attempt}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
@@ -73,6 +77,10 @@ class Chunk:
     constraints: Counter = field(default_factory=Counter)  # "paraphrase: free", "negation: edit", ... per caption
     judge: Counter = field(default_factory=Counter)  # the LLM judge's calls, tokens and rejections
     absent: list[AbsentRow] = field(default_factory=list)
+    wanted: set[str] | None = None  # the ids (of rows and absent-object rows) to produce; None: all
+
+    def wants(self, row_id: str) -> bool:
+        return self.wanted is None or row_id in self.wanted
 
 
 class Step:
@@ -145,8 +153,10 @@ class Dedupe(Step):
 
     def run(self, chunks):
         for chunk in chunks:
+            ids = chunk.rows.column("id").to_pylist()
             for position, caption in enumerate(chunk.rows.column("caption").to_pylist()):
-                chunk.groups.setdefault(caption, []).append(position)
+                if chunk.wants(ids[position]):
+                    chunk.groups.setdefault(caption, []).append(position)
             for caption in chunk.groups:
                 reason = check_caption(caption, self.checks)
                 if reason is not None:
@@ -220,7 +230,7 @@ class Generate(Step):
             pending = {
                 caption: lambda attempt, c=caption: Request(
                     key=keys[c], caption=c, messages=chunk.messages.get(c, []),
-                    seed=row_seed(self.seed, keys[c], attempt), attempt=attempt, schema=schemas[c])
+                    seed=row_seed(self.seed, c, attempt), attempt=attempt, schema=schemas[c])
                 for caption in todo
             }
             chunk.generated = len(pending)
@@ -293,6 +303,8 @@ class AbsentRows(Generate):
                 for spec in plan_absent(row_id, caption, parse_labels(labels[position]), self.count,
                                         self.vocabulary, self.seed):
                     key = derived_id(row_id, spec.index)
+                    if not chunk.wants(key):
+                        continue
                     chunk.absent.append(AbsentRow(position, spec))
                     messages = self.template.render(caption, row_variables(spec)) if self.messages else []
                     pending[key] = lambda attempt, k=key, c=caption, m=messages, a=spec: Request(
@@ -391,29 +403,30 @@ class WriteParts(Step):
             schema=reject_schema(),
         )
 
-    def _summary(self, chunk: Chunk, accepted: list[Entry], rejected: list[Entry]) -> dict:
+    def _summary(self, chunk: Chunk, accepted: list[Entry], rejected: list[Entry]) -> ChunkSummary:
         every = accepted + rejected
-        return {
-            "chunk": chunk.index,
-            "rows": chunk.rows.num_rows,
-            "accepted": len(accepted),
-            "rejected": len(rejected),
-            "absent_planned": len(chunk.absent),
-            "absent_accepted": sum(spec is not None for _, _, spec in accepted),
-            "reject_reasons": dict(Counter(o.reason for _, o, _ in rejected)),
-            "check_failures": dict(chunk.failures),
-            "judged": chunk.judged,
-            "generated": chunk.generated,
-            "retries": chunk.retries,
-            "constraints": dict(chunk.constraints),
-            "judge": dict(chunk.judge),
-            "prompt_tokens": sum(o.prompt_tokens for _, o, _ in every),
-            "completion_tokens": sum(o.completion_tokens for _, o, _ in every),
-            "cached_tokens": sum(o.cached_tokens or 0 for _, o, _ in every),
-            "cache_reports": chunk.cache_reports,
-            "backend": self.provenance["backend"],
-            "model": self.provenance["model"],
-        }
+        return ChunkSummary(
+            chunk=chunk.index,
+            rows=chunk.rows.num_rows,
+            accepted=len(accepted),
+            rejected=len(rejected),
+            absent_planned=len(chunk.absent),
+            absent_accepted=sum(spec is not None for _, _, spec in accepted),
+            reject_reasons=dict(Counter(o.reason for _, o, _ in rejected)),
+            check_failures=dict(chunk.failures),
+            judged=chunk.judged,
+            generated=chunk.generated,
+            retries=chunk.retries,
+            constraints=dict(chunk.constraints),
+            judge=dict(chunk.judge),
+            prompt_tokens=sum(o.prompt_tokens for _, o, _ in every),
+            completion_tokens=sum(o.completion_tokens for _, o, _ in every),
+            cached_tokens=sum(o.cached_tokens or 0 for _, o, _ in every),
+            cache_reports=chunk.cache_reports,
+            backend=self.provenance["backend"],
+            model=self.provenance["model"],
+            input_digest=input_digest(chunk.rows),
+        )
 
 
 def run_steps(chunks: Iterable[Chunk], steps: list[Step]) -> Iterator:

@@ -3,11 +3,17 @@
 The backend's counters (tokens, retries, server errors) are read live from its optional `stats`
 attribute (a `BackendStats`), so a served run shows tokens/s while a chunk is still in flight.
 Rows skipped because an earlier run finished them are not counted in rows/s.
+
+When stderr is not a terminal (Slurm, nohup, a CI log), a bar would print nothing until the end, so
+a plain line is printed every `SEMCLIP_PROGRESS_INTERVAL` seconds (default 30) instead, and once
+at the end.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
 
 from rich.console import Console
@@ -15,10 +21,52 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from triplegen.backends.base import BackendStats
+from triplegen.records import ChunkSummary
 
 
 def stderr_console() -> Console:
     return Console(file=sys.stderr, highlight=False)
+
+
+def progress_interval() -> float:
+    """Seconds between plain progress lines off a terminal (`SEMCLIP_PROGRESS_INTERVAL`)."""
+    try:
+        return max(0.1, float(os.environ.get("SEMCLIP_PROGRESS_INTERVAL", "30")))
+    except ValueError:
+        return 30.0
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class PlainTicker:
+    """Prints `line()` every `interval` seconds from a daemon thread, and once more at `stop()`."""
+
+    def __init__(self, line, console: Console, interval: float | None = None):
+        self.line, self.console = line, console
+        self.interval = interval or progress_interval()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="progress-lines")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._print()
+
+    def _print(self) -> None:
+        self.console.print(self.line(), markup=False, highlight=False, soft_wrap=True)
+        self.console.file.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._print()
 
 
 class _Counters(ProgressColumn):
@@ -36,13 +84,16 @@ class RunProgress:
     def __init__(self, total: int, quiet: bool = False, stats: BackendStats | None = None,
                  console: Console | None = None):
         self.total, self.quiet, self.stats = total, quiet, stats
-        self.accepted = self.rejected = self.retries = self.new_rows = 0
+        self.accepted = self.rejected = self.retries = self.new_rows = self.done = 0
         self.started = time.monotonic()
-        self._progress = None
-        if not quiet:
+        self._progress = self._ticker = None
+        console = console or stderr_console()
+        if not quiet and not console.is_terminal:
+            self._ticker = PlainTicker(self.plain_line, console)
+        elif not quiet:
             self._progress = Progress(
                 TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                _Counters(self), console=console or stderr_console(), transient=False,
+                _Counters(self), console=console, transient=False,
             )
             self._task = self._progress.add_task("rows", total=total)
 
@@ -50,24 +101,38 @@ class RunProgress:
         self.started = time.monotonic()
         if self._progress is not None:
             self._progress.start()
+        if self._ticker is not None:
+            self._ticker.start()
         return self
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
             self._progress.stop()
+        if self._ticker is not None:
+            self._ticker.stop()
 
-    def advance(self, summary: dict, resumed: bool = False) -> None:
+    def advance(self, summary: ChunkSummary, resumed: bool = False) -> None:
         """Count one finished chunk (from its completion marker)."""
-        self.accepted += summary["accepted"]
-        self.rejected += summary["rejected"]
-        self.retries += summary.get("retries", 0)
+        self.accepted += summary.accepted
+        self.rejected += summary.rejected
+        self.retries += summary.retries
         if not resumed:
-            self.new_rows += summary["rows"]
+            self.new_rows += summary.rows
+        self.done += summary.rows
         if self._progress is not None:
-            self._progress.advance(self._task, summary["rows"])
+            self._progress.advance(self._task, summary.rows)
 
     def rows_per_s(self) -> float:
         return self.new_rows / max(time.monotonic() - self.started, 1e-9)
+
+    def plain_line(self) -> str:
+        """One log line: where the run is, its speed and its ETA (from this run's own rows/s)."""
+        rate = self.rows_per_s()
+        left = self.total - self.done
+        eta = left / rate if rate > 0 else (0 if left == 0 else None)
+        share = self.done / self.total if self.total else 1.0
+        return (f"generate {self.done:,}/{self.total:,} rows ({share:.0%}) · ETA {format_eta(eta)} · "
+                f"{time.strftime('%H:%M:%S')} · {self.describe()}")
 
     def describe(self) -> str:
         done = self.accepted + self.rejected

@@ -5,12 +5,17 @@ input's other columns, carried through), so the pipeline never needs to know the
 bounded, so memory does not grow with the input. The row order is fixed (files sorted by name), which
 is what lets a resumed run cut the input into the same chunks again.
 
-CSV files must be UTF-8: a CSV with other bytes is refused with a one-line error that names the file
-and says how to re-encode it, rather than having captions silently altered by replacement characters.
+CSV and JSONL files must be UTF-8: the whole file is checked when it is opened, before any row is
+generated, and one with other bytes is refused with a one-line error that names the file and the line
+and says how to re-encode it (rather than failing after hours, or captions silently altered by
+replacement characters). The same pass finds the longest line, so a row of any size is read (the
+reader's blocks are made larger than it). In a folder of Parquet files, names starting with "." or
+"_" (Spark's `_SUCCESS`, hidden files) are not data; any other file that is not Parquet is refused.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 from collections.abc import Iterator
@@ -85,6 +90,9 @@ class CaptionSource:
         self.format = _format_of(self.path)
         self.batch_rows = batch_rows
         self.files = self._list_files()
+        self.block_bytes = _BLOCK_BYTES
+        if self.format in ("csv", "jsonl"):
+            self.block_bytes = max(_BLOCK_BYTES, 2 * _check_text(self.path))
         self.raw_schema = self._read_schema()
         self.columns = self._resolve_columns(columns)
         image_type = self._field(self.columns.image).type if self.columns.image else None
@@ -105,7 +113,13 @@ class CaptionSource:
             if self.path.stat().st_size == 0:
                 raise TripleGenError(f"{self.path} is empty (0 bytes)")
             return [self.path]
-        files = sorted(p for p in self.path.rglob("*") if p.suffix.lower() in PARQUET_SUFFIXES)
+        data = [p for p in self.path.rglob("*") if p.is_file()
+                and not any(part.startswith((".", "_")) for part in p.relative_to(self.path).parts)]
+        others = sorted(str(p.relative_to(self.path)) for p in data if p.suffix.lower() not in PARQUET_SUFFIXES)
+        if others:
+            raise TripleGenError(f"{self.path} holds files that are not Parquet ({', '.join(others[:3])}"
+                                 f"{', ...' if len(others) > 3 else ''}); move them out, or read them on their own")
+        files = sorted(p for p in data if p.suffix.lower() in PARQUET_SUFFIXES)
         if not files:
             raise TripleGenError(f"{self.path} is a folder without .parquet files")
         return files
@@ -144,7 +158,7 @@ class CaptionSource:
 
     def _json_reader(self):
         try:
-            return pa_json.open_json(self.path, read_options=pa_json.ReadOptions(block_size=_BLOCK_BYTES))
+            return pa_json.open_json(self.path, read_options=pa_json.ReadOptions(block_size=self.block_bytes))
         except (pa.ArrowInvalid, OSError) as exc:
             raise TripleGenError(f"cannot read {self.path} as JSON lines: {_first_line(exc)}") from None
 
@@ -207,7 +221,7 @@ class CaptionSource:
         )
         reader = pa_csv.open_csv(
             self.path,
-            read_options=pa_csv.ReadOptions(block_size=_BLOCK_BYTES),
+            read_options=pa_csv.ReadOptions(block_size=self.block_bytes),
             parse_options=pa_csv.ParseOptions(delimiter=self._delimiter(), newlines_in_values=True),
             convert_options=convert,
         )
@@ -282,9 +296,34 @@ def _as_text(column: pa.Array, name: str) -> pa.Array:
         raise TripleGenError(f"column {name!r} has type {column.type}, which is not text") from None
 
 
-def _not_utf8(path: Path) -> str:
+def _check_text(path: Path) -> int:
+    """Refuse a file that is not UTF-8 throughout; return its longest line in bytes."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    longest = current = 0
+    line = 1
+    with open(path, "rb") as handle:
+        while block := handle.read(_BLOCK_BYTES):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                raise TripleGenError(_not_utf8(path, line + block[: max(exc.start, 0)].count(b"\n"))) from None
+            pieces = block.split(b"\n")
+            current += len(pieces[0])
+            if len(pieces) > 1:
+                longest = max(longest, current, *(len(piece) for piece in pieces[1:-1]))
+                current = len(pieces[-1])
+            line += len(pieces) - 1
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise TripleGenError(_not_utf8(path, line)) from None
+    return max(longest, current)
+
+
+def _not_utf8(path: Path, line: int | None = None) -> str:
+    where = f" (line {line:,})" if line is not None else ""
     return (
-        f"{path} is not valid UTF-8; re-encode it first, e.g. "
+        f"{path} is not valid UTF-8{where}; re-encode it first, e.g. "
         f"iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8{path.suffix}"
     )
 

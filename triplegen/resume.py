@@ -10,16 +10,25 @@ A chunk counts as finished only when its marker exists; the marker is written af
 were renamed into place (as datatrove's completion markers), so a run killed at any moment leaves
 either a finished chunk or one that is simply done again. A rerun with different settings would mix
 two runs in one file, so it is refused unless the user asks to start over.
+
+An input edited in place can keep its size and modification time, which the fingerprint holds; so
+each marker also holds a digest of its chunk's input rows, and a resumed run compares them before it
+generates anything (`verify_input`), at the cost of reading the finished part of the input once more.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
+import pyarrow as pa
+
 from triplegen.errors import TripleGenError
-from triplegen.writer import write_json_atomic
+from triplegen.files import write_json_atomic
+from triplegen.records import ChunkSummary
 
 FINGERPRINT = "fingerprint.json"
 
@@ -45,8 +54,7 @@ class WorkFolder:
                 raise TripleGenError(
                     f"{existing[0]} already exists; pass --overwrite to replace it or choose another -o"
                 )
-            self.path.mkdir(parents=True)
-            write_json_atomic(self.path / FINGERPRINT, fingerprint)
+            write_json_atomic(self.path / FINGERPRINT, fingerprint)  # creates the folder
             return 0
         stored = self._stored_fingerprint()
         if stored is None:  # killed before the fingerprint was written: nothing was finished
@@ -80,17 +88,45 @@ class WorkFolder:
     def is_done(self, index: int) -> bool:
         return self.marker(index).exists()
 
-    def mark_done(self, index: int, summary: dict) -> None:
-        write_json_atomic(self.marker(index), summary)
+    def mark_done(self, index: int, summary: ChunkSummary) -> None:
+        write_json_atomic(self.marker(index), summary.model_dump(mode="json"))
 
     def done_chunks(self) -> list[int]:
         return sorted(int(p.name[6:12]) for p in self.path.glob("chunk-*.done"))
 
-    def summaries(self) -> list[dict]:
-        return [json.loads(self.marker(i).read_text(encoding="utf-8")) for i in self.done_chunks()]
+    def summary(self, index: int) -> ChunkSummary:
+        return ChunkSummary.model_validate_json(self.marker(index).read_text(encoding="utf-8"))
+
+    def summaries(self) -> list[ChunkSummary]:
+        return [self.summary(i) for i in self.done_chunks()]
+
+    def verify_input(self, chunks: Iterable, input_name: str) -> None:
+        """Refuse to resume when a finished chunk's input rows differ from what the input holds now."""
+        done = set(self.done_chunks())
+        last = max(done, default=-1)
+        for chunk in chunks:
+            if chunk.index > last:
+                return
+            if chunk.index not in done:
+                continue
+            stored = self.summary(chunk.index).input_digest
+            if stored is not None and stored != input_digest(chunk.rows):
+                raise TripleGenError(
+                    f"{input_name} changed since the unfinished run in {self.path} (the rows of chunk "
+                    f"{chunk.index} differ); rerun with the original input to resume, or pass --overwrite to start over"
+                )
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def input_digest(rows: pa.Table) -> str:
+    """A digest of a chunk's normalised input rows (ids, captions, images, carried columns)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in rows.column_names:
+        digest.update(name.encode())
+        digest.update(repr(rows.column(name).to_pylist()).encode())
+    return digest.hexdigest()
 
 
 # Names shown to the user when a setting differs between the stored and the new run.

@@ -7,33 +7,36 @@ parts joined into the final files, the card written and the work folder removed.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterable, Iterator
 
 from rich.console import Console
 
 from triplegen import __version__
 from triplegen.backends import Backend, make_backend
-from triplegen.card import render_card
 from triplegen.checks import CheckConfig
 from triplegen.config import GenerateConfig
-from triplegen.constraints import SAMPLE_CAPTIONS, row_schema
-from triplegen.errors import TripleGenError
-from triplegen.merge import concat_parquet
-from triplegen.judge import Judge
-from triplegen.llm_judge import JudgeRows, judge_backend, judge_reasons, load_judge_template
-from triplegen.objects import ABSENT_SUFFIX, ObjectVocabulary, parse_labels
-from triplegen.pipeline import (
-    AbsentRows, Dedupe, Generate, ReadChunks, Render, SkipFinished, WriteParts, run_steps, shard_of,
+from triplegen.constraints import choose_constraint
+from triplegen.errors import BackendUnavailable, TripleGenError
+from triplegen.files import (
+    RunLock, refuse_folder, refuse_overwriting_inputs, remove_stale_temps, same_file, write_text_atomic,
 )
+from triplegen.merge import concat_parquet, read_run_metadata
+from triplegen.hubcard import render_dataset_card
+from triplegen.layout import CARD_NAME
+from triplegen.llm_judge import judge_backend, judge_reasons, load_judge_template
+from triplegen.objects import ABSENT_SUFFIX, ObjectVocabulary, parse_labels
+from triplegen.pipeline import ReadChunks, SkipFinished, WriteParts, run_steps, shard_of
+from triplegen.plan import GenerationPlan
 from triplegen.progress import RunProgress, stderr_console
-from triplegen.templates import load_template
 from triplegen.readers import CaptionSource, Columns
+from triplegen.records import RunMetadata
 from triplegen.resume import WorkFolder
+from triplegen.retry import retry_backend_errors
+from triplegen.templates import load_template
 from triplegen.schema import reject_schema, triple_schema
-from triplegen.writer import write_text_atomic
 
 
 @dataclass
@@ -55,93 +58,238 @@ class RunSummary:
     run: dict = field(default_factory=dict)
 
 
-def generate(config: GenerateConfig, backend: Backend | None = None, console: Console | None = None) -> RunSummary:
+def generate(config, backend: Backend | None = None, console: Console | None = None, *,
+             as_frame: str | None = None, **options):
     """Generate triples for every input row; rerunning the same config resumes an interrupted run.
+
+    `config` is a GenerateConfig (files in, files out: returns a RunSummary), or rows in memory (a
+    list of captions or row dicts, a polars/pandas DataFrame, a datasets.Dataset) with GenerateConfig
+    fields as keyword arguments: then it returns `GeneratedFrames(triples, rejects, summary)` of the
+    same kind (triplegen.inmemory). `as_frame` ("polars", "pandas", "datasets", "arrow") asks for
+    frames of that kind in either case.
 
     `backend` plugs in any object implementing `triplegen.backends.Backend` instead of the one the
     config names (the caller keeps ownership: it is not closed here).
     """
+    if not isinstance(config, GenerateConfig):
+        from triplegen.inmemory import generate_from_memory
+
+        return generate_from_memory(config, as_frame=as_frame, backend=backend, console=console, **options)
+    if options:
+        raise TypeError(f"options {sorted(options)} go into the GenerateConfig itself")
+    summary = _generate(config, backend, console)
+    if as_frame is not None:
+        from triplegen.inmemory import read_frames
+
+        return read_frames(summary, as_frame)
+    return summary
+
+
+def _generate(config: GenerateConfig, backend: Backend | None, console: Console | None) -> RunSummary:
     started = time.monotonic()
+    if backend is not None and config.executor == "ray":
+        raise TripleGenError("--executor ray builds a backend on every worker from the config; "
+                             "a backend object cannot be passed in")
     console = console or stderr_console()
     template = load_template(config.prompt)
     source = CaptionSource(config.input, Columns(config.caption_col, config.image_col, config.id_col))
-    schema = triple_schema(source.image_type, source.extra_fields)
     _check_paths(config, source)
-    planned = _scan(source, config)
-    sampling = _sampling(template, config)
-    checks = CheckConfig()
-    absent_template, vocabulary = _absent_setup(config, source)
-    judge_template = load_judge_template(config)
+    with RunLock(config.output.with_name(f".{config.output.name}.lock"), f"-o {config.output}"):
+        work = WorkFolder(config.output)
+        # left by a killed run; safe to remove now that this run holds the lock
+        remove_stale_temps(config.output.parent, [config.output.name, config.card_path.name])
+        remove_stale_temps(config.rejects_path.parent, [config.rejects_path.name])
+        remove_stale_temps(work.path)
+        job = Job.prepare(config, template, source)
+        if config.retry_backend_errors and config.output.exists() and not work.path.exists():
+            summary = None  # finished by an earlier run: only its backend_error rows are redone
+        else:
+            summary = _run(job, work, backend, console, started)
+        retried = retry_backend_errors(job, backend, console) if config.retry_backend_errors else None
+    if retried is not None:
+        return run_summary(config, retried[0], 0, started, retried[1])
+    return summary or _summary_of_output(config, started)
 
-    work = WorkFolder(config.output)
-    fingerprint = _fingerprint(config, template, source, sampling, absent_template, judge_template)
-    resumed = work.open(fingerprint, config.overwrite, (config.rejects_path,))
-    owned = backend is None
-    constraint = {"mode": config.constrain, "applied": False, "note": "no generation in this run"}
-    judge_owned = None
+
+def _run(job: "Job", work: WorkFolder, backend: Backend | None, console: Console, started: float) -> RunSummary:
+    config = job.config
+    planned = _scan(job.source, config)
+    resumed = work.open(job.fingerprint(), config.overwrite, (config.rejects_path,))
+    if resumed:  # before the backend loads: an input changed in place is refused at once
+        work.verify_input(job.reader(), str(config.input))
+    chunks_total = -(-planned // config.chunk_size)
+    executor = job.executor(backend, console) if backend is not None or resumed < chunks_total else None
     try:
-        chunks_total = -(-planned // config.chunk_size)
-        if backend is None and resumed < chunks_total:
-            backend = make_backend(config, template.output_schema)
-        if backend is not None:
-            _announce(config, backend, console, resumed)
-        provenance = {
-            "backend": backend.name if backend else config.resolved_backend(),
-            "model": backend.model if backend else (config.model or "rules"),
-            **_prompt_provenance(template),
-            "deterministic": backend.deterministic if backend else config.resolved_backend() == "rules",
-        }
-        with RunProgress(planned, config.quiet, getattr(backend, "stats", None), console) as progress:
-            skip = SkipFinished(work, lambda index: progress.advance(_marker(work, index), resumed=True))
-            steps = [skip, Dedupe(checks)]
-            if backend is not None:
-                judge = Judge(template, checks, _semantic_checker() if config.semantic_check else None)
-                if getattr(backend, "needs_messages", True):  # a backend without the flag gets messages
-                    steps.append(Render(template))
-                shape, constraint = _constraint(config, backend, template, console)
-                steps.append(Generate(backend, judge, sampling, config.seed, config.max_attempts, shape,
-                                      config.retry_temperature))
-                if absent_template is not None:
-                    absent_judge = Judge(absent_template, checks, judge.semantic)
-                    steps.append(AbsentRows(backend, absent_judge, _sampling(absent_template, config), config.seed,
-                                            config.max_attempts, absent_template, vocabulary, config.absent_objects,
-                                            config.objects_col, config.retry_temperature))
-                if judge_template is not None:
-                    judging, owns = judge_backend(config, backend, judge_template)
-                    judge_owned = judging if owns else None
-                    steps.append(JudgeRows(judging, judge_template, config.seed, config.max_attempts))
-            steps.append(WriteParts(work, schema, provenance, _prompt_provenance(absent_template)))
-            reader = ReadChunks(source, config.chunk_size, config.shard, config.limit)
-            for summary in run_steps(reader, steps):
+        if executor is not None:
+            _announce(config, executor.backend, console, resumed)
+        if config.card_path.name != CARD_NAME and not config.quiet:
+            console.print(f"{config.output.with_name(CARD_NAME)} is not the card of {config.output.name}: "
+                          f"the card goes to {config.card_path}.")
+        provenance = job.provenance(executor.backend if executor else None)
+        with RunProgress(planned, config.quiet, getattr(executor and executor.backend, "stats", None),
+                         console) as progress:
+            chunks = SkipFinished(work, lambda index: progress.advance(work.summary(index), resumed=True)).run(
+                job.reader())
+            for summary in job.generate(chunks, executor, work, provenance):
                 progress.advance(summary)
             rows_per_s = progress.rows_per_s()
     finally:
-        if owned and backend is not None:
-            backend.close()
-        if judge_owned is not None:
-            judge_owned.close()
+        if executor is not None:
+            executor.close()
 
     summaries = work.summaries()
-    run = _run_metadata(config, template, provenance, summaries, absent_template)
-    run["constraint"] = constraint
-    run["prefix_caching"] = getattr(backend, "prefix_caching", None)
-    if judge_template is not None:
-        run["judge"] = {"model": config.judge_model, "base_url": config.judge_base_url,
-                        "prompt": _prompt_provenance(judge_template), "reasons": judge_reasons(judge_template)}
-    if run["counts"]["rows"] != planned or len(summaries) != chunks_total:
-        raise RuntimeError(f"chunks cover {run['counts']['rows']} rows, expected {planned}")
+    run = job.metadata(provenance).add(summaries)
+    if run.counts.rows != planned or len(summaries) != chunks_total:
+        raise RuntimeError(f"chunks cover {run.counts.rows} rows, expected {planned}")
     chunks = work.done_chunks()
-    concat_parquet([work.part(i) for i in chunks], config.output, schema, run)
-    concat_parquet([work.rejects_part(i) for i in chunks], config.rejects_path, reject_schema(), run)
-    write_text_atomic(config.card_path, render_card(run, config.output, config.rejects_path))
+    concat_parquet([work.part(i) for i in chunks], config.output, job.schema, run.json_dict())
+    concat_parquet([work.rejects_part(i) for i in chunks], config.rejects_path, reject_schema(), run.json_dict())
+    write_text_atomic(config.card_path, render_dataset_card(run.json_dict(), config.output, config.rejects_path,
+                                                            config.card_path))
     work.remove()
-    counts = run["counts"]
+    return run_summary(config, run, resumed, started, rows_per_s)
+
+
+def run_summary(config: GenerateConfig, run: RunMetadata, resumed: int, started: float,
+                rows_per_s: float) -> RunSummary:
     return RunSummary(
-        output=config.output, rejects=config.rejects_path, card=config.card_path, rows=counts["rows"],
-        accepted=counts["accepted"], rejected=counts["rejected"], backend=provenance["backend"],
-        model=provenance["model"], resumed_chunks=resumed, seconds=time.monotonic() - started,
-        rows_per_s=rows_per_s, reject_reasons=run["reject_reasons"], run=run,
+        output=config.output, rejects=config.rejects_path, card=config.card_path, rows=run.counts.rows,
+        accepted=run.counts.accepted, rejected=run.counts.rejected, backend=run.backend, model=run.model,
+        resumed_chunks=resumed, seconds=time.monotonic() - started, rows_per_s=rows_per_s,
+        reject_reasons=run.reject_reasons, run=run.json_dict(),
     )
+
+
+def _summary_of_output(config: GenerateConfig, started: float) -> RunSummary:
+    """A finished output that had nothing to retry: its own totals."""
+    return run_summary(config, RunMetadata(**read_run_metadata(config.output)), 0, started, 0.0)
+
+
+@dataclass
+class Job:
+    """A run's settings as its passes need them: the input, the generation plan, the fingerprint."""
+
+    config: GenerateConfig
+    template: Any
+    source: CaptionSource
+    plan: GenerationPlan
+    constraint: dict | None = None  # the card's record of the polarity constraint, once decided
+
+    @classmethod
+    def prepare(cls, config: GenerateConfig, template, source: CaptionSource) -> "Job":
+        absent_template, vocabulary = _absent_setup(config, source)
+        plan = GenerationPlan(
+            template=template, sampling=_sampling(template, config), checks=CheckConfig(), seed=config.seed,
+            max_attempts=config.max_attempts, semantic_check=config.semantic_check, absent_template=absent_template,
+            vocabulary=vocabulary, absent_sampling=_sampling(absent_template, config) if absent_template else None,
+            absent_objects=config.absent_objects, objects_col=config.objects_col,
+            retry_temperature=config.retry_temperature, judge_template=load_judge_template(config))
+        return cls(config, template, source, plan)
+
+    @property
+    def schema(self):
+        return triple_schema(self.source.image_type, self.source.extra_fields)
+
+    def reader(self) -> ReadChunks:
+        return ReadChunks(self.source, self.config.chunk_size, self.config.shard, self.config.limit)
+
+    def fingerprint(self) -> dict:
+        return _fingerprint(self.config, self.template, self.source, self.plan)
+
+    def executor(self, backend: Backend | None, console: Console):
+        """Where chunks are generated: the given backend, one made from the config, or Ray workers.
+
+        The polarity constraint is decided here, once the backend can be asked whether it takes the
+        rows' schemas; a Ray worker asks its own backend when it starts (triplegen.executors).
+        """
+        if self.config.executor == "ray":
+            from triplegen.executors.ray_pool import RayWorkers  # Ray is an extra; a local run never imports it
+
+            self._constrain(None, console)
+            return RayWorkers(self.config, self.plan, console)
+        owned = backend is None
+        backend = backend or make_backend(self.config, self.template.output_schema)
+        try:
+            self._constrain(backend, console)
+            judging = judge_backend(self.config, backend, self.plan.judge_template) if self.plan.judge_template else None
+        except BaseException:
+            if owned:
+                backend.close()
+            raise
+        return LocalExecutor(backend, self.plan, owned, *(judging or (None, False)))
+
+    def _constrain(self, backend: Backend | None, console: Console) -> None:
+        """Apply the polarity constraint when the backend takes it (None: a Ray worker's, not asked here)."""
+        mode, template = self.config.constrain, self.template
+        if backend is not None:
+            self.constraint = choose_constraint(mode, backend, template)
+        else:
+            applied = mode != "none" and template.task == "triple" and self.config.resolved_backend() != "rules"
+            self.constraint = {"mode": mode, "applied": applied, "note": "per-caption JSON-schema patterns (each "
+                               "Ray worker checks that its backend takes them)" if applied else "not used"}
+        self.plan.constrained = self.constraint["applied"]
+        refused = self.constraint["note"].startswith("not applied")
+        if refused and not self.config.quiet:
+            console.print(f"[bold yellow]Polarity constraint {self.constraint['note']}[/]; the template's schema "
+                          "is used and wrong polarity is left to the checks.")
+
+    def generate(self, chunks: Iterable, executor, work: WorkFolder, provenance: dict) -> Iterator:
+        """Generate the chunks and write their parts; an outage stops here with what is kept."""
+        generated = executor.run(chunks) if executor is not None else run_steps(chunks, self.plan.steps(None))
+        write = WriteParts(work, self.schema, provenance, _prompt_provenance(self.plan.absent_template))
+        try:
+            yield from write.run(generated)
+        except BackendUnavailable as exc:
+            raise BackendUnavailable(f"{exc}; stopped: {len(work.done_chunks())} chunk(s) are finished and kept in "
+                                     f"{work.path}, run the same command again once it is back") from None
+
+    def provenance(self, backend: Backend | None) -> dict:
+        name = self.config.resolved_backend()
+        return {
+            "backend": backend.name if backend else name,
+            "model": backend.model if backend else (self.config.model or "rules"),
+            **_prompt_provenance(self.template),
+            "deterministic": backend.deterministic if backend else name == "rules",
+            "prefix_caching": getattr(backend, "prefix_caching", None),
+        }
+
+    def metadata(self, provenance: dict) -> RunMetadata:
+        """The run's settings, with zero totals (`RunMetadata.add` adds the chunks')."""
+        config, template, absent = self.config, self.template, self.plan.absent_template
+        judge = self.plan.judge_template
+        return RunMetadata(
+            triplegen_version=__version__, config=config.model_dump(mode="json"), backend=provenance["backend"],
+            model=provenance["model"], prompt={"name": template.name, "version": template.version, "hash": template.hash,
+                                               "system": template.system, "user": template.user},
+            absent_prompt=None if absent is None else {"name": absent.name, "version": absent.version,
+                                                       "hash": absent.hash},
+            # a deterministic backend would repeat itself, so it gets one attempt
+            attempts_allowed=1 if provenance["deterministic"] else config.max_attempts,
+            constraint=self.constraint, prefix_caching=provenance.get("prefix_caching"),
+            judge=None if judge is None else {"model": config.judge_model, "base_url": config.judge_base_url,
+                                              "prompt": _prompt_provenance(judge), "reasons": judge_reasons(judge)},
+        )
+
+
+@dataclass
+class LocalExecutor:
+    """Chunks generated in this process by one backend and the judge's (each closed at the end when
+    the run made it)."""
+
+    backend: Backend
+    plan: GenerationPlan
+    owned: bool
+    judge: Backend | None = None
+    owns_judge: bool = False
+
+    def run(self, chunks: Iterable) -> Iterator:
+        return run_steps(chunks, self.plan.steps(self.backend, self.judge))
+
+    def close(self) -> None:
+        if self.owned:
+            self.backend.close()
+        if self.owns_judge:
+            self.judge.close()
 
 
 def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
@@ -150,10 +298,12 @@ def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
         raise TripleGenError(
             f"input columns {', '.join(clashes)} clash with the output's own columns; rename or drop them"
         )
-    if config.rejects_path.resolve() == config.output.resolve():
+    if same_file(config.rejects_path, config.output):
         raise TripleGenError("--rejects must differ from -o/--output")
-    if config.output.exists() and config.output.is_dir():
-        raise TripleGenError(f"-o {config.output} is a folder; give a file name such as {config.output}/triples.parquet")
+    refuse_folder(config.output, "-o")
+    refuse_folder(config.rejects_path, "--rejects")
+    refuse_overwriting_inputs({"-o": config.output, "--rejects": config.rejects_path, "the card": config.card_path},
+                              [config.input], read_folders=True)
 
 
 def _prompt_provenance(template) -> dict | None:
@@ -215,8 +365,7 @@ def _sampling(template, config: GenerateConfig) -> dict:
     return sampling
 
 
-def _fingerprint(config: GenerateConfig, template, source: CaptionSource, sampling: dict, absent_template,
-                 judge_template) -> dict:
+def _fingerprint(config: GenerateConfig, template, source: CaptionSource, plan: GenerationPlan) -> dict:
     fingerprint = {
         "prompt_hash": template.hash,
         "prompt": f"{template.name} v{template.version}",
@@ -228,18 +377,18 @@ def _fingerprint(config: GenerateConfig, template, source: CaptionSource, sampli
         "shard": str(config.shard) if config.shard else None,
         "limit": config.limit,
         "chunk_size": config.chunk_size,
-        "sampling": sampling,
+        "sampling": plan.sampling,
         "max_attempts": config.max_attempts,
         "checks": {"semantic": config.semantic_check},
         "constrain": config.constrain,
         "retry_temperature": config.retry_temperature,
     }
-    if judge_template is not None:
+    if plan.judge_template is not None:
         fingerprint["judge"] = {"model": config.judge_model, "base_url": config.judge_base_url,
-                                "prompt_hash": judge_template.hash}
-    if absent_template is not None:  # only then, so that older runs still resume
+                                "prompt_hash": plan.judge_template.hash}
+    if plan.absent_template is not None:  # only then, so that older runs still resume
         fingerprint["absent"] = {"count": config.absent_objects, "objects_col": config.objects_col,
-                                 "prompt_hash": absent_template.hash}
+                                 "prompt_hash": plan.absent_template.hash}
     return fingerprint
 
 
@@ -256,68 +405,5 @@ def _announce(config: GenerateConfig, backend, console: Console, resumed: int) -
         )
     else:
         console.print(f"Backend {backend.name}, model {backend.model}.")
-
-
-def _constraint(config: GenerateConfig, backend, template, console: Console):
-    """Each caption's schema builder (None: the template's schema) and what the card says about it."""
-    def off(note: str):
-        return None, {"mode": config.constrain, "applied": False, "note": note}
-
-    if config.constrain == "none":
-        return off("--constrain none: the template's schema only")
-    if backend.name == "rules":
-        return off("the rules backend writes its own negations")
-    if template.task != "triple":
-        return off(f"template task {template.task!r} keeps its own schema")
-    probe = getattr(backend, "check_schema", None)
-    for caption in SAMPLE_CAPTIONS if probe is not None else ():
-        refusal = probe(row_schema(caption, template.output_schema).schema)
-        if refusal is not None:
-            if not config.quiet:
-                console.print(f"[bold yellow]Polarity constraint not applied:[/] {refusal}; the template's schema "
-                              "is used and wrong polarity is left to the checks.")
-            return off(f"not applied: {refusal}")
-    return (lambda caption: row_schema(caption, template.output_schema)), {
-        "mode": config.constrain, "applied": True, "note": "per-caption JSON-schema patterns"}
-
-
-def _semantic_checker():
-    from triplegen.semantic import SemanticChecker
-
-    return SemanticChecker()
-
-
-def _marker(work: WorkFolder, index: int) -> dict:
-    return json.loads(work.marker(index).read_text(encoding="utf-8"))
-
-
-def _run_metadata(config: GenerateConfig, template, provenance: dict, summaries: list[dict], absent_template) -> dict:
-    def total(key: str) -> int:
-        return sum(s.get(key, 0) for s in summaries)
-
-    def merged(key: str) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for s in summaries:
-            for code, n in s.get(key, {}).items():
-                counts[code] = counts.get(code, 0) + n
-        return counts
-
-    return {
-        "triplegen_version": __version__,
-        "config": config.model_dump(mode="json"),
-        "backend": provenance["backend"],
-        "model": provenance["model"],
-        "prompt": {"name": template.name, "version": template.version, "hash": template.hash},
-        "absent_prompt": None if absent_template is None else {
-            "name": absent_template.name, "version": absent_template.version, "hash": absent_template.hash},
-        # a deterministic backend would repeat itself, so it gets one attempt
-        "attempts_allowed": 1 if provenance["deterministic"] else config.max_attempts,
-        "counts": {k: total(k) for k in ("rows", "accepted", "rejected", "generated", "judged", "retries",
-                                          "absent_planned", "absent_accepted")},
-        "tokens": {"prompt": total("prompt_tokens"), "completion": total("completion_tokens"),
-                   "cached": total("cached_tokens"), "cache_reports": total("cache_reports")},
-        "constraints": merged("constraints"),
-        "judge_counts": merged("judge"),
-        "reject_reasons": merged("reject_reasons"),
-        "check_failures": merged("check_failures"),
-    }
+    if getattr(backend, "log_file", None):
+        console.print(f"vLLM engine log: {backend.log_file} (--verbose shows it here).")

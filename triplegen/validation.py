@@ -18,9 +18,12 @@ import pyarrow.parquet as pq
 
 from triplegen.checks import REASONS, CheckConfig, check_absent_triple, check_caption, check_triple
 from triplegen.errors import TripleGenError
+from triplegen.layout import resolve_triples
 from triplegen.objects import parse_labels
 from triplegen.schema import METADATA_KEY, REQUIRED_TRIPLE_COLUMNS, ROW_KINDS
-from triplegen.writer import ParquetSink, write_json_atomic
+from triplegen.files import refuse_folder, refuse_overwriting_inputs, write_json_atomic
+from triplegen.merge import unreadable
+from triplegen.writer import ParquetSink
 
 # Reasons only validate can find (a file, not a generation, is being judged).
 FILE_REASONS = {
@@ -60,11 +63,11 @@ def _open(path: Path) -> pq.ParquetFile:
     if not path.exists():
         raise TripleGenError(f"file not found: {path}")
     if path.is_dir():
-        raise TripleGenError(f"{path} is a folder; give the triples files themselves")
+        raise TripleGenError(f"{path} is a folder without a triples.parquet; give the triples files themselves")
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise TripleGenError(f"cannot read {path} as Parquet: {str(exc).strip().splitlines()[0]}") from None
+        raise unreadable(path, exc) from None
     schema = parquet.schema_arrow
     for name in REQUIRED_TRIPLE_COLUMNS:
         if name not in schema.names:
@@ -81,7 +84,10 @@ def _open(path: Path) -> pq.ParquetFile:
 def validate(paths: list[Path], semantic_check: bool = False, write_clean: Path | None = None,
              report: Path | None = None, checks: CheckConfig = CheckConfig()) -> ValidationReport:
     """Check every row of every file; optionally write the passing rows and a JSON report."""
-    paths = [Path(p) for p in paths]
+    paths = [resolve_triples(p) for p in paths]  # a dataset folder means its triples file
+    refuse_folder(report, "--report")
+    refuse_folder(write_clean, "--write-clean")
+    refuse_overwriting_inputs({"--report": report, "--write-clean": write_clean}, paths)
     files = [_open(p) for p in paths]  # every schema problem is found before any row is read
     semantic = _semantic_checker() if semantic_check else None
     result = ValidationReport(files=[str(p) for p in paths])
@@ -90,7 +96,7 @@ def validate(paths: list[Path], semantic_check: bool = False, write_clean: Path 
     try:
         for path, parquet in zip(paths, files):
             objects_col = _objects_column(parquet)
-            for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+            for batch in _batches(path, parquet):
                 verdicts = _check_batch(batch, seen, checks, semantic, objects_col)
                 keep = []
                 for row_id, reasons in verdicts:
@@ -110,6 +116,14 @@ def validate(paths: list[Path], semantic_check: bool = False, write_clean: Path 
     if report is not None:
         write_json_atomic(report, result.to_json())
     return result
+
+
+def _batches(path: Path, parquet: pq.ParquetFile):
+    """The file's rows in batches; a corrupt page, found only as it is read, is one line (exit 2)."""
+    try:
+        yield from parquet.iter_batches(batch_size=BATCH_ROWS)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise unreadable(path, exc) from None
 
 
 def _objects_column(parquet: pq.ParquetFile) -> str:

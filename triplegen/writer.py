@@ -1,22 +1,20 @@
-"""Atomic writers: a Parquet file (or a small text file) appears complete or not at all.
+"""The atomic Parquet writer: a Parquet file appears complete or not at all.
 
-Data goes to a temp file in the destination's folder (same file system, so `os.replace` is atomic);
-only a clean `finalize()` renames it. A crash or an exception leaves the destination untouched, which
+Data goes to a temp file in the destination's folder (`triplegen.files`, which also holds the text
+writers); only a clean `finalize()` renames it. A crash or an exception leaves the destination untouched, which
 is what makes a killed run safe to restart.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from triplegen.errors import TripleGenError
+from triplegen.files import atomic_path, cannot_write, write_json_atomic, write_text_atomic  # noqa: F401 (text writers)
 from triplegen.schema import METADATA_KEY
 
 ROW_GROUP_ROWS = 8192
@@ -27,45 +25,6 @@ class WriteSummary:
     path: Path
     rows: int
     bytes: int
-
-
-def _temp_path(path: Path) -> Path:
-    """A new empty file beside `path`, with the permissions the user's umask gives any new file.
-
-    Not `tempfile.mkstemp`: its files are private (0600), and the rename would keep that, so a
-    colleague could not read a triples file written into a shared folder.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            name = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-            try:
-                handle = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                break
-            except FileExistsError:
-                continue
-    except OSError as exc:
-        raise TripleGenError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
-    os.close(handle)
-    return name
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a small text file (card, marker, report) through a temp file and a rename."""
-    temp = _temp_path(path)
-    try:
-        with open(temp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, value) -> None:
-    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def with_run_metadata(schema: pa.Schema, run: dict | None) -> pa.Schema:
@@ -89,9 +48,14 @@ class ParquetSink:
         self.schema = with_run_metadata(schema, run)
         self.row_group_rows = row_group_rows
         self.rows = 0
-        self._temp = _temp_path(self.path)
-        self._writer = pq.ParquetWriter(self._temp, self.schema, compression="zstd")
+        self._atomic = atomic_path(self.path)  # the temp file, moved into place by finalize()
+        self._temp = self._atomic.__enter__()
         self._done = False
+        try:
+            self._writer = pq.ParquetWriter(self._temp, self.schema, compression="zstd")
+        except BaseException as exc:
+            self._atomic.__exit__(type(exc), exc, None)
+            raise
 
     def write(self, data: pa.Table | pa.RecordBatch) -> None:
         if data.num_rows == 0:
@@ -99,24 +63,32 @@ class ParquetSink:
         table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
         if not table.schema.equals(self.schema, check_metadata=False):
             table = table.select(self.schema.names).cast(self.schema)
-        self._writer.write_table(table, row_group_size=self.row_group_rows)
+        try:
+            self._writer.write_table(table, row_group_size=self.row_group_rows)
+        except OSError as exc:  # e.g. the disk is full
+            raise cannot_write(self.path, exc) from None
         self.rows += table.num_rows
 
     def finalize(self) -> WriteSummary:
         """Close and rename into place; returns rows and bytes written."""
-        self._writer.close()
-        os.replace(self._temp, self.path)
-        self._done = True
+        try:
+            self._writer.close()
+            self._done = True
+            self._atomic.__exit__(None, None, None)
+        except OSError as exc:
+            raise cannot_write(self.path, exc) from None
         return WriteSummary(self.path, self.rows, self.path.stat().st_size)
 
     def abort(self) -> None:
         if self._done:
             return
+        self._done = True
         try:
             self._writer.close()
+        except Exception:  # noqa: S110 - the error that led here is the one to report
+            pass
         finally:
-            self._temp.unlink(missing_ok=True)
-            self._done = True
+            self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)  # removes the temp file
 
     def __enter__(self) -> "ParquetSink":
         return self

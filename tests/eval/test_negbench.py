@@ -157,12 +157,12 @@ def test_strip_prefix_re_roots_the_authors_absolute_paths(tmp_path):
     write_png(root / "coco" / "val2017" / "1.png")
     write_png(root / "VOC2007" / "JPEGImages" / "2.png")
     path = write_mcq(tmp_path / "mcq.csv", ["/home/authors/negbench/coco/val2017/1.png", "/mnt/voc/VOC2007/JPEGImages/2.png"])
-    with pytest.raises(SemClipError, match=r"2 of 2 images are missing .*re-root them with --strip-prefix"):
+    with pytest.raises(SemClipError, match=r"escapes --image-root .*re-root them with --strip-prefix"):
         load_negbench(path, image_root=root)
     questions = load_negbench(path, image_root=root, strip_prefix=["/home/authors/negbench", "/mnt/voc/"])["mcq"]
     assert [ref.path for ref in questions.images] == [root / "coco" / "val2017" / "1.png", root / "VOC2007" / "JPEGImages" / "2.png"]
     path = write_mcq(tmp_path / "mcq2.csv", ["/home/authors/negbench2/coco/val2017/1.png"])
-    with pytest.raises(SemClipError, match="1 of 1 images are missing"):  # a prefix ends at a folder boundary
+    with pytest.raises(SemClipError, match="negbench2/coco/val2017/1.png' escapes"):  # a prefix ends at a folder boundary
         load_negbench(path, image_root=root, strip_prefix="/home/authors/negbench")
 
 
@@ -219,10 +219,9 @@ def test_missing_file_images_and_duplicate_names_are_one_line(model_dir, tmp_pat
     result = runner.invoke(app, ["negbench", "--model", str(model_dir), "--data", str(tmp_path / "none.csv")])
     assert_one_line_error(result, f"NegBench file not found: {tmp_path / 'none.csv'}")
     write_png(tmp_path / "img" / "0.png")
-    path = write_mcq(tmp_path / "mcq.csv", ["0.png", "1.png", "2.png", "/elsewhere/3.png"])
+    path = write_mcq(tmp_path / "mcq.csv", ["0.png", "1.png", "2.png", "3.png"])
     result = runner.invoke(app, ["negbench", "--model", str(model_dir), "--data", str(path), "--image-root", str(tmp_path / "img")])
     assert_one_line_error(result, f"3 of 4 images are missing under {tmp_path / 'img'} (first: {tmp_path / 'img' / '1.png'}")
-    assert "re-root them with --strip-prefix" in result.output
     (tmp_path / "other").mkdir()
     write_mcq(tmp_path / "other" / "mcq.csv", ["0.png"])
     result = runner.invoke(app, ["negbench", "--model", str(model_dir), "--data", str(path), "--data", str(tmp_path / "other" / "mcq.csv")])

@@ -42,8 +42,8 @@ def free_port() -> int:
 class ServerProcess:
     """A real `vllm.entrypoints.openai.api_server` on 127.0.0.1, its URL and its log."""
 
-    def __init__(self, model_dir: Path, served_name: str, log_path: Path):
-        self.port = free_port()
+    def __init__(self, model_dir: Path, served_name: str, log_path: Path, port: int | None = None):
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.model = served_name
         self.log_path = log_path
@@ -76,6 +76,22 @@ class ServerProcess:
 
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
+
+    def kill(self) -> None:
+        """SIGKILL the server and every process it started (its engine), as a crash would."""
+        import psutil
+
+        try:
+            family = [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            family = []
+        for member in family:
+            try:
+                member.kill()
+            except psutil.NoSuchProcess:
+                pass
+        self.process.wait()
+        psutil.wait_procs(family, timeout=30)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -2,7 +2,9 @@
 
 Faults: HTTP 500, HTTP 429, a response held past the client's timeout, a connection dropped without
 an answer, and a 200 whose body is cut-off JSON. `strip_schema=True` removes `response_format` from
-every chat request, imitating a server that ignores the schema. Loopback only; every wait is bounded.
+every chat request, imitating a server that ignores the schema; `poison` answers HTTP 500 to every
+chat request whose body contains that text (one request that fails while the others pass). `port`
+serves on a chosen port, e.g. where a killed server was. Loopback only; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -29,18 +31,21 @@ class FaultProxy:
         seed: int = 0,
         hold_s: float = 5.0,
         strip_schema: bool = False,
+        poison: str | None = None,
+        port: int = 0,
     ):
         assert upstream_origin.startswith("http://127.0.0.1:"), "loopback only"
         assert set(faults) <= set(FAULTS) and 0.0 <= rate <= 1.0
         self.upstream = upstream_origin.rstrip("/")
         self.rate, self.faults, self.hold_s = rate, faults, min(hold_s, MAX_HOLD_S)
         self.strip_schema = strip_schema
+        self.poison = poison.encode() if poison else None
         self.random = random.Random(seed)
         self.counts: Counter[str] = Counter()  # injected faults by kind, and "passed"
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
-        self.port = 0
+        self.port = port
 
     @property
     def base_url(self) -> str:
@@ -68,7 +73,7 @@ class FaultProxy:
         self._tasks: set[asyncio.Task] = set()
         timeout = aiohttp.ClientTimeout(total=600)
         async with aiohttp.ClientSession(timeout=timeout) as self._session:
-            server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+            server = await asyncio.start_server(self._connection, "127.0.0.1", self.port, reuse_address=True)
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
             async with server:
@@ -102,6 +107,8 @@ class FaultProxy:
             payload.pop("response_format", None)
             body = json.dumps(payload).encode()
         fault = self.random.choice(self.faults) if is_chat and self.random.random() < self.rate else None
+        if is_chat and self.poison is not None and self.poison in body:
+            fault = "500"
         self.counts[fault or "passed"] += 1
         if fault == "drop":
             return False

@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from tests.llm.conftest import TINY_MODEL_NAME, engine_options
 from tests.llm.fault_proxy import FaultProxy
 from triplegen.cli import app
-from triplegen.config import EngineOptions, GenerateConfig, ServerOptions
+from triplegen.constraints import SAMPLE_CAPTIONS
+from triplegen.config import EngineOptions, GenerateConfig, RayOptions, ServerOptions
 from triplegen.run import generate
 
 pytestmark = pytest.mark.vllm
@@ -142,9 +143,41 @@ def test_killed_served_run_resumes_without_repeating_accepted_rows(tiny_server, 
     resumed_ids = {f"cap-{i:03d}" for i in range(8 * finished)}  # chunks are consecutive runs of 8 rows
     redone = rows.filter(~pl.col("id").is_in(resumed_ids))
     # the second run called the server only for the rows of the chunks the first had not finished
-    # (plus its start-up schema probe); a repeated chunk would add at least 8 calls
-    assert redone["attempts"].sum() <= calls_by_second <= redone["attempts"].sum() + 3
+    # (plus its start-up checks: the server's models and one schema probe per sample caption);
+    # a repeated chunk would add at least 8 calls
+    start_up = 3 + len(SAMPLE_CAPTIONS)
+    assert redone["attempts"].sum() <= calls_by_second <= redone["attempts"].sum() + start_up
     assert_validates(output)
+
+
+def test_a_ray_worker_runs_its_own_vllm_engine_and_writes_what_the_local_engine_writes(
+        tiny_llama_dir, tiny_engine, ray_cluster, pinned_template, tmp_path):
+    captions = write_captions(tmp_path / "caps.parquet", 12)
+    common = dict(input=captions, model=str(tiny_llama_dir), engine=engine_options(), prompt=str(pinned_template),
+                  max_attempts=2, chunk_size=6, quiet=True)
+    local = generate(GenerateConfig(output=tmp_path / "local" / "t.parquet", **common))
+    # one worker on a CPU build of vLLM: no GPU to ask for, one engine loaded in the worker process
+    on_ray = generate(GenerateConfig(output=tmp_path / "ray" / "t.parquet", executor="ray",
+                                     ray=RayOptions(address=ray_cluster, workers=1, gpus_per_worker=0), **common))
+    out, rej = ids_once(on_ray.output, on_ray.rejects, {f"cap-{i:03d}" for i in range(12)})
+    assert on_ray.backend == "vllm" and len(out) > 0 and on_ray.run["tokens"]["completion"] > 0
+    assert out.equals(pl.read_parquet(local.output)) and rej.equals(pl.read_parquet(local.rejects))
+
+
+def test_ray_run_with_a_served_model_writes_what_the_local_run_writes(tiny_server, ray_cluster, pinned_template,
+                                                                    tmp_path):
+    captions = write_captions(tmp_path / "caps.parquet", 24)
+    common = dict(input=captions, model=TINY_MODEL_NAME, prompt=str(pinned_template), max_attempts=2, chunk_size=6,
+                  quiet=True, server=ServerOptions(base_urls=[tiny_server.base_url], concurrency=4))
+    local = generate(GenerateConfig(output=tmp_path / "local" / "t.parquet", **common))
+    on_ray = generate(GenerateConfig(output=tmp_path / "ray" / "t.parquet", executor="ray",
+                                     ray=RayOptions(address=ray_cluster), **common))
+    out, rej = ids_once(on_ray.output, on_ray.rejects, {f"cap-{i:03d}" for i in range(24)})
+    assert len(out) > 0 and len(rej) > 0 and on_ray.backend == "openai"
+    # per-caption seeds: the same completions whichever worker asked, so the same rows and rejects
+    assert out.equals(pl.read_parquet(local.output))
+    assert rej.equals(pl.read_parquet(local.rejects))
+    assert on_ray.run["tokens"] == local.run["tokens"] and on_ray.run["counts"] == local.run["counts"]
 
 
 def test_smollm2_end_to_end_on_real_captions(smollm2_dir, tmp_path):
@@ -169,3 +202,22 @@ def test_smollm2_end_to_end_on_real_captions(smollm2_dir, tmp_path):
     card = summary.card.read_text()
     assert "vllm" in card and str(summary.run["tokens"]["prompt"]) in card.replace(",", "")
     assert "prefix caching on" in card and "served from the cache" in card and "guided edit" in card
+
+
+def test_the_engine_output_goes_to_a_log_file_not_over_the_progress(tiny_llama_dir, pinned_template, tmp_path):
+    captions = write_captions(tmp_path / "caps.parquet", 4)
+    folder = tmp_path / "out"
+    command = [sys.executable, "-c", "from triplegen.cli import main; main()", "generate", str(captions),
+               "-o", str(folder), "--model", str(tiny_llama_dir), "--prompt", str(pinned_template),
+               "--dtype", "float32", "--max-model-len", "512", "--enforce-eager", "--max-attempts", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "VLLM_LOGGING_LEVEL": "INFO", "SEMCLIP_PROGRESS_INTERVAL": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr
+    log = tmp_path / "out.vllm.log"  # beside the dataset folder, not inside what `hf upload` pushes
+    assert "vLLM engine log:" in done.stderr and str(log) in done.stderr.replace("\n", "")
+    engine_lines = log.read_text(errors="replace")
+    assert "INFO" in engine_lines and len(engine_lines.splitlines()) >= 10
+    screen = done.stderr.splitlines()
+    assert not [line for line in screen if "INFO" in line or "WARNING" in line], screen
+    assert len(screen) < 12 and any(line.startswith("generate 4/4 rows") for line in screen), screen
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "rejects.parquet", "triples.parquet"]

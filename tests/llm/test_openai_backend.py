@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 
 import jsonschema
@@ -86,17 +87,36 @@ def test_injected_faults_are_retried_until_every_row_has_output(tiny_server):
     assert b.stats.requests == 30
 
 
-def test_a_request_that_keeps_failing_comes_back_as_an_error_not_an_exception(tiny_server):
-    with FaultProxy(origin(tiny_server), faults=("500",)) as proxy:
-        b = backend([proxy.base_url], max_retries=2, breaker_failures=50)
-        proxy.rate = 1.0
+def test_a_request_that_keeps_failing_while_others_pass_comes_back_as_an_error(tiny_server):
+    with FaultProxy(origin(tiny_server), poison="a cat 3") as proxy:
+        b = backend([proxy.base_url], max_retries=2, breaker_failures=50, concurrency=2)
         try:
-            (failed,) = b.generate(requests(1), SAMPLING)
+            completions = b.generate(requests(8), SAMPLING)
         finally:
             b.close()
-    assert failed.text is None
-    assert "3 attempt(s) failed" in failed.error and "HTTP 500" in failed.error
-    assert proxy.counts["500"] == 3 and b.stats.retries == 2
+    failed = completions[3]
+    attempts = proxy.counts["500"]  # at least 1 + max_retries, and until another request has passed meanwhile
+    assert failed.text is None and attempts >= 3
+    assert f"{attempts} attempt(s) failed" in failed.error and "HTTP 500" in failed.error
+    assert b.stats.retries == attempts - 1
+    for completion in completions[:3] + completions[4:]:
+        assert_valid(completion)
+
+
+def test_when_no_server_answers_the_batch_stops_with_backend_unavailable_not_an_error_row(tiny_server):
+    from triplegen.errors import BackendUnavailable
+
+    with FaultProxy(origin(tiny_server), faults=("500",)) as proxy:
+        b = backend([proxy.base_url], max_retries=2, breaker_failures=50, max_outage_s=2.0)
+        proxy.rate = 1.0  # healthy at the start-up check, then every chat request fails
+        started = time.monotonic()
+        try:
+            with pytest.raises(BackendUnavailable, match=rf"no answer from {proxy.base_url} for 2 s .*HTTP 500"):
+                b.generate(requests(4), SAMPLING)
+        finally:
+            b.close()
+    assert time.monotonic() - started < 10
+    assert proxy.counts["500"] > 4 * 3  # retried past max_retries: nothing is given up as the rows' fault
 
 
 def test_a_client_error_is_not_retried(tiny_server):

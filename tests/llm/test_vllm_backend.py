@@ -23,7 +23,7 @@ def backend_for(model_dir, schema, tiny_engine):
     from triplegen.backends.vllm import VllmBackend
 
     config = GenerateConfig(input="in.parquet", output="out.parquet", model=str(model_dir),
-                            engine=engine_options())
+                            engine=engine_options(), verbose=True)  # verbose: no engine log beside "out"
     backend = VllmBackend(config, schema)
     assert backend._engine is tiny_engine  # the session's engine, not a second one
     return backend
@@ -92,7 +92,8 @@ def test_data_parallel_replicas_split_a_chunk_and_answer_like_one_engine(tiny_ll
     from triplegen.backends.vllm import VllmBackend, release_engines
 
     options = engine_options().model_copy(update={"data_parallel_size": 2})
-    config = GenerateConfig(input="in.parquet", output="out.parquet", model=str(tiny_llama_dir), engine=options)
+    config = GenerateConfig(input="in.parquet", output="out.parquet", model=str(tiny_llama_dir), engine=options,
+                            verbose=True)  # verbose: no engine log beside "out" in the current folder
     parallel = VllmBackend(config, PINNED_TRIPLE_SCHEMA)
     pool = parallel._engine
     assert isinstance(pool, ReplicaPool)

@@ -55,7 +55,7 @@ def test_path_escaping_the_image_root_is_refused(triples_file, escape):
 
 def test_url_is_refused_with_a_clear_message(triples_file):
     _rewrite_image(triples_file, 0, "https://example.com/cat.jpg")
-    with pytest.raises(SemClipError, match="is a URL; semclip-train reads local files only"):
+    with pytest.raises(SemClipError, match="is a URL; only local files are read"):
         read_triples(triples_file)
 
 

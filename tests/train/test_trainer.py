@@ -151,6 +151,15 @@ def test_unreadable_images_are_skipped_counted_and_logged(base_config, triples_f
         train(TrainConfig(**{**base_config, "strict_images": True, "output": base_config["output"].parent / "s"}))
 
 
+def test_training_without_negated_captions_says_what_the_model_cannot_learn(base_config, capsys):
+    from semclip_train.metrics_log import read_metrics
+
+    result = train(TrainConfig(**{**base_config, "max_steps": 1, "quiet": False}))
+    data = next(r for r in read_metrics(result.run_dir) if r.get("event") == "data")
+    assert data["captions_with_negation"] == 0
+    assert "triplegen generate --absent-objects" in capsys.readouterr().err.replace("\n", " ")
+
+
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients(base_config):
     options = TrainConfig(**{**base_config, "freeze_vision": False})
     plain, processor = build_model(options, 0, 1)

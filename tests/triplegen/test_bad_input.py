@@ -75,7 +75,7 @@ def test_null_empty_and_whitespace_captions_are_rejected_not_lost(tmp_path):
 def test_non_utf8_csv(tmp_path):
     path = tmp_path / "caps.csv"
     path.write_bytes(b"id,caption\n1,A dog runs\n2,un caf\xe9 au lait\n")
-    _one_line_error(_generate(path, "-o", tmp_path / "t.parquet"), "is not valid UTF-8; re-encode it first")
+    _one_line_error(_generate(path, "-o", tmp_path / "t.parquet"), "is not valid UTF-8 (line 3); re-encode it first")
     assert not (tmp_path / "t.parquet").exists()
 
 

@@ -23,7 +23,7 @@ runner = CliRunner()
 def test_help_shows_examples_and_every_documented_option():
     result = runner.invoke(app, ["generate", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    assert "triplegen generate examples/captions.parquet -o out/triples.parquet" in result.output
+    assert "triplegen generate examples/captions.parquet -o out/example" in result.output
     for option in ["--output", "--rejects", "--caption-col", "--image-col", "--id-col", "--prompt", "--backend",
                    "--model", "--base-url", "--concurrency", "--max-attempts", "--seed", "--temperature",
                    "--max-tokens", "--chunk-size", "--shard", "--limit", "--semantic-check", "--overwrite",
@@ -45,7 +45,7 @@ def test_the_readme_first_command_runs_on_the_bundled_example(tmp_path):
     assert table.num_rows + rejects.num_rows == pq.read_metadata(EXAMPLE).num_rows
     assert set(table.column("backend").to_pylist()) == {"rules"}
     assert "empty_caption" in rejects.column("reason").to_pylist()
-    assert output.with_name("triples.card.md").exists()
+    assert "configs:" in output.with_name("README.md").read_text()  # the earlier -o FILE form gets a Hub card too
     validated = runner.invoke(app, ["validate", str(output)])
     assert validated.exit_code == 0, validated.output
     again = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(output)])

@@ -82,11 +82,11 @@ def test_retries_with_fresh_seeds_then_rejects_with_raw_output_and_reason(tmp_pa
 
     assert [len(call) for call in backend.calls] == [3, 2, 1]  # "blank" is never sent
     seeds = {(c, a): s for call in backend.calls for c, a, s in call}
-    assert seeds[("A man rides a horse.", 2)] == row_seed(5, "never", 2) != seeds[("A man rides a horse.", 1)]
+    assert seeds[("A man rides a horse.", 2)] == row_seed(5, "A man rides a horse.", 2) != seeds[("A man rides a horse.", 1)]
     out = pq.read_table(summary.output).to_pylist()
     assert [(r["id"], r["attempts"], r["model"], r["backend"], r["finish_reason"]) for r in out] == [
         ("ok", 1, "script-1", "scripted", "stop"), ("late", 2, "script-1", "scripted", "stop")]
-    assert out[1]["prompt_tokens"] == 20 and out[1]["seed"] == row_seed(5, "late", 2)
+    assert out[1]["prompt_tokens"] == 20 and out[1]["seed"] == row_seed(5, "Two cats sleep on a sofa.", 2)
     rejects = {r["id"]: r for r in pq.read_table(summary.rejects).to_pylist()}
     assert rejects["never"]["reason"] == "paraphrase_copy" and rejects["never"]["attempts"] == 3
     assert "negation_copy" in rejects["never"]["detail"]
@@ -175,7 +175,7 @@ def test_columns_are_carried_and_the_file_loads_in_polars_pyarrow_and_datasets(t
     run = json.loads(arrow.schema.metadata[METADATA_KEY])
     assert GenerateConfig.model_validate(run["config"]).input == tmp_path / "c.parquet"
     card = summary.card.read_text()
-    assert "| accepted | 2 (100.0%) |" in card and 'load_dataset("parquet"' in card and "script-1" in card
+    assert "| accepted | 2 (100.0%) |" in card and 'load_dataset("path/to/' in card and "script-1" in card
     assert validate([summary.output]).failed == 0
 
 

@@ -113,7 +113,7 @@ def test_batches_are_bounded_so_memory_does_not_grow_with_the_input(tmp_path):
 def test_non_utf8_csv_is_refused_with_a_hint_to_re_encode(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes("id,caption\n1,un caf\xe9 au lait\n".encode("latin-1"))
-    with pytest.raises(TripleGenError, match="not valid UTF-8; re-encode it first, e.g. iconv"):
+    with pytest.raises(TripleGenError, match=r"not valid UTF-8 \(line 2\); re-encode it first, e.g. iconv"):
         _rows(CaptionSource(path))
 
 

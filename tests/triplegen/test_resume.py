@@ -7,6 +7,7 @@ import re
 import pytest
 
 from triplegen.errors import TripleGenError
+from triplegen.records import ChunkSummary
 from triplegen.resume import WorkFolder
 
 FINGERPRINT = {"prompt_hash": "abc", "model": "rules", "backend": "rules", "seed": 0, "input": {"files": []}}
@@ -15,12 +16,12 @@ FINGERPRINT = {"prompt_hash": "abc", "model": "rules", "backend": "rules", "seed
 def test_finished_chunks_survive_a_restart_with_the_same_settings(tmp_path):
     folder = WorkFolder(tmp_path / "out.parquet")
     assert folder.open(FINGERPRINT, overwrite=False) == 0
-    folder.mark_done(0, {"accepted": 3})
-    folder.mark_done(2, {"accepted": 1})
+    folder.mark_done(0, ChunkSummary(chunk=0, rows=3, accepted=3, rejected=0))
+    folder.mark_done(2, ChunkSummary(chunk=2, rows=2, accepted=1, rejected=1))
     again = WorkFolder(tmp_path / "out.parquet")
     assert again.open(dict(FINGERPRINT), overwrite=False) == 2
     assert again.is_done(2) and not again.is_done(1)
-    assert again.summaries() == [{"accepted": 3}, {"accepted": 1}]
+    assert [s.accepted for s in again.summaries()] == [3, 1]
 
 
 @pytest.mark.parametrize("key, value, label", [
@@ -30,7 +31,7 @@ def test_finished_chunks_survive_a_restart_with_the_same_settings(tmp_path):
 def test_changed_settings_are_refused_unless_overwrite(tmp_path, key, value, label):
     folder = WorkFolder(tmp_path / "out.parquet")
     folder.open(FINGERPRINT, overwrite=False)
-    folder.mark_done(0, {})
+    folder.mark_done(0, ChunkSummary(chunk=0, rows=0, accepted=0, rejected=0))
     changed = {**FINGERPRINT, key: value}
     with pytest.raises(TripleGenError, match=rf"different {re.escape(label)}.*--overwrite to start over"):
         WorkFolder(tmp_path / "out.parquet").open(changed, overwrite=False)

@@ -4,6 +4,9 @@ Each request goes to the least-loaded server that is in rotation (ties broken ro
 servers take more work and a slow one never holds up the rest. A server whose requests fail several
 times in a row is taken out of rotation for a cool-down (a circuit breaker), so a dead node costs a
 few failed requests instead of a share of every retry; it comes back on its own after the pause.
+
+The pool also knows when *every* server has been failing (no answer from any of them since the
+first failure): that is an outage, which stops the run instead of rejecting its rows.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ class EndpointPool:
     failures_to_trip: int = 5
     cooldown_s: float = 30.0
     _turn: int = field(default=0, init=False)
+    last_success: float = field(default=float("-inf"), init=False)  # monotonic, any server
+    failing_since: float | None = field(default=None, init=False)  # first failure after the last success
+    failures_in_a_row: int = field(default=0, init=False)  # over all servers
 
     @classmethod
     def from_urls(cls, urls: list[str], **kwargs) -> "EndpointPool":
@@ -59,9 +65,17 @@ class EndpointPool:
         now = time.monotonic() if now is None else now
         return max(0.0, endpoint.open_until - now)
 
-    def succeeded(self, endpoint: Endpoint) -> None:
+    def succeeded(self, endpoint: Endpoint, now: float | None = None) -> None:
         endpoint.requests += 1
         endpoint.consecutive_failures = 0
+        self.last_success = time.monotonic() if now is None else now
+        self.failing_since, self.failures_in_a_row = None, 0
+
+    def outage_s(self, now: float | None = None) -> float:
+        """How long every server has been failing (0 while any answered since the last failure)."""
+        if self.failing_since is None:
+            return 0.0
+        return (time.monotonic() if now is None else now) - self.failing_since
 
     def failed(self, endpoint: Endpoint, now: float | None = None) -> bool:
         """Count a failure; return True when it takes the server out of rotation."""
@@ -69,6 +83,9 @@ class EndpointPool:
         endpoint.requests += 1
         endpoint.failures += 1
         endpoint.consecutive_failures += 1
+        if self.failing_since is None:
+            self.failing_since = now
+        self.failures_in_a_row += 1
         if endpoint.consecutive_failures < self.failures_to_trip:
             return False
         endpoint.consecutive_failures = 0

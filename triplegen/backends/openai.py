@@ -3,29 +3,38 @@
 Requests of a chunk run concurrently up to `--concurrency`, spread over the `--base-url`s. Transport
 failures (429, 5xx, timeouts, dropped connections, bodies that are not a chat completion) are retried
 here with exponential backoff and jitter; the client's own retries are off so that every retry is
-counted. A request that still fails comes back as a `Completion` with `error` set, never an
-exception: one bad row must not stop a run of millions.
+counted.
+
+Whose fault is a failure? A request the server refuses as such (HTTP 400, 413, 422), or one that
+keeps failing `max_retries` times while the servers answer other requests, comes back as a
+`Completion` with `error` set (a reject): one bad row must not stop a run of millions. A request
+that fails while *no* server answers anything is never rejected: it keeps retrying, and when every
+server has been failing for `max_outage_s` (or `max_outage_failures` requests in a row) the batch
+is cancelled and `BackendUnavailable` stops the run, whose finished chunks a rerun resumes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from triplegen.backends.base import BackendStats, Completion, Request
 from triplegen.backends.endpoints import Endpoint, EndpointPool
 from triplegen.config import GenerateConfig
-from triplegen.errors import MissingExtraError, TripleGenError
+from triplegen.errors import BackendUnavailable, MissingExtraError, TripleGenError
 from triplegen.servercheck import check_servers, probe_response_format, response_format
 
 # Sampling keys of the OpenAI API itself; the others go to vLLM through `extra_body`.
 OPENAI_KEYS = frozenset({"temperature", "top_p", "max_tokens", "stop", "presence_penalty", "frequency_penalty"})
 EXTRA_BODY_KEYS = frozenset({"top_k", "min_p", "repetition_penalty"})
-RETRY_STATUS = frozenset({408, 409, 425, 429})  # and every 5xx
+REQUEST_ERRORS = frozenset({400, 413, 422})  # the request itself is refused: retrying cannot help
+WATCH_S = 0.5  # how often a batch checks for an outage
 
 
 class MalformedResponse(Exception):
@@ -34,7 +43,7 @@ class MalformedResponse(Exception):
 
 @dataclass(frozen=True)
 class Failure:
-    """Why one HTTP call gave no completion; `fatal` failures (a 4xx) are not retried."""
+    """Why one HTTP call gave no completion; `fatal` failures (the request refused) are not retried."""
 
     message: str
     fatal: bool = False
@@ -100,6 +109,7 @@ class OpenAIBackend:
             cooldown_s=self.options.breaker_cooldown_s,
         )
         self._random = random.Random(config.seed)
+        self._last_error = ""
         # The backend owns its event loop on a thread, so generate() works from plain scripts,
         # notebooks (which already run a loop) and the pipeline alike, and keeps its connections.
         self._loop = asyncio.new_event_loop()
@@ -118,16 +128,37 @@ class OpenAIBackend:
                     base_url=endpoint.url, api_key=self._key, max_retries=0, timeout=self.options.timeout_s
                 )
         semaphore = asyncio.Semaphore(self.options.concurrency)
-        return list(await asyncio.gather(*(self._one(r, kwargs, semaphore) for r in requests)))
+        tasks = [asyncio.ensure_future(self._one(r, kwargs, semaphore)) for r in requests]
+        batch = asyncio.gather(*tasks)
+        while not batch.done():
+            await asyncio.wait({batch}, timeout=WATCH_S)
+            if not batch.done() and self._outage():
+                batch.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await batch  # retrieved, or asyncio prints it when the future is collected
+                raise BackendUnavailable(self._outage_message())
+        return list(batch.result())
+
+    def _outage(self) -> bool:
+        too_many = self.options.max_outage_failures
+        return self.pool.outage_s() >= self.options.max_outage_s or (
+            too_many is not None and self.pool.failures_in_a_row >= too_many)
+
+    def _outage_message(self) -> str:
+        urls = ", ".join(e.url for e in self.pool.endpoints)
+        return (f"no answer from {urls} for {self.pool.outage_s():.0f} s ({self.pool.failures_in_a_row} failed "
+                f"requests in a row; last: {self._last_error})")
 
     async def _one(self, request: Request, kwargs: dict[str, Any], semaphore: asyncio.Semaphore) -> Completion:
         async with semaphore:
             failures: list[Failure] = []
             endpoint = None
-            for attempt in range(self.options.max_retries + 1):
-                if attempt:
+            first_failure = None
+            while True:
+                if failures:
                     self.stats.retries += 1
-                    await asyncio.sleep(self._backoff(attempt, failures[-1]))
+                    await asyncio.sleep(self._backoff(len(failures), failures[-1]))
                 endpoint = self.pool.pick()
                 await asyncio.sleep(self.pool.wait_s(endpoint))
                 outcome = await self._attempt(endpoint, request, kwargs)
@@ -135,7 +166,12 @@ class OpenAIBackend:
                     self.stats.requests += 1
                     return outcome
                 failures.append(outcome)
+                first_failure = time.monotonic() if first_failure is None else first_failure
                 if outcome.fatal:
+                    break
+                # this request fails while the servers answer others: its own problem, a reject;
+                # while no server answers anything, it waits for them (or for the outage to stop the run)
+                if len(failures) > self.options.max_retries and self.pool.last_success > first_failure:
                     break
             self.stats.requests += 1
             return Completion(
@@ -159,7 +195,7 @@ class OpenAIBackend:
             )
             completion = self._completion(response, endpoint)
         except openai.APIStatusError as exc:
-            if exc.status_code < 500 and exc.status_code not in RETRY_STATUS:
+            if exc.status_code in REQUEST_ERRORS:
                 return Failure(f"HTTP {exc.status_code} from {endpoint.url}: {exc.message}", fatal=True)
             return self._failed(endpoint, f"HTTP {exc.status_code} from {endpoint.url}", exc)
         except openai.APITimeoutError:
@@ -175,6 +211,7 @@ class OpenAIBackend:
 
     def _failed(self, endpoint: Endpoint, message: str, exc=None) -> Failure:
         self.stats.server_errors += 1
+        self._last_error = message
         if self.pool.failed(endpoint):
             self.stats.extra["servers_rested"] = self.stats.extra.get("servers_rested", 0) + 1
         headers = getattr(getattr(exc, "response", None), "headers", None) or {}

@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from triplegen.backends.base import Completion
-from triplegen.errors import TripleGenError
+from triplegen.errors import BackendUnavailable, TripleGenError
 
 READY_TIMEOUT_S = 3600  # loading a large model from a network disk can take many minutes
 
@@ -37,11 +37,9 @@ def _serve(connection, engine_kwargs: dict[str, Any], devices: str) -> None:
     """A replica: load the engine, then answer chat batches until told to stop (None)."""
     os.environ["CUDA_VISIBLE_DEVICES"] = devices
     try:
-        import vllm
+        from triplegen.backends.vllm import load_engine, run_chat
 
-        from triplegen.backends.vllm import run_chat
-
-        llm = vllm.LLM(**engine_kwargs)
+        llm = load_engine(engine_kwargs)
     except Exception as exc:  # reported to the parent as one line
         connection.send(("error", f"{type(exc).__name__}: {exc}"))
         return
@@ -49,7 +47,11 @@ def _serve(connection, engine_kwargs: dict[str, Any], devices: str) -> None:
         connection.send(("ready", os.getpid()))
         while (message := connection.recv()) is not None:
             conversations, specs, schemas = message
-            connection.send(("ok", run_chat(llm, conversations, specs, schemas)))
+            try:
+                connection.send(("ok", run_chat(llm, conversations, specs, schemas)))
+            except BackendUnavailable as exc:  # its engine failed: the parent stops the run
+                connection.send(("failed", str(exc)))
+                return
     except (EOFError, OSError):
         pass  # the parent is gone
     finally:
@@ -84,10 +86,13 @@ class ReplicaPool:
             kind, payload = connection.recv()
         except (EOFError, OSError):
             self.close()
-            raise TripleGenError(f"vLLM replica {index} (pid {process.pid}) died; rerun to resume") from None
+            raise BackendUnavailable(f"vLLM replica {index} (pid {process.pid}) died") from None
         if kind == "error":
             self.close()
             raise TripleGenError(f"vLLM replica {index} could not start: {payload}")
+        if kind == "failed":
+            self.close()
+            raise BackendUnavailable(f"vLLM replica {index}: {payload}")
         return payload
 
     @property

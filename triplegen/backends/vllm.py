@@ -3,17 +3,28 @@
 vLLM schedules and batches the requests of one `LLM.chat` call itself, so the pipeline hands over a
 whole chunk and gets the chunk back; the JSON schema is enforced by vLLM's structured-output
 decoding, so a well-behaved model can only write text of the template's shape.
+
+An engine that dies is not bad output: vLLM's own `LLM.chat` can wait forever for an engine process
+that was killed, so each call runs on a helper thread while this one watches the engine's processes;
+if one exits, or the engine raises anything but a request refusal, `BackendUnavailable` stops the
+run and no row of the unfinished chunk is rejected for it.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import threading
+import weakref
+from pathlib import Path
 from typing import Any
 
 from triplegen.backends.base import BackendStats, Completion, Request
+from triplegen.backends.engine_log import engine_output_to
 from triplegen.backends.replicas import ReplicaPool
 from triplegen.config import EngineOptions, GenerateConfig
-from triplegen.errors import MissingExtraError, TripleGenError
+from triplegen.errors import BackendUnavailable, MissingExtraError, TripleGenError
+from triplegen.layout import REJECTS_NAME, TRIPLES_NAME
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +48,8 @@ CPU_BATCHED_TOKENS = 8192  # tokens per engine step on a CPU, where prompts are 
 # An engine takes from seconds to minutes to load, so a process that runs several generate calls
 # with the same model and options (a notebook, a test session) loads it once.
 _ENGINES: dict[tuple, Any] = {}
+_PROCESSES: "weakref.WeakKeyDictionary[Any, list]" = weakref.WeakKeyDictionary()  # engine -> its processes
+WATCH_S = 0.5
 
 
 def _import_vllm():
@@ -84,26 +97,75 @@ def _on_cpu() -> bool:
     return current_platform.is_cpu()
 
 
-def shared_engine(model: str, options: EngineOptions):
+def engine_log_path(config: GenerateConfig) -> Path | None:
+    """`out/coco.vllm.log` for the dataset folder `out/coco` (outside what `hf upload` pushes),
+    `out/triples.vllm.log` for `-o out/triples.parquet`; None with --verbose (the terminal)."""
+    if config.verbose:
+        return None
+    triples, rejects = config.output, config.rejects_path
+    if triples.name == TRIPLES_NAME and rejects == triples.with_name(REJECTS_NAME):
+        return triples.parent.with_name(triples.parent.name + ".vllm.log")
+    return triples.with_name(triples.stem + ".vllm.log")
+
+
+def shared_engine(model: str, options: EngineOptions, log_file: Path | None = None):
     """The process's engine for this model and these options, created on first use: a `vllm.LLM`,
-    or a `ReplicaPool` of them for `data_parallel_size > 1`."""
+    or a `ReplicaPool` of them for `data_parallel_size > 1`; what they print goes to `log_file`."""
     vllm, _ = _import_vllm()
     kwargs = engine_kwargs(model, options)
     key = (*sorted(kwargs.items()), ("data_parallel_size", options.data_parallel_size))
     if key not in _ENGINES and options.data_parallel_size > 1:
         # vLLM refuses LLM(data_parallel_size>1) in one process; replicas in worker processes
         # give the same throughput for a dense model without any coordination between them.
-        _ENGINES[key] = ReplicaPool(kwargs, options.data_parallel_size, options.tensor_parallel_size)
+        with engine_output_to(log_file):
+            _ENGINES[key] = ReplicaPool(kwargs, options.data_parallel_size, options.tensor_parallel_size)
     if key not in _ENGINES:
         log.info("loading vLLM engine for %s", model)
         try:
-            _ENGINES[key] = vllm.LLM(**kwargs)
+            with engine_output_to(log_file):
+                _ENGINES[key] = load_engine(kwargs)
         except (OSError, ValueError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if "max_num_batched_tokens" in first_line and options.max_model_len is None:
                 first_line += f" On a CPU, pass --max-model-len {CPU_BATCHED_TOKENS} or less."
-            raise TripleGenError(f"vLLM could not load model {model!r}: {first_line}") from exc
+            where = f" (engine log: {log_file})" if log_file else ""
+            raise TripleGenError(f"vLLM could not load model {model!r}: {first_line}{where}") from exc
     return _ENGINES[key]
+
+
+def load_engine(kwargs: dict[str, Any]):
+    """A `vllm.LLM`, with the processes it started remembered, so that their death is noticed."""
+    vllm, _ = _import_vllm()
+    before = set(multiprocessing.active_children())
+    llm = vllm.LLM(**kwargs)
+    _PROCESSES[llm] = [p for p in multiprocessing.active_children() if p not in before]
+    return llm
+
+
+def _watched_chat(llm, conversations, params):
+    """`llm.chat` on a helper thread, while this thread checks that the engine's processes live."""
+    processes = _PROCESSES.get(llm)
+    if not processes:  # an engine loaded elsewhere (or without processes): call it directly
+        return llm.chat(conversations, params, use_tqdm=False)
+    result: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            result["outputs"] = llm.chat(conversations, params, use_tqdm=False)
+        except BaseException as exc:  # handed to the watching thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=call, name="triplegen-vllm", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(WATCH_S)
+        dead = [p for p in processes if p.exitcode is not None]
+        if dead and worker.is_alive():
+            raise BackendUnavailable(f"engine process {dead[0].name} (pid {dead[0].pid}) exited with code "
+                                     f"{dead[0].exitcode}")
+    if "error" in result:
+        raise result["error"]
+    return result["outputs"]
 
 
 def release_engines(only=None) -> None:
@@ -138,7 +200,7 @@ def run_chat(llm, conversations: list[list[dict]], specs: list[dict[str, Any]], 
     params = [vllm.SamplingParams(**spec, structured_outputs=structured_cls(json=schema))
               for spec, schema in zip(specs, schemas)]
     try:
-        outputs = llm.chat(conversations, params, use_tqdm=False)
+        outputs = _engine_call(llm, conversations, params, refused)
     except refused:
         # vLLM validates the whole batch up front (e.g. a prompt longer than max_model_len)
         # and refuses all of it; submit one by one so only the offending rows fail.
@@ -146,9 +208,20 @@ def run_chat(llm, conversations: list[list[dict]], specs: list[dict[str, Any]], 
     return [_completion(output) for output in outputs]
 
 
+def _engine_call(llm, conversations, params, refused):
+    """The engine's outputs; anything but a request refusal means the engine itself failed."""
+    try:
+        return _watched_chat(llm, conversations, params)
+    except (*refused, BackendUnavailable):
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise BackendUnavailable(f"{type(exc).__name__}: {first}".rstrip(": ")) from exc
+
+
 def _run_one(llm, conversation, params, refused) -> Completion:
     try:
-        (output,) = llm.chat([conversation], [params], use_tqdm=False)
+        (output,) = _engine_call(llm, [conversation], [params], refused)
     except refused as exc:
         return Completion(text=None, finish_reason=None, error=f"vllm refused: {exc}")
     return _completion(output)
@@ -187,7 +260,8 @@ class VllmBackend:
         self.model = config.model
         self.schema = output_schema
         self.stats = BackendStats()
-        self._engine = llm if llm is not None else shared_engine(config.model, config.engine)
+        self.log_file = engine_log_path(config) if llm is None else None
+        self._engine = llm if llm is not None else shared_engine(config.model, config.engine, self.log_file)
 
     def generate(self, requests: list[Request], sampling: dict[str, Any]) -> list[Completion]:
         if not requests:
@@ -196,10 +270,14 @@ class VllmBackend:
         conversations = [r.messages for r in requests]
         specs = [{**sampling, "seed": r.seed} for r in requests]
         schemas = [r.schema or self.schema for r in requests]
-        if isinstance(self._engine, ReplicaPool):
-            completions = self._engine.chat(conversations, specs, schemas)
-        else:
-            completions = run_chat(self._engine, conversations, specs, schemas)
+        try:
+            if isinstance(self._engine, ReplicaPool):
+                completions = self._engine.chat(conversations, specs, schemas)
+            else:
+                completions = run_chat(self._engine, conversations, specs, schemas)
+        except BackendUnavailable as exc:
+            release_engines(only=self._engine)  # never reused by a later run in this process
+            raise BackendUnavailable(f"the vLLM engine for {self.model} failed: {exc}") from None
         self.stats.requests += len(completions)
         self.stats.server_errors += sum(c.text is None for c in completions)
         self.stats.prompt_tokens += sum(c.prompt_tokens for c in completions)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from triplegen.commands.options import BaseUrl, Model
+from triplegen.commands.options import ServedModel, ServerUrls
 from triplegen.errors import TripleGenError
 
 EXAMPLES = """\
@@ -21,8 +21,8 @@ Exit code 0 when every server is ready, serves the model and enforces the schema
 
 
 def check_server(
-    base_url: BaseUrl = None,
-    model: Model = None,
+    base_url: ServerUrls = None,
+    model: ServedModel = None,
     api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request.")] = 60.0,
     schema: Annotated[bool, typer.Option("--schema/--no-schema", help="Probe that response_format is enforced.")] = True,

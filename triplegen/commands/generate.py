@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from triplegen.commands.options import (
-    ENGINE, SERVER, BackendChoice, BaseUrl, Dtype, Model, Overwrite, Quiet, SemanticCheck, build,
+    ENGINE, RAY, SERVER, BackendChoice, BaseUrl, Dtype, ExecutorChoice, Model, Quiet, SemanticCheck, build,
 )
-from triplegen.config import EngineOptions, GenerateConfig, ServerOptions
+from triplegen.config import EngineOptions, GenerateConfig, RayOptions, ServerOptions
 
 INPUT = "Input"
 RUN = "Run"
@@ -25,7 +25,7 @@ class Constrain(str, Enum):
 EXAMPLES = """\
 Examples:
 
-  triplegen generate examples/captions.parquet -o out/triples.parquet
+  triplegen generate examples/captions.parquet -o out/example          (a dataset folder: load_dataset("out/example"))
 
   triplegen generate caps.csv -o t.parquet --caption-col text --id-col key --limit 1000
 
@@ -33,20 +33,29 @@ Examples:
 
   triplegen generate caps.parquet -o part3.parquet --shard 3/8 --base-url http://gpu1:8000/v1
 
+  triplegen generate caps.parquet -o t.parquet --model Qwen/Qwen2.5-7B-Instruct --executor ray --ray-address auto
+  (one engine per GPU of the Ray cluster this node belongs to; chunks go to whichever worker is free)
+
   triplegen generate coco_captions.parquet -o t.parquet --absent-objects 1
   (also writes, per caption with object labels, a TRUE caption that denies an object the image lacks)
 
-A killed run resumes when the same command is run again.
+A killed run resumes when the same command is run again. When the server (or the engine) fails
+for longer than --max-outage-s, the run stops with exit code 3 and no row rejected for it; the same
+command resumes it once the server is back.
 """
 
 
 def generate(
     input: Annotated[Path, typer.Argument(help="Captions: .parquet, .csv (UTF-8), .jsonl, or a folder of .parquet files.",
                                           show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output Parquet file; a missing folder is created.",
-                                         show_default=False)],
-    rejects: Annotated[Path | None, typer.Option(help="Rejects file (default: <output stem>.rejects.parquet).",
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", show_default=False,
+        help="Dataset folder (triples.parquet, rejects.parquet and a README.md card that load_dataset reads), or a "
+             "file ending in .parquet (rejects in <stem>.rejects.parquet); a missing folder is created.")],
+    rejects: Annotated[Path | None, typer.Option(help="Rejects file (default: beside the triples, see --output).",
                                                  show_default=False)] = None,
+    license: Annotated[str, typer.Option(help="License of the dataset card (a Hub license id such as cc-by-4.0; "
+                                              "the captions' license decides it).")] = "unknown",
     caption_col: Annotated[str, typer.Option(help="Column with the caption.", rich_help_panel=INPUT)] = "caption",
     image_col: Annotated[str, typer.Option(
         help="Column with the image (path, URL or {bytes, path}); may be absent unless you name another one.",
@@ -72,7 +81,15 @@ def generate(
         help="auto: vllm with --model, openai with --base-url, else the built-in rules generator.")] = BackendChoice.auto,
     model: Model = None,
     base_url: BaseUrl = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight per run.", rich_help_panel=SERVER)] = 64,
+    concurrency: Annotated[int, typer.Option(
+        min=1, help="Requests in flight per run (with --executor ray: shared evenly by the workers).",
+        rich_help_panel=SERVER)] = 64,
+    max_outage_s: Annotated[float, typer.Option(
+        min=0.1, help="Stop the run (exit code 3, finished chunks kept, nothing rejected) when every server has "
+                      "failed for this long; rerun the same command once it is back.", rich_help_panel=SERVER)] = 30.0,
+    max_outage_failures: Annotated[int | None, typer.Option(
+        min=1, help="Also stop after this many failed requests in a row (all servers).", rich_help_panel=SERVER,
+        show_default=False)] = None,
     max_attempts: Annotated[int, typer.Option(min=1, help="Tries per caption before it is rejected.",
                                               rich_help_panel=RUN)] = 3,
     retry_temperature: Annotated[float, typer.Option(
@@ -96,15 +113,53 @@ def generate(
         help="OpenAI-compatible server of the judge model.", rich_help_panel=RUN, show_default=False)] = None,
     judge_prompt: Annotated[str, typer.Option(help="Template of the judge (task: judge).",
                                               rich_help_panel=RUN)] = "judge",
-    overwrite: Overwrite = False,
+    retry_backend_errors: Annotated[bool, typer.Option(
+        "--retry-backend-errors", help="Generate again the rows an earlier run rejected as backend_error (e.g. "
+                                       "while its server was down); the output and rejects are updated.",
+        rich_help_panel=RUN)] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output and discard an "
+                                            "unfinished run's parts (otherwise the same command resumes).")] = False,
     quiet: Quiet = False,
-    tensor_parallel_size: Annotated[int, typer.Option(min=1, rich_help_panel=ENGINE)] = 1,
-    data_parallel_size: Annotated[int, typer.Option(min=1, rich_help_panel=ENGINE)] = 1,
-    dtype: Annotated[Dtype, typer.Option(rich_help_panel=ENGINE)] = Dtype.auto,
-    max_model_len: Annotated[int | None, typer.Option(min=1, rich_help_panel=ENGINE, show_default=False)] = None,
-    gpu_memory_utilization: Annotated[float, typer.Option(min=0.05, max=1.0, rich_help_panel=ENGINE)] = 0.9,
+    tensor_parallel_size: Annotated[int, typer.Option(
+        min=1, help="GPUs that split one model (vLLM tensor parallelism).", rich_help_panel=ENGINE)] = 1,
+    data_parallel_size: Annotated[int, typer.Option(
+        min=1, help="Model replicas on this node, each with --tensor-parallel-size GPUs.", rich_help_panel=ENGINE)] = 1,
+    dtype: Annotated[Dtype, typer.Option(help="Weights and activations (auto: the model's own; float32 on a CPU).",
+                                         rich_help_panel=ENGINE)] = Dtype.auto,
+    max_model_len: Annotated[int | None, typer.Option(
+        min=1, help="Longest prompt + answer in tokens (default: the model's; lower it to fit memory).",
+        rich_help_panel=ENGINE, show_default=False)] = None,
+    gpu_memory_utilization: Annotated[float, typer.Option(
+        min=0.05, max=1.0, help="Share of each GPU's memory vLLM may take (weights + KV cache).",
+        rich_help_panel=ENGINE)] = 0.9,
     enforce_eager: Annotated[bool, typer.Option(help="Disable CUDA graphs (faster start).",
                                                 rich_help_panel=ENGINE)] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", help="Show the vLLM engine's own output here instead of writing it to <output>.vllm.log.",
+        rich_help_panel=ENGINE)] = False,
+    api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the servers' API key.",
+                                             rich_help_panel=SERVER)] = "OPENAI_API_KEY",
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds one request may take before it is retried.",
+                                           rich_help_panel=SERVER)] = 120.0,
+    max_retries: Annotated[int, typer.Option(
+        min=0, help="Retries of one request after a transport error, 429 or 5xx (with backoff), before its row "
+                    "is rejected as backend_error.", rich_help_panel=SERVER)] = 5,
+    executor: Annotated[ExecutorChoice, typer.Option(
+        help="local: this process; ray: the workers of a Ray cluster (pip install 'semclip\\[ray]').",
+        rich_help_panel=RAY)] = ExecutorChoice.local,
+    ray_address: Annotated[str | None, typer.Option(
+        help="Ray head HOST:PORT, or 'auto' for the cluster of this node (default: RAY_ADDRESS, else a new "
+             "local cluster).", rich_help_panel=RAY, show_default=False)] = None,
+    ray_workers: Annotated[int | None, typer.Option(
+        min=1, help="Workers, each with its own backend (default: as many as the cluster's CPUs/GPUs hold).",
+        rich_help_panel=RAY, show_default=False)] = None,
+    ray_gpus_per_worker: Annotated[float | None, typer.Option(
+        min=0, help="GPUs per worker, i.e. per vLLM engine (default: --tensor-parallel-size for vllm, else 0).",
+        rich_help_panel=RAY, show_default=False)] = None,
+    ray_cpus_per_worker: Annotated[float, typer.Option(min=0, help="CPUs per worker.", rich_help_panel=RAY)] = 1.0,
+    ray_chunk_tries: Annotated[int, typer.Option(
+        min=1, help="Workers a chunk may lose (dead process or node) before the run stops.",
+        rich_help_panel=RAY)] = 3,
 ) -> None:
     """Turn captions into (caption, paraphrase, negation) triples, checked, in a Parquet file."""
     from triplegen.run import generate as run_generate
@@ -117,10 +172,16 @@ def generate(
         max_attempts=max_attempts, retry_temperature=retry_temperature, seed=seed, chunk_size=chunk_size, shard=shard, limit=limit,
         semantic_check=semantic_check, constrain=constrain.value, judge_model=judge_model,
         judge_base_url=judge_base_url, judge_prompt=judge_prompt, overwrite=overwrite, quiet=quiet,
+        retry_backend_errors=retry_backend_errors, license=license, verbose=verbose,
         engine=build(EngineOptions, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
                      dtype=dtype.value, max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
                      enforce_eager=enforce_eager, seed=seed),
-        server=build(ServerOptions, base_urls=base_url or [], concurrency=concurrency),
+        server=build(ServerOptions, base_urls=base_url or [], concurrency=concurrency, api_key_env=api_key_env,
+                     timeout_s=timeout, max_retries=max_retries, max_outage_s=max_outage_s,
+                     max_outage_failures=max_outage_failures),
+        executor=executor.value,
+        ray=build(RayOptions, address=ray_address, workers=ray_workers, gpus_per_worker=ray_gpus_per_worker,
+                  cpus_per_worker=ray_cpus_per_worker, chunk_tries=ray_chunk_tries),
     )
     try:
         summary = run_generate(config)

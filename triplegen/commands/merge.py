@@ -7,26 +7,30 @@ from typing import Annotated
 
 import typer
 
-from triplegen.commands.options import Overwrite
 
 EXAMPLES = """\
 Examples:
 
-  triplegen merge part0.parquet part1.parquet part2.parquet -o triples.parquet --input caps.parquet
+  triplegen merge parts/0 parts/1 parts/2 -o out/triples --input caps.parquet
 
-Each part's rejects are taken from beside it (<stem>.rejects.parquet).
+  triplegen merge part0.parquet part1.parquet -o triples.parquet
+
+Each part is a dataset folder written by generate -o DIR --shard i/N, or a triples file; its rejects
+are taken from beside it (rejects.parquet, or <stem>.rejects.parquet). The merged folder gets a
+dataset card (README.md) with the summed counts, so load_dataset(folder) reads it.
 """
 
 
 def merge(
-    parts: Annotated[list[Path], typer.Argument(help="Shard outputs written by generate --shard i/N.",
-                                                show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Merged Parquet file.", show_default=False)],
-    rejects: Annotated[Path | None, typer.Option(help="Merged rejects (default: <output stem>.rejects.parquet).",
-                                                 show_default=False)] = None,
+    parts: Annotated[list[Path], typer.Argument(help="Shard outputs written by generate --shard i/N (folders or "
+                                                     "triples files).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Merged dataset folder, or a file ending in .parquet.",
+                                         show_default=False)],
+    rejects: Annotated[Path | None, typer.Option(help="Merged rejects (default: rejects.parquet in the folder, or "
+                                                      "<output stem>.rejects.parquet).", show_default=False)] = None,
     input: Annotated[Path | None, typer.Option(help="The original input: prove that every id is in a part.",
                                                show_default=False)] = None,
-    overwrite: Overwrite = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing merged output.")] = False,
 ) -> None:
     """Join shard outputs; refuse doubled ids, and missing ones when --input is given."""
     from triplegen.merge import merge_shards
@@ -37,7 +41,8 @@ def merge(
     proof = f"all {summary.ids:,} input ids present once" if summary.checked_against_input else (
         f"{summary.ids:,} ids, none doubled (pass --input to prove none is missing)")
     typer.echo(f"{summary.output.path}: {summary.output.rows:,} rows, {summary.rejects.path}: "
-               f"{summary.rejects.rows:,} rejects from {len(summary.parts)} parts; {proof}")
+               f"{summary.rejects.rows:,} rejects from {len(summary.parts)} parts; {proof}"
+               + (f"; card {summary.card}" if summary.card else ""))
 
 
 merge.__doc__ = f"{merge.__doc__}\n\n{EXAMPLES}"

@@ -20,6 +20,11 @@ class BackendChoice(str, Enum):
     openai = "openai"
 
 
+class ExecutorChoice(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class Dtype(str, Enum):
     auto = "auto"
     float32 = "float32"
@@ -29,9 +34,10 @@ class Dtype(str, Enum):
 
 ENGINE = "vLLM engine (--backend vllm)"
 SERVER = "Served models (--backend openai)"
+RAY = "Ray cluster (--executor ray)"
 
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output (and discard an unfinished run's parts).")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notices; errors still go to stderr.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, progress lines or notices; errors "
+                                                            "still go to stderr.")]
 SemanticCheck = Annotated[
     bool, typer.Option("--semantic-check", help="Also check sentence-embedding similarity (needs the 'semantic' extra).")
 ]
@@ -40,9 +46,18 @@ BaseUrl = Annotated[
     typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://gpu1:8000/v1; repeat for several.",
                  rich_help_panel=SERVER, show_default=False),
 ]
+ServerUrls = Annotated[
+    list[str] | None,
+    typer.Option("--base-url", help="Server to check, e.g. http://gpu1:8000/v1; repeat for several.", show_default=False),
+]
 Model = Annotated[
     str | None,
     typer.Option("--model", "-m", help="Model name or local folder (vllm) or served model name (openai).",
+                 show_default=False),
+]
+ServedModel = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="The served model name the server must list (default: the one it serves, when only one).",
                  show_default=False),
 ]
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from triplegen.commands.options import Overwrite, SemanticCheck
+from triplegen.commands.options import SemanticCheck
 from triplegen.errors import TripleGenError
 
 EXAMPLES = """\
@@ -26,7 +26,8 @@ Exit codes: 0 clean (or within --max-fail-rate), 1 rows fail, 2 unusable input.
 
 
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Triples Parquet files, checked together.", show_default=False)],
+    files: Annotated[list[Path], typer.Argument(help="Triples Parquet files or dataset folders, checked together.",
+                                                show_default=False)],
     report: Annotated[Path | None, typer.Option(help="Write counts per reason and every failing id as JSON.",
                                                 show_default=False)] = None,
     write_clean: Annotated[Path | None, typer.Option(help="Write only the passing rows to this Parquet file.",
@@ -34,13 +35,14 @@ def validate(
     max_fail_rate: Annotated[float, typer.Option(min=0.0, max=1.0,
                                                  help="Exit 0 while this share of rows or fewer fails.")] = 0.0,
     semantic_check: SemanticCheck = False,
-    overwrite: Overwrite = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --report or --write-clean "
+                                            "file.")] = False,
 ) -> None:
     """Check triples files: schema, the quality checks on every row, duplicate ids."""
     from triplegen.validation import describe, validate as run_validate
 
     for target in (report, write_clean):
-        if target is not None and target.exists() and not overwrite:
+        if target is not None and target.is_file() and not overwrite:
             raise TripleGenError(f"{target} already exists; pass --overwrite to replace it")
     result = run_validate(files, semantic_check=semantic_check, write_clean=write_clean, report=report)
     console = Console(highlight=False, soft_wrap=True)

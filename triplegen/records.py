@@ -1,0 +1,98 @@
+"""The typed records that travel between the steps of a run: what a chunk produced, what a run did.
+
+A `ChunkSummary` is written as a finished chunk's completion marker and read back by the progress
+bar, a resumed run and the run's totals; `RunMetadata` is those totals with the run's settings,
+stored as JSON in the output's Parquet metadata (key `triplegen`) and rendered into the card.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from pydantic import BaseModel, ConfigDict, Field
+
+COUNTED = ("rows", "accepted", "rejected", "generated", "judged", "retries", "absent_planned", "absent_accepted")
+
+
+class ChunkSummary(BaseModel):
+    """What one finished chunk produced (its completion marker)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    chunk: int
+    rows: int  # input rows of the chunk
+    accepted: int
+    rejected: int
+    absent_planned: int = 0
+    absent_accepted: int = 0
+    reject_reasons: dict[str, int] = Field(default_factory=dict)
+    check_failures: dict[str, int] = Field(default_factory=dict)  # every judged output's failing checks
+    judged: int = 0  # outputs judged (all attempts)
+    generated: int = 0  # unique captions sent to the backend
+    retries: int = 0
+    constraints: dict[str, int] = Field(default_factory=dict)  # output constraint kind -> captions
+    judge: dict[str, int] = Field(default_factory=dict)  # the LLM judge's calls, tokens and rejections
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens served from the engine's prefix cache
+    cache_reports: int = 0  # outputs whose backend reported its cached tokens
+    backend: str = ""
+    model: str = ""
+    input_digest: str | None = None  # of the chunk's input rows: a resumed run refuses a changed input
+
+
+class RunCounts(BaseModel):
+    rows: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    generated: int = 0
+    judged: int = 0
+    retries: int = 0
+    absent_planned: int = 0
+    absent_accepted: int = 0
+
+
+class RunMetadata(BaseModel):
+    """A finished run: its config and provenance, and the totals of its chunks."""
+
+    model_config = ConfigDict(extra="allow")  # files written by other versions may carry more
+
+    triplegen_version: str
+    config: dict
+    backend: str
+    model: str
+    prompt: dict
+    absent_prompt: dict | None = None
+    attempts_allowed: int
+    counts: RunCounts = Field(default_factory=RunCounts)
+    tokens: dict[str, int] = Field(
+        default_factory=lambda: {"prompt": 0, "completion": 0, "cached": 0, "cache_reports": 0})
+    reject_reasons: dict[str, int] = Field(default_factory=dict)
+    check_failures: dict[str, int] = Field(default_factory=dict)
+    constraint: dict | None = None  # which output constraint the run used (triplegen.constraints)
+    constraints: dict[str, int] = Field(default_factory=dict)
+    prefix_caching: bool | None = None
+    judge: dict | None = None  # the optional LLM judge's settings (triplegen.llm_judge)
+    judge_counts: dict[str, int] = Field(default_factory=dict)
+
+    def add(self, summaries: list[ChunkSummary]) -> "RunMetadata":
+        """These totals plus the chunks' (a new record)."""
+        counts = self.counts.model_dump()
+        reasons, failures = Counter(self.reject_reasons), Counter(self.check_failures)
+        constraints, judge = Counter(self.constraints), Counter(self.judge_counts)
+        tokens = Counter(self.tokens)
+        for summary in summaries:
+            for key in COUNTED:
+                counts[key] += getattr(summary, key)
+            reasons.update(summary.reject_reasons)
+            failures.update(summary.check_failures)
+            constraints.update(summary.constraints)
+            judge.update(summary.judge)
+            tokens.update(prompt=summary.prompt_tokens, completion=summary.completion_tokens,
+                          cached=summary.cached_tokens, cache_reports=summary.cache_reports)
+        return self.model_copy(update={"counts": RunCounts(**counts), "tokens": dict(tokens),
+                                       "reject_reasons": dict(reasons), "check_failures": dict(failures),
+                                       "constraints": dict(constraints), "judge_counts": dict(judge)})
+
+    def json_dict(self) -> dict:
+        return self.model_dump(mode="json")

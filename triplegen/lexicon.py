@@ -211,3 +211,27 @@ def present_participle(base: str) -> str:
     if base.endswith("e") and not base.endswith(("ee", "ye", "oe")):
         return base[:-1] + "ing"
     return base + "ing"
+
+
+_GLUE = ("of", "with", "a", "the", "and", "in", "on", "to")  # what a small model glues onto a word
+MAX_WORD_LETTERS = 18  # "counterrevolutionary" aside, no caption word is longer
+
+
+@lru_cache(maxsize=65536)
+def garbled(word: str) -> bool:
+    """ "herdof", "roomwitha", "pizzadescriticalhetero...": letters a model glued into a word that is none.
+
+    A word lemminflect does not know that is a word it knows followed by a glued-on function word, or
+    a word longer than any caption's. Unknown words alone pass ("frisbee", "snowboarder" are unknown to it).
+    """
+    from lemminflect import getAllLemmas
+
+    if len(word) > MAX_WORD_LETTERS:
+        return True
+    if not word.isalpha() or getAllLemmas(word):
+        return False
+    for glue in _GLUE:  # only at the end: "atop", "onboard", "towards" are words glued at the start
+        head = word[: -len(glue)]
+        if word.endswith(glue) and len(head) >= 3 and (getAllLemmas(head) or garbled(head)):
+            return True
+    return False

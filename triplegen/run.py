@@ -28,7 +28,8 @@ from triplegen.hubcard import render_dataset_card
 from triplegen.layout import CARD_NAME
 from triplegen.llm_judge import judge_backend, judge_reasons, load_judge_template
 from triplegen.objects import ABSENT_SUFFIX, ObjectVocabulary, parse_labels
-from triplegen.pipeline import ReadChunks, SkipFinished, WriteParts, run_steps, shard_of
+from triplegen.parts import WriteParts
+from triplegen.pipeline import ReadChunks, SkipFinished, run_steps, shard_of
 from triplegen.plan import GenerationPlan
 from triplegen.progress import RunProgress, stderr_console
 from triplegen.readers import CaptionSource, Columns

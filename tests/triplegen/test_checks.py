@@ -109,8 +109,10 @@ def test_human_paraphrases_of_sugarcrepe_pass(sugarcrepe_dir):
         item for item in items
         if any(r.startswith("paraphrase") for r in check_triple(item["caption"], item["caption2"], None))
     ]
-    # The few failures are real: exact copies in the data and lexical negations ("shirtless" -> "without shirts").
-    assert len(failing) / len(items) < 0.005
+    # The few failures (26 of 4,757) are real: copies, lexical negations ("shirtless" -> "without shirts"),
+    # padding, cut-off sentences, typos ("in her armsin") and a few that do change the meaning
+    # ("a large white ball" -> "a small white ball").
+    assert len(failing) / len(items) < 0.006
 
 
 # --- what passed wrongly before: cut-off sentences, padding, "X is not a X" -------------------
@@ -180,3 +182,43 @@ def test_every_new_code_is_described():
     for code in ("paraphrase_unfinished", "negation_unfinished", "paraphrase_repeats", "negation_repeats",
                  "negation_tautology"):
         assert REASONS[code]
+
+
+# --- paraphrases that are hard negatives, words that are none ----------------------------------
+
+
+@pytest.mark.parametrize("caption, paraphrase", [
+    ("A motorcycle is parked inside of a building.", "A motorcycle is parked outside of a building."),
+    ("A red bus on a city street.", "A blue bus is on a city street."),
+    ("A man holding an umbrella in the rain.", "A woman is holding an umbrella in the rain."),
+    ("A small dog on a large bed.", "A small dog is lying on a tiny bed."),
+    ("An empty glass on a wooden table.", "A full glass is standing on a wooden table."),
+])
+def test_a_paraphrase_that_trades_a_word_for_its_opposite_fails(caption, paraphrase):
+    assert check_triple(caption, paraphrase, None)[0] == "paraphrase_opposite"
+
+
+@pytest.mark.parametrize("caption, paraphrase", [
+    ("A large dog on a bed.", "A big dog is lying on a bed."),  # a synonym
+    ("A dog in front of a fence.", "A fence is behind a dog."),  # a converse relation
+    ("A dog on a bed.", "A small brown dog is lying on a bed."),  # added detail
+    ("A grey cat on a sofa.", "A gray cat is lying on a sofa."),  # one colour, two spellings
+    ("A man and a woman at a table.", "A woman and a man are sitting at a table."),
+])
+def test_synonyms_converses_and_added_detail_are_not_opposites(caption, paraphrase):
+    assert not [r for r in check_triple(caption, paraphrase, None) if r == "paraphrase_opposite"]
+
+
+@pytest.mark.parametrize("paraphrase", ["A herdof giraffes is walking in a field.",
+                                        "A herd of giraffes walks in a roomwitha field.",
+                                        "A pizzadescriticalheterokoupelicol herd of giraffes in a field."])
+def test_letters_glued_into_a_word_are_garbled(paraphrase):
+    assert check_triple("A herd of giraffes walking in a field.", paraphrase, None)[0] == "paraphrase_garbled"
+
+
+def test_unknown_real_words_and_the_captions_own_words_are_not_garbled():
+    assert check_triple("A kiteboarder riding a wave.", "A snowboarder-like kiteboarder rides a wave.",
+                        "A kiteboarder is not riding a wave.") == []
+    assert check_triple("A cat sits atop a fridgeof sorts.", "Atop a fridgeof sorts, a cat is sitting.",
+                        "A cat does not sit atop a fridgeof sorts.") == []
+    assert REASONS["paraphrase_opposite"] and REASONS["paraphrase_garbled"] and REASONS["negation_garbled"]

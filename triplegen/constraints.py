@@ -152,7 +152,10 @@ def guided_negation(caption: str) -> str | None:
         openers = "|".join(escape(opener, first_any_case=True) for opener in OPENERS)
         return f"^(?:{openers}){tail}$"
     plain = "(?:" + "|".join(PLAIN_CUES) + ")"
-    cue = f"(?:(?:{'|'.join(AUXILIARIES)}) {plain}|{plain}|{'|'.join(CONTRACTIONS)})"  # not "is aren't"
+    if prefix.split()[-1].lower() in AUXILIARIES + ("am", "be"):  # "There is " -> "no", not "are no"
+        cue = plain
+    else:
+        cue = f"(?:(?:{'|'.join(AUXILIARIES)}) {plain}|{plain}|{'|'.join(CONTRACTIONS)})"  # not "is aren't"
     return f"^{escape(prefix, first_any_case=True)}{cue}{tail}$"
 
 

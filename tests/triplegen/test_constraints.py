@@ -53,6 +53,20 @@ def test_a_guided_negation_keeps_the_captions_start_and_must_negate():
         assert not admits(pattern, bad), bad
 
 
+@pytest.mark.parametrize(("caption", "good", "bad"), [
+    ("there is a fire hydrant surrounded by three metal poles", "There is no fire hydrant surrounded by poles.",
+     "There is are no metal poles around the fire hydrant."),  # written by SmolLM2 before
+    ("There is a tractor next to some boats on the beach", "There is not a tractor next to boats.",
+     "There is isn't a tractor on the beach."),
+    ("A man is drinking from a red bottle.", "A man is not drinking from a red bottle.",
+     "A man is does not drink from a red bottle."),
+])
+def test_after_the_captions_own_auxiliary_only_a_negation_word_follows(caption, good, bad):
+    pattern = guided_negation(caption)
+    assert edit_point(caption).split()[-1].lower() == "is"
+    assert admits(pattern, good) and not admits(pattern, bad)
+
+
 def test_a_caption_negated_from_its_start_opens_with_no_or_there_is_no():
     pattern = guided_negation("a plate of pasta next to a glass of wine")
     assert admits(pattern, "No plate of pasta next to a glass of wine.")

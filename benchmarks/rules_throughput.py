@@ -3,7 +3,7 @@
     python benchmarks/rules_throughput.py                 # 100,000 captions
     python benchmarks/rules_throughput.py --rows 1000000  # the memory claim: RSS stays flat
 
-    python benchmarks/rules_throughput.py --baseline /tmp/base --repeats 3   # before/after, side by side
+    python benchmarks/rules_throughput.py --baseline ../base --repeats 3   # before/after, side by side
 
 Each size runs in a fresh subprocess (read, dedupe, generate, check, write parts, merge, card), which
 reports its own wall time, CPU time and peak RSS (`resource.getrusage`). Side by side, in the same

@@ -188,23 +188,26 @@ def row_schema(caption: str, template_schema: dict) -> RowSchema:
     return RowSchema(schema, kinds["paraphrase"], kinds["negation"])
 
 
-def choose_constraint(mode: str, backend, template) -> dict:
+def choose_constraint(mode: str, backend_name: str, template, probe=None,
+                      unprobed_note: str = "per-caption JSON-schema patterns") -> dict:
     """Whether a run's rows get their own schemas, and why not: `{"mode", "applied", "note"}` (the card's).
 
-    A backend that can say so (`check_schema`) is asked first, with one request per kind of pattern,
-    so that a server whose structured-output engine cannot read a pattern costs a notice, not a run.
+    A backend that can say so (`probe`: its `check_schema`) is asked first, with one request per kind
+    of pattern, so that a server whose structured-output engine cannot read a pattern costs a notice,
+    not a run. Without a probe the patterns are applied and `unprobed_note` says why it was not asked.
     """
     def off(note: str) -> dict:
         return {"mode": mode, "applied": False, "note": note}
 
     if mode == "none":
         return off("--constrain none: the template's schema only")
-    if backend.name == "rules":
+    if backend_name == "rules":
         return off("the rules backend writes its own negations")
     if template.task != "triple":
         return off(f"template task {template.task!r} keeps its own schema")
-    probe = getattr(backend, "check_schema", None)
-    for caption in SAMPLE_CAPTIONS if probe is not None else ():
+    if probe is None:
+        return {"mode": mode, "applied": True, "note": unprobed_note}
+    for caption in SAMPLE_CAPTIONS:
         refusal = probe(row_schema(caption, template.output_schema).schema)
         if refusal is not None:
             return off(f"not applied: {refusal}")

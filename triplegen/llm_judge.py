@@ -109,12 +109,9 @@ def load_judge_template(config):
     if not config.judging:
         return None
     from triplegen.errors import TripleGenError
-    from triplegen.templates import load_template
+    from triplegen.templates import load_task_template
 
-    template = load_template(config.judge_prompt)
-    if template.task != "judge":
-        raise TripleGenError(f"--judge-prompt {config.judge_prompt}: template {template.name!r} has task "
-                             f"{template.task!r}; it needs task: judge (see the packaged 'judge' template)")
+    template = load_task_template(config.judge_prompt, "judge", "--judge-prompt")
     for field in ("paraphrase", "negation"):
         if not template.output_schema["properties"][field].get("enum"):
             raise TripleGenError(f"--judge-prompt {config.judge_prompt}: properties.{field} needs an enum of verdicts, "

@@ -11,8 +11,6 @@ from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field
 
-COUNTED = ("rows", "accepted", "rejected", "generated", "judged", "retries", "absent_planned", "absent_accepted")
-
 
 class ChunkSummary(BaseModel):
     """What one finished chunk produced (its completion marker)."""
@@ -42,6 +40,8 @@ class ChunkSummary(BaseModel):
 
 
 class RunCounts(BaseModel):
+    """A run's totals of the ChunkSummary fields of the same names."""
+
     rows: int = 0
     accepted: int = 0
     rejected: int = 0
@@ -82,7 +82,7 @@ class RunMetadata(BaseModel):
         constraints, judge = Counter(self.constraints), Counter(self.judge_counts)
         tokens = Counter(self.tokens)
         for summary in summaries:
-            for key in COUNTED:
+            for key in RunCounts.model_fields:  # each count is also a ChunkSummary field
                 counts[key] += getattr(summary, key)
             reasons.update(summary.reject_reasons)
             failures.update(summary.check_failures)

@@ -25,8 +25,7 @@ from triplegen.errors import TripleGenError
 from triplegen.files import write_json_atomic, write_text_atomic
 from triplegen.merge import read_run_metadata
 from triplegen.objects import ABSENT_SUFFIX
-from triplegen.pipeline import SkipFinished, Step
-from triplegen.progress import RunProgress
+from triplegen.pipeline import Step
 from triplegen.records import ChunkSummary, RunMetadata
 from triplegen.resume import WorkFolder
 from triplegen.schema import reject_schema
@@ -51,12 +50,8 @@ def retry_backend_errors(job, backend, console: Console) -> tuple[RunMetadata, f
     executor = job.executor(backend, console)
     try:
         provenance = job.provenance(executor.backend)
-        with RunProgress(len(wanted), config.quiet, getattr(executor.backend, "stats", None), console) as progress:
-            chunks = SkipFinished(work, lambda index: progress.advance(work.summary(index), True)).run(
-                OnlyRows(wanted).run(job.reader()))
-            for summary in job.generate(chunks, executor, work, provenance):
-                progress.advance(summary)
-            rows_per_s = progress.rows_per_s()
+        rows_per_s = job.generate(OnlyRows(wanted).run(job.reader()), len(wanted), executor, work, provenance,
+                                  console)
     finally:
         executor.close()
     run = _rewrite(job, work, base, wanted)

@@ -36,7 +36,7 @@ from triplegen.readers import CaptionSource, Columns
 from triplegen.records import RunMetadata
 from triplegen.resume import WorkFolder
 from triplegen.retry import retry_backend_errors
-from triplegen.templates import load_template
+from triplegen.templates import load_task_template, load_template
 from triplegen.schema import reject_schema, triple_schema
 
 
@@ -127,13 +127,7 @@ def _run(job: "Job", work: WorkFolder, backend: Backend | None, console: Console
             console.print(f"{config.output.with_name(CARD_NAME)} is not the card of {config.output.name}: "
                           f"the card goes to {config.card_path}.")
         provenance = job.provenance(executor.backend if executor else None)
-        with RunProgress(planned, config.quiet, getattr(executor and executor.backend, "stats", None),
-                         console) as progress:
-            chunks = SkipFinished(work, lambda index: progress.advance(work.summary(index), resumed=True)).run(
-                job.reader())
-            for summary in job.generate(chunks, executor, work, provenance):
-                progress.advance(summary)
-            rows_per_s = progress.rows_per_s()
+        rows_per_s = job.generate(job.reader(), planned, executor, work, provenance, console)
     finally:
         if executor is not None:
             executor.close()
@@ -221,28 +215,35 @@ class Job:
 
     def _constrain(self, backend: Backend | None, console: Console) -> None:
         """Apply the polarity constraint when the backend takes it (None: a Ray worker's, not asked here)."""
-        mode, template = self.config.constrain, self.template
-        if backend is not None:
-            self.constraint = choose_constraint(mode, backend, template)
+        if backend is None:
+            self.constraint = choose_constraint(
+                self.config.constrain, self.config.resolved_backend(), self.template,
+                unprobed_note="per-caption JSON-schema patterns (each Ray worker checks that its backend takes them)")
         else:
-            applied = mode != "none" and template.task == "triple" and self.config.resolved_backend() != "rules"
-            self.constraint = {"mode": mode, "applied": applied, "note": "per-caption JSON-schema patterns (each "
-                               "Ray worker checks that its backend takes them)" if applied else "not used"}
+            self.constraint = choose_constraint(self.config.constrain, backend.name, self.template,
+                                                getattr(backend, "check_schema", None))
         self.plan.constrained = self.constraint["applied"]
         refused = self.constraint["note"].startswith("not applied")
         if refused and not self.config.quiet:
             console.print(f"[bold yellow]Polarity constraint {self.constraint['note']}[/]; the template's schema "
                           "is used and wrong polarity is left to the checks.")
 
-    def generate(self, chunks: Iterable, executor, work: WorkFolder, provenance: dict) -> Iterator:
-        """Generate the chunks and write their parts; an outage stops here with what is kept."""
-        generated = executor.run(chunks) if executor is not None else run_steps(chunks, self.plan.steps(None))
-        write = WriteParts(work, self.schema, provenance, _prompt_provenance(self.plan.absent_template))
-        try:
-            yield from write.run(generated)
-        except BackendUnavailable as exc:
-            raise BackendUnavailable(f"{exc}; stopped: {len(work.done_chunks())} chunk(s) are finished and kept in "
-                                     f"{work.path}, run the same command again once it is back") from None
+    def generate(self, chunks: Iterable, total: int, executor, work: WorkFolder, provenance: dict,
+                 console: Console) -> float:
+        """Generate the chunks that `work` has not finished and write their parts, with a progress
+        display of `total` rows; rows/s. An outage stops here with what is kept."""
+        stats = getattr(executor and executor.backend, "stats", None)
+        with RunProgress(total, self.config.quiet, stats, console) as progress:
+            todo = SkipFinished(work, lambda index: progress.advance(work.summary(index), resumed=True)).run(chunks)
+            generated = executor.run(todo) if executor is not None else run_steps(todo, self.plan.steps(None))
+            write = WriteParts(work, self.schema, provenance, _prompt_provenance(self.plan.absent_template))
+            try:
+                for summary in write.run(generated):
+                    progress.advance(summary)
+            except BackendUnavailable as exc:
+                raise BackendUnavailable(f"{exc}; stopped: {len(work.done_chunks())} chunk(s) are finished and kept "
+                                         f"in {work.path}, run the same command again once it is back") from None
+            return progress.rows_per_s()
 
     def provenance(self, backend: Backend | None) -> dict:
         name = self.config.resolved_backend()
@@ -317,10 +318,7 @@ def _absent_setup(config: GenerateConfig, source: CaptionSource):
     """The `absent` template and the vocabulary of object labels (the whole input, any shard)."""
     if not config.absent_objects:
         return None, None
-    template = load_template(config.absent_prompt)
-    if template.task != "absent":
-        raise TripleGenError(f"--absent-prompt {config.absent_prompt}: template {template.name!r} has task "
-                             f"{template.task!r}; it needs task: absent (see the packaged 'absent' template)")
+    template = load_task_template(config.absent_prompt, "absent", "--absent-prompt")
     names = source.raw_schema.names
     if config.objects_col not in names:
         raise TripleGenError(f"--absent-objects needs object labels per image: {source.path} has no column "

@@ -275,6 +275,15 @@ def load_template(name_or_path: str | Path) -> PromptTemplate:
     return template
 
 
+def load_task_template(name_or_path: str | Path, task: str, option: str) -> PromptTemplate:
+    """`load_template`, refused unless the template does `task` (`option` names the flag that chose it)."""
+    template = load_template(name_or_path)
+    if template.task != task:
+        raise TripleGenError(f"{option} {name_or_path}: template {template.name!r} has task {template.task!r}; it "
+                             f"needs task: {task} (see the packaged '{task}' template)")
+    return template
+
+
 def list_templates() -> list[PromptTemplate]:
     """Every packaged template (all of them are valid: the test suite checks them)."""
     return [load_template(Path(source.name).stem) for source in packaged_files()]

@@ -81,7 +81,8 @@ class ChunkWorker:
     def _judge_backend(self):
         """Check that the backend takes the rows' schemas, and build the judge's backend (if any)."""
         if self.plan.constrained:
-            constraint = choose_constraint(self.config.constrain, self.backend, self.plan.template)
+            constraint = choose_constraint(self.config.constrain, self.backend.name, self.plan.template,
+                                           getattr(self.backend, "check_schema", None))
             if not constraint["applied"]:
                 raise TripleGenError(f"the polarity constraint is {constraint['note']} on this worker's backend; "
                                      "run with --constrain none")

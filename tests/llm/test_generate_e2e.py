@@ -14,6 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.conftest import require
 from tests.llm.conftest import TINY_MODEL_NAME, engine_options
 from tests.llm.fault_proxy import FaultProxy
 from triplegen.cli import app
@@ -205,6 +206,7 @@ def test_smollm2_end_to_end_on_real_captions(smollm2_dir, tmp_path):
 
 
 def test_the_engine_output_goes_to_a_log_file_not_over_the_progress(tiny_llama_dir, pinned_template, tmp_path):
+    require("vllm", "the generate subprocess runs the real engine")
     captions = write_captions(tmp_path / "caps.parquet", 4)
     folder = tmp_path / "out"
     command = [sys.executable, "-c", "from triplegen.cli import main; main()", "generate", str(captions),

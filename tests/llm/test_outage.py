@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tests.conftest import require
 from tests.llm.conftest import TINY_MODEL_NAME, ServerProcess, free_port
 from tests.llm.fault_proxy import FaultProxy
 from tests.llm.test_generate_e2e import assert_validates, ids_once, pinned_template, write_captions  # noqa: F401
@@ -92,6 +93,7 @@ def test_a_killed_server_stops_the_run_in_under_a_minute_and_the_same_command_fi
 
 
 def test_an_engine_that_dies_stops_the_run_without_rejecting_its_rows(tiny_llama_dir, pinned_template, tmp_path):  # noqa: F811
+    require("vllm", "the generate subprocess runs the real engine")
     import psutil
 
     captions = write_captions(tmp_path / "caps.parquet", 400)

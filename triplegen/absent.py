@@ -1,139 +1,155 @@
-"""The rules writer of absent-object rows: a true caption that denies an object the image lacks.
+"""Absent-object rows: a true caption that denies an object the image lacks, planned and written.
 
-From "A man riding a horse on a beach" with the image's objects {person, horse} and the absent
-object "dog", one row is
+From "A cat sleeping on a sofa" with the image's objects {cat, couch} and the absent object "bed":
 
-    caption     "A man riding a horse on a beach, with no dog."          (true)
-    paraphrase  "Without a dog, on a beach a guy is riding a horse."      (true, other words)
-    negation    "A man riding a horse on a beach, with a dog."            (absent-assert: false)
-             or "A man riding a dog on a beach, with no horse."           (absent-swap: false)
+    caption     "A cat sleeping on a sofa, with no bed in sight."          (true)
+    paraphrase  "With no bed around, a cat is sleeping on a sofa."         (true, other words)
+    negation    "A cat sleeping on a sofa, with a bed in sight."           (absent-assert: false)
+             or "A cat sleeping on a bed, with no sofa in sight."          (absent-swap: false)
 
-The two kinds of negation teach both halves of negation: "absent-assert" drops the "no" (so a
-caption with "no" can be the true one), "absent-swap" keeps the same words and moves the "no" onto
-an object the image shows (so the model must read which object a "no" applies to). Where and how the
-denial is written varies (`objects.STYLES`, at the end or the start), because a model trained on
-one clause order learns the position instead of the scope. When the present object is not named in
-the caption, the swap adds both objects: "..., with a person and no dog" / "..., with a dog and no
-person".
+"absent-assert" drops the "no", so a caption with "no" can be the true one; "absent-swap" keeps the
+same words and moves the "no" onto an object the image shows, so a model must read which object a
+"no" governs. Where and how the denial is written varies (triplegen.denials), because a model
+trained on one clause order learns the position instead of the scope; the wording is chosen from
+the caption's form, so every row reads like a caption.
+
+The plan (which object, which kind, which wording) is made before generation and seeded per row id
+and row number, never by chunking or order, so any backend writes it and a resumed or sharded run
+chooses exactly what an uninterrupted one does. Captions no wording fits (questions, imperatives,
+several sentences) and scenes without a plausible absent object get no row; a swap that no shown
+object can take becomes an assert row. Both are counted with their reason (`PlanNotes`).
 """
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from triplegen.denials import SKIPS, Swap, caption_form, render, swap_site, wordings_for
 from triplegen.lexicon import keeps_capital, split_ending
-from triplegen.objects import AbsentSpec
-from triplegen.paraphrase import paraphrase
-from triplegen.scope import is_plural_label, mentions, plural
+from triplegen.objects import ObjectVocabulary
 
-# style -> (denial, affirmation) of one object; {a} "a dog", {bare} "dog", {be} "is"/"are"
-_CORE = {
-    "and no": ("no {bare}", "{a}"),
-    "with no": ("with no {bare}", "with {a}"),
-    "without": ("without {a}", "with {a}"),
-    "there is no": ("there {be} no {bare}", "there {be} {a}"),
-    "but not": ("not {a}", "{a}"),
-    "but no": ("no {bare}", "{a}"),
-}
-# style -> (joiner when denying, joiner when affirming), between caption and phrase at the end
-_END_JOINERS = {
-    "and no": (" and ", " and "), "with no": (", ", ", "), "without": (" ", " "),
-    "there is no": (", and ", ", and "), "but not": (", but ", ", and "), "but no": (", but ", ", and "),
-}
-# ... and between phrase and caption at the start
-_START_JOINERS = {
-    "and no": (" and ", " and "), "with no": (", ", ", "), "without": (", ", ", "),
-    "there is no": (", and ", ", and "), "but not": (", but ", ", and "), "but no": (", but ", ", and "),
-}
-# the denial inside a phrase that also names a present object: "with a person and no dog"
-_PAIR = {
-    "and no": "and no {bare}", "with no": "with no {bare}", "without": "without {a}",
-    "there is no": "but there {be} no {bare}", "but not": "but not {a}", "but no": "but no {bare}",
+KINDS = ("absent-assert", "absent-swap")
+POSITIONS = ("end", "start")
+SWAP_SHARE = 0.5  # of the rows whose caption names an object that can be swapped
+# Why an absent-object row was not written as drawn (counted per run, shown in the dataset card).
+NOTES = {
+    "question": "the caption is a question: no row",
+    "imperative": "the caption is an instruction (\"Look at ...\"): no row",
+    "unparsed": "the caption has several sentences, brackets or an open quote: no row",
+    "no_absent_object": "no object the caption does not name fits the scene: no row",
+    "swap_as_assert": "no object the caption names can give its place to the absent one (another group, "
+                      "named twice, in a compound, or the number does not fit): written as absent-assert",
 }
 
 
-def indefinite(label: str) -> str:
-    """ "a dog", "an apple", "skis" (a plural label takes no article)."""
-    if is_plural_label(label):
-        return label
-    first = label.lower()
-    vowel = first[:1] in "aeiou" and not first.startswith(("uni", "use", "usu", "eu", "one", "ewe"))
-    return ("an " if vowel or first.startswith(("hour", "honest", "heir")) else "a ") + label
+@dataclass(frozen=True)
+class AbsentSpec:
+    """What one absent-object row is about; chosen before generation, so any backend writes it."""
+
+    index: int  # 1-based number of the row among its source row's absent-object rows
+    objects: tuple[str, ...]  # what the image shows (its labels): no row may deny one of them
+    absent: str  # the object the image does not show (a label)
+    kind: str  # "absent-assert": the negation claims the absent object; "absent-swap": it denies `present`
+    present: str  # an object the image shows (the swap's target; context for an LLM)
+    position: str  # where the denial goes: "end" or "start" of the caption
+    style: str  # how the caption denies the absent object (a name of triplegen.denials.WORDINGS)
+    paraphrase_style: str  # another wording at the other position, so the paraphrase differs
+    absent_word: str = ""  # how the text names the absent object ("table" for dining table)
+    shown_word: str = ""  # absent-swap: how the caption names `present` ("sofa")
+    swapped: str | None = None  # absent-swap: the caption body with the absent object in its place
+
+    @property
+    def word(self) -> str:
+        return self.absent_word or self.absent
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: list(value) if isinstance(value, tuple) else value
+                for name, value in ((name, getattr(self, name)) for name in self.__dataclass_fields__)}
 
 
-def _fill(template: str, label: str) -> str:
-    return template.format(a=indefinite(label), bare=label, be="are" if is_plural_label(label) else "is")
+def plan_absent(row_id: str, caption: str, present: list[str], count: int, vocabulary: ObjectVocabulary,
+                seed: int, notes: Counter | None = None) -> list[AbsentSpec]:
+    """Up to `count` absent-object rows for one caption; why fewer (or fewer swaps) goes into `notes`."""
+    notes = notes if notes is not None else Counter()
+    if not present or count < 1 or not caption or not caption.strip():
+        return []
+    form = caption_form(caption)
+    if form in SKIPS:
+        notes[form] += count
+        return []
+    body = split_ending(" ".join(caption.split()))[0]
+    lexicon = vocabulary.lexicon
+    named = [label for label in present if lexicon.mentions(body, label)]
+    specs: list[AbsentSpec] = []
+    for index in range(1, count + 1):
+        rng = random.Random(f"{seed}\x1f{row_id}\x1f{index}")
+        wants_swap = rng.random() < SWAP_SHARE
+        taken = {s.absent for s in specs}
+        absent, swap = _swap_choice(body, present, named, vocabulary, rng, taken) if wants_swap else (None, None)
+        if absent is None:
+            absent = vocabulary.choose_absent(present, caption, rng, exclude=taken)
+        if absent is None:
+            notes["no_absent_object"] += count - len(specs)
+            break
+        if wants_swap and swap is None:
+            notes["swap_as_assert"] += 1
+        position = rng.choice([p for p in POSITIONS if wordings_for(form, body, p)])
+        style = rng.choice(wordings_for(form, body, position))
+        others = [w for w in wordings_for(form, body) if w != style]
+        specs.append(AbsentSpec(
+            index=index, objects=tuple(present), absent=absent, kind="absent-swap" if swap else "absent-assert",
+            present=swap.present if swap else rng.choice(named or present), position=position, style=style,
+            paraphrase_style=rng.choice(others) if others else style, absent_word=lexicon.name(absent).word,
+            shown_word=swap.shown_word if swap else "", swapped=swap.body if swap else None,
+        ))
+    return specs
 
 
-def _phrase(label: str, style: str, deny: bool) -> str:
-    return _fill(_CORE[style][0 if deny else 1], label)
-
-
-def _pair(shown: str, missing: str, style: str) -> str:
-    return f"with {indefinite(shown)} {_fill(_PAIR[style], missing)}"
-
-
-def _place(body: str, phrase: str, position: str, joiner: str) -> str:
-    if position == "end":
-        return body + joiner + phrase
-    first = body.split(" ", 1)[0]
-    rest = body if keeps_capital(first) else body[:1].lower() + body[1:]
-    return phrase + joiner + rest
-
-
-def _joiner(style: str, position: str, deny: bool) -> str:
-    table = _END_JOINERS if position == "end" else _START_JOINERS
-    return table[style][0 if deny else 1]
-
-
-def _sentence(text: str, like: str, ending: str) -> str:
-    text = " ".join(text.split())
-    if like[:1].isupper():
-        text = text[:1].upper() + text[1:]
-    return text + ending
-
-
-def _swap_mention(body: str, shown: str, missing: str) -> str | None:
-    """The caption with its first mention of `shown` replaced by `missing` (number and article kept)."""
-    found = mentions(body, shown)
-    if not found:
-        return None
-    start, end = found[0]
-    written = body[start:end]
-    replacement = plural(missing) if written.lower() != shown.lower() and not is_plural_label(shown) else missing
-    if written[:1].isupper():
-        replacement = replacement[:1].upper() + replacement[1:]
-    before = body[:start]
-    article = before.rstrip().rsplit(" ", 1)[-1]
-    if article.lower() in ("a", "an") and before.endswith(" ") and not is_plural_label(replacement):
-        fixed = indefinite(replacement).split(" ", 1)[0]
-        fixed = fixed[:1].upper() + fixed[1:] if article[:1].isupper() else fixed
-        before = before[: len(before.rstrip()) - len(article)] + fixed + " "
-    return before + replacement + body[end:]
+def _swap_choice(body: str, present: list[str], named: list[str], vocabulary: ObjectVocabulary,
+                 rng: random.Random, taken: set[str]) -> tuple[str | None, Swap | None]:
+    """An absent object that one of the named objects can give its place to, and that swap."""
+    lexicon = vocabulary.lexicon
+    fitting = {label for label, _ in vocabulary.plausible(present)}
+    others = {label for label in fitting if not any(lexicon.share_group(label, shown) for shown in named)}
+    absent = vocabulary.choose_absent(present, body, rng, exclude=taken | others)
+    swap = swap_site(body, named, absent, lexicon) if absent is not None else None
+    return (absent, swap) if swap is not None else (None, None)
 
 
 def absent_row(caption: str, spec: AbsentSpec) -> tuple[str, str, str]:
     """(true caption, its paraphrase, a false negation) for one absent-object row."""
-    body, ending = split_ending(" ".join(caption.split()))
-    reworded = split_ending(paraphrase(caption) or body)[0]
-    other = "start" if spec.position == "end" else "end"
-    swapped = _swap_mention(body, spec.present, spec.absent) if spec.kind == "absent-swap" else None
-
-    def denial(text: str, style: str, position: str) -> str:
-        return _place(text, _phrase(spec.absent, style, True), position, _joiner(style, position, True))
-
-    if spec.kind == "absent-swap" and swapped is None:  # the present object is not named: name both
-        def pair(text: str, shown: str, missing: str, style: str, position: str) -> str:
-            return _place(text, _pair(shown, missing, style), position, ", ")
-
-        true = pair(body, spec.present, spec.absent, spec.style, spec.position)
-        reworded = pair(reworded, spec.present, spec.absent, spec.paraphrase_style, other)
-        false = pair(body, spec.absent, spec.present, spec.style, spec.position)
+    text = " ".join(caption.split())
+    body, ending = split_ending(text)
+    ending = ending if ending in ("", ".", "!") else "."
+    true = render(spec.style, body, spec.word, deny=True)
+    if spec.swapped is not None:
+        false = render(spec.style, spec.swapped, spec.shown_word or spec.present, deny=True)
     else:
-        true = denial(body, spec.style, spec.position)
-        reworded = denial(reworded, spec.paraphrase_style, other)
-        if swapped is not None:
-            false = _place(swapped, _phrase(spec.present, spec.style, True), spec.position,
-                           _joiner(spec.style, spec.position, True))
-        else:
-            false = _place(body, _phrase(spec.absent, spec.style, False), spec.position,
-                           _joiner(spec.style, spec.position, False))
-    return tuple(_sentence(text, caption, ending) for text in (true, reworded, false))  # type: ignore[return-value]
+        false = render(spec.style, body, spec.word, deny=False)
+    reworded = _paraphrase(body, spec)
+    return tuple(_sentence(t, text) + ending for t in (true, reworded, false))  # type: ignore[return-value]
+
+
+def _paraphrase(body: str, spec: AbsentSpec) -> str:
+    """The caption with the denial in another wording, preferably at the other position. The caption's
+    own words are kept: the rules rewording of a caption is not always grammatical, and a row's
+    paraphrase must read as well as its caption (an LLM backend writes its own)."""
+    reworded, form = body, caption_form(body)
+    other = "start" if spec.position == "end" else "end"
+    choices = [w for w in wordings_for(form, reworded, other) if w != spec.style] or \
+        [w for w in wordings_for(form, reworded) if w != spec.style] or wordings_for(form, reworded)
+    chosen = spec.paraphrase_style if spec.paraphrase_style in choices else choices[spec.index % len(choices)]
+    return render(chosen, reworded, spec.word, deny=True)
+
+
+def _sentence(text: str, like: str) -> str:
+    """Written in the caption's case: "there is no dog in this picture of a man" for a lower-case one."""
+    text = " ".join(text.split())
+    if like.isupper():
+        return text.upper()
+    if like[:1].islower() and not keeps_capital(text.split(" ", 1)[0]):
+        return text[:1].lower() + text[1:]
+    return text[:1].upper() + text[1:]

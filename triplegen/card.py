@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from triplegen.absent import NOTES as ABSENT_NOTES
 from triplegen.checks import REASONS
 
 
@@ -58,6 +59,26 @@ def _judge_section(run: dict) -> list[str]:
         lines += ["", "| reason | meaning | rows |", "|---|---|---|"]
         lines += [f"| `{code}` | {judge['reasons'].get(code, '')} | {n:,} |"
                   for code, n in sorted(rejected.items(), key=lambda item: -item[1])]
+    return lines
+
+
+def _blind_section(run: dict) -> list[str]:
+    """How often the blind model (--blind-model) prefers the true text, per kind, and what it rejected."""
+    blind = run.get("blind")
+    if not blind:
+        return []
+    lines = ["", "## Blind check", "",
+             f"A text-only language model, `{blind['model']}`, scored every row the checks accepted (mean "
+             "log-probability per token). It rejected rows whose negation it finds far less likely than the caption "
+             f"(`blind_detectable`: by more than {blind['detectable_margin']:.3f} nats/token) and absent-object rows "
+             "whose caption it finds far less fluent than the source caption (`blind_disfluent`: by more than "
+             f"{blind['disfluent_margin']:.3f}). \"prefers the caption\" is the share of rows it scores above their "
+             "negation: 50% means the false texts cannot be told from the text alone.", "",
+             "| kind | rows scored | prefers the caption | rejected: detectable | rejected: disfluent | "
+             "rows in the triples | prefers the caption there |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for kind, n in sorted(run.get("blind_counts", {}).items()):
+        lines.append(f"| {kind} | {n['scored']:,} | {_pct(n['prefers_true'], n['scored'])} | {n['detectable']:,} | "
+                     f"{n['disfluent']:,} | {n['kept']:,} | {_pct(n['kept_prefers_true'], n['kept'])} |")
     return lines
 
 
@@ -119,6 +140,7 @@ def render_card(run: dict, output: Path, rejects: Path, title: str | None = None
     if reasons:
         lines += ["", "## Rejects by reason", "", "| reason | rows |", "|---|---|"]
         lines += [f"| `{code}` | {n:,} |" for code, n in sorted(reasons.items(), key=lambda item: -item[1])]
+    lines += _blind_section(run)
     lines += _judge_section(run)
     if absent:
         lines += ["", "## Absent-object rows", "",
@@ -127,4 +149,15 @@ def render_card(run: dict, output: Path, rejects: Path, title: str | None = None
                   "the negation moves the denial onto an object the image shows). Their `id` is the input id + "
                   "`#absent-N`, `source_id` the input id and `absent_object` the denied object. Filter with "
                   "`df.filter(pl.col(\"kind\") == \"caption\")` for the input captions only."]
+        lines += _absent_notes(run.get("absent_notes") or {})
     return "\n".join(lines)
+
+
+def _absent_notes(notes: dict[str, int]) -> list[str]:
+    """Absent-object rows not written as drawn: rows never planned, and swaps written as asserts."""
+    if not notes:
+        return []
+    lines = ["", "Not written as drawn (a row is never written where no wording or object fits):", "",
+             "| reason | meaning | rows |", "|---|---|---:|"]
+    return lines + [f"| `{code}` | {ABSENT_NOTES.get(code, '')} | {n:,} |"
+                    for code, n in sorted(notes.items(), key=lambda item: -item[1])]

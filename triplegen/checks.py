@@ -19,6 +19,7 @@ from triplegen.lexicon import garbled
 from triplegen.opposites import swapped_opposite
 from triplegen.polarity import cue_spans
 from triplegen.scope import read_objects
+from triplegen.synonyms import ObjectLexicon
 
 REASONS: dict[str, str] = {
     "empty_caption": "the source caption is missing, empty or only whitespace",
@@ -62,6 +63,11 @@ REASONS: dict[str, str] = {
     "absent_caption_unrelated": "the caption keeps too few of the source caption's content words",
     "absent_caption_too_long": "the caption is far longer than the source caption or the character limit",
     "negation_keeps_truth": "the negation neither claims the absent object nor denies a shown one, so it is not false",
+    # the optional blind check (--blind-model, triplegen.blind): a text-only LM tells true from false
+    "blind_detectable": "a text-only language model finds the negation far less likely than the caption (the row "
+                        "can be told without the image)",
+    "blind_disfluent": "a text-only language model finds an absent-object row's caption far less fluent than its "
+                       "source caption",
 }
 
 
@@ -81,6 +87,8 @@ class CheckConfig:
     # Share of the caption's content words a negation must keep. On SugarCrepe++ it rejects 0.19% of
     # the human hard negatives, no rules negation, and 98% of unrelated captions (rules_quality.py).
     min_negation_overlap: float = 0.25
+    # Which words name which object label (`--object-synonyms`); None: the built-in COCO table.
+    lexicon: ObjectLexicon | None = None
 
 
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
@@ -335,7 +343,7 @@ def check_absent_triple(source: str | None, objects: Iterable[str], absent: str,
     labels = [*shown, absent]
     if caption is None or not caption.strip():
         return ["absent_not_denied"]
-    reasons = _absent_statement(caption, shown, absent, labels)
+    reasons = _absent_statement(caption, shown, absent, labels, config.lexicon)
     if source is not None:
         before, after = _Text.of(source), _Text.of(caption)
         if not _not_too_long(before, after, config):
@@ -349,11 +357,11 @@ def check_absent_triple(source: str | None, objects: Iterable[str], absent: str,
     denied = _Text.of(negation) if negation is not None else None
     found = _first_failure("paraphrase", PARAPHRASE_CHECKS, true, said, config)
     if found is None:
-        found = next(iter(_absent_statement(paraphrase, shown, absent, labels)), None)
+        found = next(iter(_absent_statement(paraphrase, shown, absent, labels, config.lexicon)), None)
     reasons += [found] if found else []
     found = _first_failure("negation", _COMMON, true, denied, config)
     if found is None:
-        reading = read_objects(negation, labels)
+        reading = read_objects(negation, labels, config.lexicon)
         if not (reading[absent].asserted or any(reading[label].denied for label in shown)):
             found = "negation_keeps_truth"
     reasons += [found] if found else []
@@ -362,8 +370,9 @@ def check_absent_triple(source: str | None, objects: Iterable[str], absent: str,
     return reasons
 
 
-def _absent_statement(text: str, shown: list[str], absent: str, labels: list[str]) -> list[str]:
-    reading = read_objects(text, labels)
+def _absent_statement(text: str, shown: list[str], absent: str, labels: list[str],
+                      lexicon: ObjectLexicon | None) -> list[str]:
+    reading = read_objects(text, labels, lexicon)
     if any(reading[label].denied for label in shown):
         return ["absent_denies_present"]
     if not reading[absent].denied or reading[absent].asserted:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from triplegen.cooccurrence import Cooccurrence, refuse_cooccurrence_output, write_cooccurrence
 from triplegen.errors import TripleGenError
 from triplegen.readers import PARQUET_SUFFIXES
 from triplegen.files import same_file
@@ -52,6 +53,18 @@ class CocoSummary:
     images_without_objects: int | None  # None: no instances file, so no objects column
     categories: int | None  # distinct category names that occur in the rows
     bytes: int
+    cooccurrence: Path | None = None  # the label co-occurrence table, when asked for
+
+
+@dataclass(frozen=True)
+class Instances:
+    """What the instances file says: its image ids, and the category names of those with instances."""
+
+    images: list[int]
+    objects: dict[int, list[str]]
+
+    def cooccurrence(self, source: str | None = None) -> Cooccurrence:
+        return Cooccurrence.of_images((self.objects.get(image_id, []) for image_id in self.images), source)
 
 
 def coco_captions(captions_json: Path | str, instances_json: Path | str | None = None,
@@ -61,6 +74,16 @@ def coco_captions(captions_json: Path | str, instances_json: Path | str | None =
     Empty captions are kept (as ""): `triplegen generate` rejects them with the reason `empty_caption`,
     so they are counted in its rejects file instead of vanishing here.
     """
+    return _convert(captions_json, instances_json, image_prefix)[0]
+
+
+def coco_cooccurrence(instances_json: Path | str) -> Cooccurrence:
+    """The label co-occurrence table of every image of an instances file (triplegen.cooccurrence)."""
+    return _read_objects(Path(instances_json), None, None).cooccurrence(Path(instances_json).name)
+
+
+def _convert(captions_json: Path | str, instances_json: Path | str | None,
+             image_prefix: str) -> tuple[pa.Table, Instances | None]:
     captions_json = Path(captions_json)
     files, rows = _read_captions(captions_json, _as_folder(image_prefix))
     columns = {
@@ -68,20 +91,27 @@ def coco_captions(captions_json: Path | str, instances_json: Path | str | None =
         "image": [files[row[0]] for row in rows],
         "caption": [row[3] for row in rows],
     }
+    instances = None
     if instances_json is not None:
-        objects = _read_objects(Path(instances_json), {row[0] for row in rows}, captions_json)
-        columns[OBJECTS] = [objects.get(row[0], []) for row in rows]
+        instances = _read_objects(Path(instances_json), {row[0] for row in rows}, captions_json)
+        columns[OBJECTS] = [instances.objects.get(row[0], []) for row in rows]
     columns["image_id"] = [row[0] for row in rows]
-    return pa.table(columns, schema=coco_schema(instances_json is not None))
+    return pa.table(columns, schema=coco_schema(instances_json is not None)), instances
 
 
 def write_coco_captions(captions_json: Path | str, output: Path | str, instances_json: Path | str | None = None,
-                        image_prefix: str = "", overwrite: bool = False) -> CocoSummary:
-    """Convert and write atomically; refuse to replace an input or, without `overwrite`, any file."""
+                        image_prefix: str = "", overwrite: bool = False,
+                        cooccurrence: Path | str | None = None) -> CocoSummary:
+    """Convert and write atomically; refuse to replace an input or, without `overwrite`, any file.
+
+    With `cooccurrence`, also write the label co-occurrence table of the instances file there.
+    """
     output = Path(output)
     inputs = {"captions": Path(captions_json)}
     if instances_json is not None:
         inputs["instances"] = Path(instances_json)
+    if cooccurrence is not None:
+        _check_cooccurrence_output(Path(cooccurrence), output, inputs, overwrite)
     for role, source in inputs.items():
         if same_file(output, source):
             raise TripleGenError(f"the output {output} is the {role} input; name another output file")
@@ -91,9 +121,22 @@ def write_coco_captions(captions_json: Path | str, output: Path | str, instances
         raise TripleGenError(f"the output {output} is a folder; name a .parquet file")
     if output.exists() and not overwrite:
         raise TripleGenError(f"{output} already exists; pass --overwrite to replace it")
-    table = coco_captions(captions_json, instances_json, image_prefix)
+    table, instances = _convert(captions_json, instances_json, image_prefix)
     written = write_parquet_atomic(output, table, table.schema)
-    return _summarise(table, written.path, written.bytes)
+    cooc = None
+    if cooccurrence is not None:
+        cooc = write_cooccurrence(instances.cooccurrence(Path(instances_json).name), cooccurrence,
+                                  {f"{role} input": path for role, path in inputs.items()}, overwrite)
+    return _summarise(table, written.path, written.bytes, cooc)
+
+
+def _check_cooccurrence_output(path: Path, output: Path, inputs: dict[str, Path], overwrite: bool) -> None:
+    """Refused before any work: the table needs the instances file, and is not the captions output."""
+    if "instances" not in inputs:
+        raise TripleGenError("--cooccurrence counts the labels of the instances file; name it after the captions file")
+    if same_file(path, output):
+        raise TripleGenError(f"--cooccurrence {path} is the captions output -o; name another file")
+    refuse_cooccurrence_output(path, {f"{role} input": source for role, source in inputs.items()}, overwrite)
 
 
 def load_json(path: Path, role: str) -> dict:
@@ -162,11 +205,11 @@ def _read_captions(path: Path, prefix: str) -> tuple[dict[int, str], list[tuple]
     return files, rows
 
 
-def _read_objects(path: Path, image_ids: set[int], captions_json: Path) -> dict[int, list[str]]:
-    """Category names per captioned image, largest total area first (ties by name).
+def _read_objects(path: Path, image_ids: set[int] | None, captions_json: Path | None) -> Instances:
+    """Category names per image of the instances file, largest total area first (ties by name).
 
     Crowd annotations count like any other: a crowd of people is still people, and a negation that
-    denies them would be false.
+    denies them would be false. `image_ids` (the captioned images) must all be in the file.
     """
     data = load_json(path, "instances")
     annotations = _list(data, "annotations", path, "instances")
@@ -181,7 +224,7 @@ def _read_objects(path: Path, image_ids: set[int], captions_json: Path) -> dict[
         names[category_id] = _text(category, "name", path, f"categories[{i}]")
     images = _list(data, "images", path, "instances")
     known = {_int(image, "id", path, f"images[{i}]") for i, image in enumerate(images)}
-    missing = image_ids - known
+    missing = set() if image_ids is None else image_ids - known
     if missing:
         raise TripleGenError(
             f"{path} describes other images than {captions_json}: {len(missing):,} of {len(image_ids):,} "
@@ -200,12 +243,12 @@ def _read_objects(path: Path, image_ids: set[int], captions_json: Path) -> dict[
         area = annotation.get("area", 0)
         if isinstance(area, bool) or not isinstance(area, (int, float)):
             raise TripleGenError(f"{path}: {where} has area {area!r}; expected a number")
-        if image_id in image_ids:
-            per_name = areas[image_id]
-            name = names[category_id]
-            per_name[name] = per_name.get(name, 0.0) + area
-    return {image_id: sorted(per_name, key=lambda name: (-per_name[name], name))
-            for image_id, per_name in areas.items()}
+        per_name = areas[image_id]
+        name = names[category_id]
+        per_name[name] = per_name.get(name, 0.0) + area
+    objects = {image_id: sorted(per_name, key=lambda name: (-per_name[name], name))
+               for image_id, per_name in areas.items()}
+    return Instances(sorted(known), objects)
 
 
 def _list(data: dict, key: str, path: Path, role: str) -> list:
@@ -243,7 +286,7 @@ def _as_folder(prefix: str) -> str:
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
-def _summarise(table: pa.Table, output: Path, size: int) -> CocoSummary:
+def _summarise(table: pa.Table, output: Path, size: int, cooccurrence: Path | None = None) -> CocoSummary:
     images = len(pc.unique(table.column("image_id")))
     empty = pc.sum(pc.equal(table.column("caption"), "")).as_py() or 0
     without = categories = None
@@ -252,4 +295,4 @@ def _summarise(table: pa.Table, output: Path, size: int) -> CocoSummary:
         bare = pc.equal(pc.list_value_length(objects), 0)
         without = len(pc.unique(table.column("image_id").filter(bare)))
         categories = len(pc.unique(pc.list_flatten(objects)))
-    return CocoSummary(output, table.num_rows, images, empty, without, categories, size)
+    return CocoSummary(output, table.num_rows, images, empty, without, categories, size, cooccurrence)

@@ -100,6 +100,8 @@ class GenerateConfig(BaseModel):
     objects_col: str = "objects"  # object labels per image (a list, or JSON / comma-separated text)
     absent_objects: int = Field(default=0, ge=0)  # absent-object rows per input row that has objects
     absent_prompt: str = "absent"  # the template that writes them (LLM backends)
+    cooccurrence: Path | None = None  # label co-occurrence table (triplegen coco --cooccurrence) for them
+    object_synonyms: Path | None = None  # label -> words that name it, beside the built-in COCO table (triplegen.synonyms)
     prompt: str = "default"  # a template name from prompts/ or a path to a YAML file
     backend: BackendName = "auto"  # auto: vllm with --model, openai with --base-url, else rules
     model: str | None = None
@@ -119,6 +121,7 @@ class GenerateConfig(BaseModel):
     judge_model: str | None = None  # a second call per accepted row gives a verdict (triplegen.llm_judge)
     judge_base_url: str | None = None  # the judge is served there (else in-process vLLM)
     judge_prompt: str = "judge"
+    blind_model: str | None = None  # a causal LM folder that scores the texts without the image (triplegen.blind)
     # polarity: each caption's own schema builds the negation's polarity in (triplegen.constraints)
     constrain: Literal["polarity", "none"] = "polarity"
     overwrite: bool = False

@@ -189,12 +189,14 @@ def row_schema(caption: str, template_schema: dict) -> RowSchema:
 
 
 def choose_constraint(mode: str, backend_name: str, template, probe=None,
-                      unprobed_note: str = "per-caption JSON-schema patterns") -> dict:
+                      unprobed_note: str = "per-caption JSON-schema patterns", absent_template=None) -> dict:
     """Whether a run's rows get their own schemas, and why not: `{"mode", "applied", "note"}` (the card's).
 
     A backend that can say so (`probe`: its `check_schema`) is asked first, with one request per kind
-    of pattern, so that a server whose structured-output engine cannot read a pattern costs a notice,
-    not a run. Without a probe the patterns are applied and `unprobed_note` says why it was not asked.
+    of pattern (and, with `absent_template`, one with the absent-object rows' patterns,
+    triplegen.absent_constraints), so that a server whose structured-output engine cannot read a
+    pattern costs a notice, not a run. Without a probe the patterns are applied and `unprobed_note`
+    says why it was not asked.
     """
     def off(note: str) -> dict:
         return {"mode": mode, "applied": False, "note": note}
@@ -207,8 +209,13 @@ def choose_constraint(mode: str, backend_name: str, template, probe=None,
         return off(f"template task {template.task!r} keeps its own schema")
     if probe is None:
         return {"mode": mode, "applied": True, "note": unprobed_note}
-    for caption in SAMPLE_CAPTIONS:
-        refusal = probe(row_schema(caption, template.output_schema).schema)
+    schemas = [row_schema(caption, template.output_schema).schema for caption in SAMPLE_CAPTIONS]
+    if absent_template is not None:
+        from triplegen.absent_constraints import sample_absent_schema  # it builds on this module
+
+        schemas.append(sample_absent_schema(absent_template.output_schema))
+    for schema in schemas:
+        refusal = probe(schema)
         if refusal is not None:
             return off(f"not applied: {refusal}")
     return {"mode": mode, "applied": True, "note": "per-caption JSON-schema patterns"}

@@ -31,6 +31,7 @@ class Outcome:
     completion_tokens: int = 0
     cached_tokens: int | None = 0  # of prompt_tokens, served from the prefix cache (None: not reported)
     judged: bool = False  # the LLM judge (--judge-model) has given its verdict on it
+    blind_margin: float | None = None  # --blind-model: score(caption) - score(negation), once scored
 
 
 def fail(outcome: Outcome, codes: list[str], detail: str | None) -> Outcome:

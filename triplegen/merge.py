@@ -22,6 +22,7 @@ from triplegen.hubcard import render_dataset_card
 from triplegen.layout import card_file, find_rejects, output_files, resolve_triples
 from triplegen.objects import ABSENT_SUFFIX
 from triplegen.readers import CaptionSource, Columns
+from triplegen.records import BlindCounts, add_blind
 from triplegen.schema import METADATA_KEY, REQUIRED_TRIPLE_COLUMNS, reject_schema
 from triplegen.writer import ParquetSink, WriteSummary
 
@@ -126,7 +127,16 @@ def combine_runs(runs: list[dict | None]) -> dict | None:
     first = known[0]
     return {**{k: v for k, v in first.items() if k not in ("merged_from", "runs")},
             "config": {**first["config"], "shard": None},
-            **{key: summed(key) for key in ("counts", "tokens", "reject_reasons", "check_failures")}}
+            **{key: summed(key) for key in ("counts", "tokens", "reject_reasons", "check_failures")},
+            "blind_counts": _summed_blind(known)}
+
+
+def _summed_blind(runs: list[dict]) -> dict:
+    """The blind check's per-kind counts (triplegen.blind) summed over the runs."""
+    total: dict[str, BlindCounts] = {}
+    for run in runs:
+        total = add_blind(total, {kind: BlindCounts(**n) for kind, n in (run.get("blind_counts") or {}).items()})
+    return {kind: n.model_dump() for kind, n in total.items()}
 
 
 def _without_their_rejects(parts: list[Path]) -> tuple[list[Path], list[str]]:

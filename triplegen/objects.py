@@ -13,23 +13,22 @@ order, so a resumed or sharded run chooses exactly what an uninterrupted one doe
 
 from __future__ import annotations
 
-import bisect
 import json
+import math
 import random
-from collections import Counter
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Any, Iterable
 
+from triplegen.cooccurrence import Cooccurrence
 from triplegen.errors import TripleGenError
-from triplegen.scope import mentions
+from triplegen.synonyms import ObjectLexicon
 
-# Share of absent objects drawn among those seen with the present ones (the rest: by frequency).
-PLAUSIBLE_SHARE = 0.8
-KINDS = ("absent-assert", "absent-swap")
-POSITIONS = ("end", "start")
-# How the missing object is denied; absent.py writes each, and the LLM template names it.
-STYLES = ("and no", "with no", "without", "there is no", "but not", "but no")
+# An absent object whose fit with the scene (ObjectVocabulary.fit) is below this is implausible. A lift
+# of 1 is chance; in a world of one or two objects per image any label meets another specific one
+# about half as often as chance (fit ~0.5: benchmarks/synthetic_negation.py), which must pass; a
+# label that never meets the scene's objects in data where chance expects it a few times scores ~0.1.
+MIN_FIT = 0.25
+SCENE_CACHE = 65_536  # scenes whose plausible labels are kept (COCO has 5 captions per image)
 ABSENT_SUFFIX = "#absent-"
 
 
@@ -70,85 +69,97 @@ def parse_labels(value: Any) -> list[str]:
 
 @dataclass
 class ObjectVocabulary:
-    """How often each label occurs in the input, and with which others (per image row)."""
+    """Which objects an image may lack, and how well each fits its scene.
 
-    counts: Counter = field(default_factory=Counter)
-    together: dict[str, Counter] = field(default_factory=dict)
+    The statistics are counted per row of the input (a row with labels is one image), or read from a
+    co-occurrence table (`triplegen.cooccurrence`, `generate --cooccurrence`). They merge so that a
+    small input still gets the table's knowledge and a label the table lacks still counts: a label's
+    count comes from the table when the table knows it, a pair's when the table knows both labels,
+    else from the input; each lift is computed within one of the two, never one's counts over the
+    other's total. The labels a row may deny are those of the input and of the table.
+
+    An absent object must fit every object the image shows (`fit`): a kitchen's absent object is a
+    fork, not skis because people are seen with both. Only labels seen with at least one shown
+    object are candidates, and those whose fit is below MIN_FIT are not plausible: then there is no
+    absent object (None), rather than a random one.
+    """
+
+    own: Cooccurrence = field(default_factory=Cooccurrence)
+    lexicon: ObjectLexicon = field(default_factory=ObjectLexicon.builtin)  # which words name which label
+    table: Cooccurrence | None = None
     _labels: list[str] = field(default_factory=list, repr=False)
-    _cumulative: list[int] = field(default_factory=list, repr=False)
+    _scenes: dict = field(default_factory=dict, repr=False)  # scene -> plausible (label, weight): a cache
 
     def add(self, labels: Iterable[str]) -> None:
+        """Count one input row's labels (rows without labels say nothing about which objects meet)."""
         labels = list(labels)
-        self.counts.update(labels)
-        for label in labels:
-            others = self.together.setdefault(label, Counter())
-            others.update(other for other in labels if other != label)
+        if labels:
+            self.own.add(labels)
 
     def freeze(self) -> "ObjectVocabulary":
-        """Fix the sampling order (sorted labels) once all rows are counted."""
-        self._labels = sorted(self.counts)
-        self._cumulative = list(accumulate(self.counts[label] for label in self._labels))
+        """Fix the candidate order (sorted labels) once all rows are counted."""
+        self._labels = sorted(set(self.own.counts) | set(self.table.counts if self.table else ()))
+        self._scenes.clear()
         return self
 
     def __len__(self) -> int:
-        return len(self.counts)
+        return len(self.own.counts)
+
+    def fit(self, label: str, present: Iterable[str]) -> float:
+        """How well `label` fits a scene: the geometric mean over the shown labels p of the lift
+        (n(label, p) + 1) / (n(label) n(p) / N + 1), weighted by log((N + 1) / n(p)).
+
+        A lift is how much more often the two meet than chance would have them (1: independent, 0:
+        never together although chance expects them to); the + 1 on both sides keeps a label from
+        looking plausible or implausible on the evidence of an image or two. The geometric mean needs
+        the label to fit every shown object, and the weight makes one seen everywhere (person in
+        COCO) count little, so that it cannot make skis plausible in a living room.
+        """
+        total = weights = 0.0
+        for other in present:
+            own_total, own_count = self._count(other)
+            weight = math.log((own_total + 1) / max(own_count, 1))
+            source = self._source(label, other)
+            expected = source.counts[label] * source.counts[other] / max(source.images, 1)
+            total += weight * math.log((source.together(label, other) + 1) / (expected + 1))
+            weights += weight
+        return math.exp(total / weights) if weights else 0.0
+
+    def plausible(self, present: Iterable[str]) -> list[tuple[str, int]]:
+        """The labels (sorted) seen with the scene whose fit reaches MIN_FIT, each with its weight in the
+        draw: the squared fit, which favours the labels that fit best (benchmarks/absent_plausibility.py),
+        in millionths (integers add up the same on every machine, so a choice never differs)."""
+        scene = tuple(sorted(set(present)))
+        if scene not in self._scenes:
+            if len(self._scenes) >= SCENE_CACHE:
+                self._scenes.clear()
+            seen = sorted({label for other in scene for label in self._seen_with(other)} - set(scene))
+            fits = ((label, self.fit(label, scene)) for label in seen)
+            self._scenes[scene] = [(label, max(1, round(1e6 * fit ** 2))) for label, fit in fits if fit >= MIN_FIT]
+        return self._scenes[scene]
 
     def choose_absent(self, present: list[str], caption: str, rng: random.Random, exclude=()) -> str | None:
-        """A label the image does not show and the caption does not name, or None if none is left."""
+        """A plausible label the image does not show and the caption does not name, drawn by fit with
+        one draw of `rng`; None when none is left (the caller then writes fewer rows)."""
+        candidates = [(label, weight) for label, weight in self.plausible(present)
+                      if label not in exclude and not self.lexicon.mentions(caption, label)]
+        if not candidates:
+            return None
+        return rng.choices([label for label, _ in candidates], weights=[weight for _, weight in candidates])[0]
 
-        def allowed(label: str) -> bool:
-            return label not in present and label not in exclude and not mentions(caption, label)
+    def _source(self, label: str, other: str) -> Cooccurrence:
+        table = self.table
+        return table if table is not None and label in table.counts and other in table.counts else self.own
 
-        if rng.random() < PLAUSIBLE_SHARE:
-            seen_with: Counter = Counter()
-            for label in present:
-                seen_with.update(self.together.get(label, {}))
-            candidates = sorted(label for label in seen_with if allowed(label))
-            if candidates:
-                return rng.choices(candidates, weights=[seen_with[c] for c in candidates])[0]
-        # by frequency: a few tries cover the usual case; the scan is the rare fallback
-        for _ in range(8):
-            label = self._labels[bisect.bisect_right(self._cumulative, rng.randrange(self._cumulative[-1]))]
-            if allowed(label):
-                return label
-        rest = [label for label in self._labels if allowed(label)]
-        return rng.choice(rest) if rest else None
+    def _count(self, label: str) -> tuple[int, int]:
+        """(images, images with `label`) where the label's own count comes from."""
+        source = self.table if self.table is not None and label in self.table.counts else self.own
+        return source.images, source.counts[label]
 
-
-@dataclass(frozen=True)
-class AbsentSpec:
-    """What one absent-object row is about; chosen before generation, so any backend writes it."""
-
-    index: int  # 1-based number of the row among its source row's absent-object rows
-    objects: tuple[str, ...]  # what the image shows (its labels): no row may deny one of them
-    absent: str  # the object the image does not show
-    kind: str  # "absent-assert": the negation claims the absent object; "absent-swap": it denies `present`
-    present: str  # an object the image shows (the swap's target; context for an LLM)
-    position: str  # where the negated phrase goes: "end" or "start" of the caption
-    style: str  # how the caption denies the absent object (one of STYLES)
-    paraphrase_style: str  # another of STYLES, so the paraphrase differs from the caption
-
-    def to_json(self) -> dict[str, Any]:
-        return {name: list(value) if isinstance(value, tuple) else value
-                for name, value in ((name, getattr(self, name)) for name in self.__dataclass_fields__)}
-
-
-def plan_absent(row_id: str, caption: str, present: list[str], count: int, vocabulary: ObjectVocabulary,
-                seed: int) -> list[AbsentSpec]:
-    """Up to `count` absent-object rows for one caption (fewer when the vocabulary runs out)."""
-    if not present or count < 1 or not caption or not caption.strip():
-        return []
-    named = [label for label in present if mentions(caption, label)]
-    specs: list[AbsentSpec] = []
-    for index in range(1, count + 1):
-        rng = random.Random(f"{seed}\x1f{row_id}\x1f{index}")
-        absent = vocabulary.choose_absent(present, caption, rng, exclude={s.absent for s in specs})
-        if absent is None:
-            break
-        style = rng.choice(STYLES)
-        specs.append(AbsentSpec(
-            index=index, objects=tuple(present), absent=absent, kind=rng.choice(KINDS), present=rng.choice(named or present),
-            position=rng.choice(POSITIONS), style=style,
-            paraphrase_style=rng.choice([s for s in STYLES if s != style]),
-        ))
-    return specs
+    def _seen_with(self, label: str) -> set[str]:
+        """The labels that met `label` in at least one image, each by the counts its pair is read from."""
+        met = {other for other, n in self.own.pairs.get(label, {}).items()
+               if n > 0 and self._source(other, label) is self.own}
+        if self.table is not None and label in self.table.counts:
+            met |= {other for other, n in self.table.pairs.get(label, {}).items() if n > 0}
+        return met

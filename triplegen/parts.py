@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pyarrow as pa
 
+from triplegen.blind import tally
 from triplegen.objects import derived_id
 from triplegen.pipeline import Chunk, Entry, Step
 from triplegen.records import ChunkSummary
@@ -119,7 +120,9 @@ class WriteParts(Step):
             generated=chunk.generated,
             retries=chunk.retries,
             constraints=dict(chunk.constraints),
+            absent_notes=dict(chunk.absent_notes),
             judge=dict(chunk.judge),
+            blind=tally(accepted, rejected),
             prompt_tokens=sum(o.prompt_tokens for _, o, _ in every),
             completion_tokens=sum(o.completion_tokens for _, o, _ in every),
             cached_tokens=sum(o.cached_tokens or 0 for _, o, _ in every),

@@ -28,7 +28,8 @@ from triplegen.backends.base import Backend, Request
 from triplegen.checks import CheckConfig, check_caption
 from triplegen.constraints import RowSchema
 from triplegen.judge import Judge, Outcome
-from triplegen.objects import AbsentSpec, ObjectVocabulary, derived_id, parse_labels, plan_absent
+from triplegen.absent import AbsentSpec, plan_absent
+from triplegen.objects import ObjectVocabulary, derived_id, parse_labels
 from triplegen.tasks import row_variables
 from triplegen.readers import CaptionSource
 from triplegen.resume import WorkFolder
@@ -75,6 +76,7 @@ class Chunk:
     constraints: Counter = field(default_factory=Counter)  # "paraphrase: free", "negation: edit", ... per caption
     judge: Counter = field(default_factory=Counter)  # the LLM judge's calls, tokens and rejections
     absent: list[AbsentRow] = field(default_factory=list)
+    absent_notes: Counter = field(default_factory=Counter)  # absent rows not written as drawn, by reason
     wanted: set[str] | None = None  # the ids (of rows and absent-object rows) to produce; None: all
 
     def wants(self, row_id: str) -> bool:
@@ -299,8 +301,12 @@ class AbsentRows(Generate):
             for position, (row_id, caption) in enumerate(zip(ids, captions)):
                 if check_caption(caption) is not None:
                     continue
-                for spec in plan_absent(row_id, caption, parse_labels(labels[position]), self.count,
-                                        self.vocabulary, self.seed):
+                notes = Counter()
+                specs = plan_absent(row_id, caption, parse_labels(labels[position]), self.count, self.vocabulary,
+                                    self.seed, notes)
+                if chunk.wants(row_id) or any(chunk.wants(derived_id(row_id, s.index)) for s in specs):
+                    chunk.absent_notes.update(notes)
+                for spec in specs:
                     key = derived_id(row_id, spec.index)
                     if not chunk.wants(key):
                         continue

@@ -9,9 +9,11 @@ pickled, and a template file named on the driver may not exist on a worker's nod
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
-from triplegen.backends.base import Backend
+from triplegen.absent_constraints import absent_row_schema
+from triplegen.backends.base import Backend, Request
+from triplegen.blind import BlindRows, BlindScorer
 from triplegen.checks import CheckConfig
 from triplegen.constraints import row_schema
 from triplegen.judge import Judge
@@ -41,6 +43,7 @@ class GenerationPlan:
     retry_temperature: float = 0.0  # retries sample at least this hot
     constrained: bool = False  # each caption gets its own schema (triplegen.constraints)
     judge_template: PromptTemplate | None = None  # set with --judge-model / --judge-base-url
+    blind_model: str | None = None  # set with --blind-model: a text-only LM rejects rows it tells apart
 
     @property
     def input_columns(self) -> list[str]:
@@ -48,8 +51,9 @@ class GenerationPlan:
         return ["id", "caption"] + ([self.objects_col] if self.absent_template is not None else [])
 
     def steps(self, backend: Backend | None, judge_backend: Backend | None = None) -> list[Step]:
-        """Dedupe, then (with a backend) render, generate and check, the absent-object rows and the
-        LLM judge (with `judge_backend`)."""
+        """Dedupe, then (with a backend) render, generate and check, the absent-object rows, the blind
+        check and the LLM judge (with `judge_backend`). The blind check comes before the judge: it is
+        far cheaper, and the judge is not asked about rows it rejects."""
         steps: list[Step] = [Dedupe(self.checks)]
         if backend is None:  # every chunk was finished by an earlier run
             return steps
@@ -61,9 +65,12 @@ class GenerationPlan:
                               self.retry_temperature))
         if self.absent_template is not None:
             absent_judge = Judge(self.absent_template, self.checks, judge.semantic)
-            steps.append(AbsentRows(backend, absent_judge, self.absent_sampling, self.seed, self.max_attempts,
+            absent_rows = ConstrainedAbsentRows if self.constrained else AbsentRows
+            steps.append(absent_rows(backend, absent_judge, self.absent_sampling, self.seed, self.max_attempts,
                                     self.absent_template, self.vocabulary, self.absent_objects, self.objects_col,
                                     self.retry_temperature))
+        if self.blind_model is not None:
+            steps.append(BlindRows(BlindScorer(self.blind_model)))
         if self.judge_template is not None and judge_backend is not None:
             steps.append(JudgeRows(judge_backend, self.judge_template, self.seed, self.max_attempts))
         return steps
@@ -80,6 +87,27 @@ class GenerationPlan:
             if state[name] is not None:
                 state[name] = PromptTemplate.model_validate(state[name])
         self.__dict__.update(state)
+
+
+class ConstrainedAbsentRows(AbsentRows):
+    """Absent-object rows, each asked for with its own schema (triplegen.absent_constraints): the
+    absent twin of `Generate`'s `shape`, used where the polarity constraint is in force. The schema
+    is built once per row, and counted once, whatever the number of attempts."""
+
+    def call(self, chunk, pending):
+        shaped: dict[str, dict] = {}
+
+        def constrained(key, build):
+            def request(attempt: int) -> Request:
+                asked = build(attempt)
+                if key not in shaped:
+                    row = absent_row_schema(asked.caption, asked.absent, self.template.output_schema)
+                    chunk.constraints.update(row.counts())
+                    shaped[key] = row.schema
+                return replace(asked, schema=shaped[key])
+            return request
+
+        return super().call(chunk, {key: constrained(key, build) for key, build in pending.items()})
 
 
 def _semantic_checker():

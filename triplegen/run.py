@@ -16,9 +16,12 @@ from rich.console import Console
 
 from triplegen import __version__
 from triplegen.backends import Backend, make_backend
+from triplegen.blind import DETECTABLE_MARGIN, DISFLUENT_MARGIN, check_model_folder
 from triplegen.checks import CheckConfig
+from triplegen.synonyms import ObjectLexicon
 from triplegen.config import GenerateConfig
 from triplegen.constraints import choose_constraint
+from triplegen.cooccurrence import file_digest, read_cooccurrence
 from triplegen.errors import BackendUnavailable, TripleGenError
 from triplegen.files import (
     RunLock, refuse_folder, refuse_overwriting_inputs, remove_stale_temps, same_file, write_text_atomic,
@@ -174,11 +177,13 @@ class Job:
     def prepare(cls, config: GenerateConfig, template, source: CaptionSource) -> "Job":
         absent_template, vocabulary = _absent_setup(config, source)
         plan = GenerationPlan(
-            template=template, sampling=_sampling(template, config), checks=CheckConfig(), seed=config.seed,
+            template=template, sampling=_sampling(template, config),
+            checks=CheckConfig(lexicon=vocabulary.lexicon if vocabulary is not None else None), seed=config.seed,
             max_attempts=config.max_attempts, semantic_check=config.semantic_check, absent_template=absent_template,
             vocabulary=vocabulary, absent_sampling=_sampling(absent_template, config) if absent_template else None,
             absent_objects=config.absent_objects, objects_col=config.objects_col,
-            retry_temperature=config.retry_temperature, judge_template=load_judge_template(config))
+            retry_temperature=config.retry_temperature, judge_template=load_judge_template(config),
+            blind_model=config.blind_model)
         return cls(config, template, source, plan)
 
     @property
@@ -221,7 +226,8 @@ class Job:
                 unprobed_note="per-caption JSON-schema patterns (each Ray worker checks that its backend takes them)")
         else:
             self.constraint = choose_constraint(self.config.constrain, backend.name, self.template,
-                                                getattr(backend, "check_schema", None))
+                                                getattr(backend, "check_schema", None),
+                                                absent_template=self.plan.absent_template)
         self.plan.constrained = self.constraint["applied"]
         refused = self.constraint["note"].startswith("not applied")
         if refused and not self.config.quiet:
@@ -270,6 +276,7 @@ class Job:
             constraint=self.constraint, prefix_caching=provenance.get("prefix_caching"),
             judge=None if judge is None else {"model": config.judge_model, "base_url": config.judge_base_url,
                                               "prompt": _prompt_provenance(judge), "reasons": judge_reasons(judge)},
+            blind=None if config.blind_model is None else _blind_settings(config),
         )
 
 
@@ -304,6 +311,8 @@ def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
         raise TripleGenError("--rejects must differ from -o/--output")
     refuse_folder(config.output, "-o")
     refuse_folder(config.rejects_path, "--rejects")
+    if config.blind_model is not None:  # refused now, not after a vLLM engine has loaded
+        check_model_folder(config.blind_model)
     refuse_overwriting_inputs({"-o": config.output, "--rejects": config.rejects_path, "the card": config.card_path},
                               [config.input], read_folders=True)
 
@@ -317,13 +326,17 @@ def _prompt_provenance(template) -> dict | None:
 def _absent_setup(config: GenerateConfig, source: CaptionSource):
     """The `absent` template and the vocabulary of object labels (the whole input, any shard)."""
     if not config.absent_objects:
+        for name, value in (("--cooccurrence", config.cooccurrence), ("--object-synonyms", config.object_synonyms)):
+            if value is not None:
+                raise TripleGenError(f"{name} is about the objects of absent-object rows; add --absent-objects K")
         return None, None
     template = load_task_template(config.absent_prompt, "absent", "--absent-prompt")
     names = source.raw_schema.names
     if config.objects_col not in names:
         raise TripleGenError(f"--absent-objects needs object labels per image: {source.path} has no column "
                              f"{config.objects_col!r} (--objects-col); available: {', '.join(names)}")
-    vocabulary = ObjectVocabulary()
+    vocabulary = ObjectVocabulary(table=read_cooccurrence(config.cooccurrence) if config.cooccurrence else None,
+                                  lexicon=ObjectLexicon.load(config.object_synonyms))
     for batch in source.raw_batches([config.objects_col]):
         for value in batch.column(0).to_pylist():
             vocabulary.add(parse_labels(value))
@@ -385,10 +398,21 @@ def _fingerprint(config: GenerateConfig, template, source: CaptionSource, plan: 
     if plan.judge_template is not None:
         fingerprint["judge"] = {"model": config.judge_model, "base_url": config.judge_base_url,
                                 "prompt_hash": plan.judge_template.hash}
+    if config.blind_model is not None:
+        fingerprint["blind"] = _blind_settings(config)
     if plan.absent_template is not None:  # only then, so that older runs still resume
         fingerprint["absent"] = {"count": config.absent_objects, "objects_col": config.objects_col,
                                  "prompt_hash": plan.absent_template.hash}
+        if config.cooccurrence is not None:  # only then, so that runs without a table still resume
+            fingerprint["cooccurrence"] = file_digest(config.cooccurrence)  # its content: a table edited in place too
+        if config.object_synonyms is not None:
+            fingerprint["object_synonyms"] = plan.vocabulary.lexicon.fingerprint()
     return fingerprint
+
+
+def _blind_settings(config: GenerateConfig) -> dict:
+    """The blind check's model and thresholds: the card shows them, and a resumed run must match them."""
+    return {"model": config.blind_model, "detectable_margin": DETECTABLE_MARGIN, "disfluent_margin": DISFLUENT_MARGIN}
 
 
 def _announce(config: GenerateConfig, backend, console: Console, resumed: int) -> None:

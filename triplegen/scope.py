@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from triplegen.lexicon import PREPOSITIONS
 from triplegen.polarity import cue_spans
+from triplegen.synonyms import ObjectLexicon
 
 _CLAUSE_END = re.compile(
     r"[,;:.!?()\u2014]|\b(?:and|but|while|whereas|though|although|yet|where|which|who|whose|that|because|so)\b",
@@ -30,55 +30,11 @@ _NOUN_PHRASE_CUES = frozenset(
 )
 _DETERMINERS_AFTER_NOT = frozenset("a an any the one single even".split())
 _WORD = re.compile(r"[a-z]+(?:['\u2019-][a-z]+)*")
-_IRREGULAR = {
-    "person": "people", "man": "men", "woman": "women", "child": "children", "mouse": "mice",
-    "foot": "feet", "tooth": "teeth", "goose": "geese", "knife": "knives", "leaf": "leaves",
-    "wolf": "wolves", "shelf": "shelves", "loaf": "loaves", "sheep": "sheep", "deer": "deer",
-    "fish": "fish",
-}
-_PLURAL_ONLY = frozenset(
-    "people men women children mice feet teeth geese knives leaves wolves shelves loaves skis scissors glasses "
-    "pants jeans shorts trousers clothes".split()
-)
 
 
-def plural(label: str) -> str:
-    """The plural of an object label ("dining table" -> "dining tables", "person" -> "people")."""
-    head, _, last = label.rpartition(" ")
-    word = last.lower()
-    if word in _IRREGULAR:
-        form = _IRREGULAR[word]
-    elif is_plural_label(word):
-        form = word
-    elif word.endswith(("s", "x", "z", "ch", "sh")):
-        form = word + "es"
-    elif word.endswith("y") and len(word) > 1 and word[-2] not in "aeiou":
-        form = word[:-1] + "ies"
-    else:
-        form = word + "s"
-    return f"{head} {form}" if head else form
-
-
-def _looks_plural(word: str) -> bool:
-    return word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3
-
-
-def is_plural_label(label: str) -> bool:
-    """COCO writes some labels in the plural ("skis", "scissors"): they take no article."""
-    word = label.rsplit(" ", 1)[-1].lower()
-    return word in _PLURAL_ONLY or (_looks_plural(word) and word not in _IRREGULAR)
-
-
-@lru_cache(maxsize=8192)
-def _label_pattern(label: str) -> re.Pattern[str]:
-    forms = sorted({label.lower(), plural(label).lower()}, key=len, reverse=True)
-    words = ["\\s+".join(re.escape(w) for w in form.split()) for form in forms]
-    return re.compile(r"(?<![\w-])(?:" + "|".join(words) + r")(?![\w-])", re.IGNORECASE)
-
-
-def mentions(text: str, label: str) -> list[tuple[int, int]]:
-    """(start, end) of every mention of `label` (singular or plural) as whole words."""
-    return [m.span() for m in _label_pattern(label).finditer(text)]
+def mentions(text: str, label: str, lexicon: ObjectLexicon | None = None) -> list[tuple[int, int]]:
+    """(start, end) of every word that names `label` (its synonyms, kinds and plurals: triplegen.synonyms)."""
+    return (lexicon or ObjectLexicon.builtin()).mentions(text, label)
 
 
 @dataclass(frozen=True)
@@ -126,23 +82,24 @@ def _noun_phrase_end(text: str, start: int, limit: int) -> int:
     return limit
 
 
-def read_objects(text: str, labels: list[str] | tuple[str, ...]) -> dict[str, Reading]:
+def read_objects(text: str, labels: list[str] | tuple[str, ...],
+                 lexicon: ObjectLexicon | None = None) -> dict[str, Reading]:
     """For each label: is it mentioned outside a negation (asserted), inside one (denied)?
 
-    Longer labels are matched first and their words taken, so "hot dog" is not also a "dog".
+    Longer mentions are matched first and their words taken, so "hot dog" is not also a "dog" and
+    "a teddy bear" no bear; a word that names several labels ("bag") counts for each.
     """
+    lexicon = lexicon or ObjectLexicon.builtin()
     denied = denied_spans(text)
+    found = [(span, label) for label in sorted(set(labels)) for span in lexicon.mentions(text, label)]
+    found.sort(key=lambda item: item[0][0] - item[0][1])  # longest first
     taken: list[tuple[int, int]] = []
-    readings = {}
-    for label in sorted(set(labels), key=len, reverse=True):
-        asserted = negated = False
-        for start, end in mentions(text, label):
-            if any(start < t_end and t_start < end for t_start, t_end in taken):
-                continue
-            taken.append((start, end))
-            if any(d_start <= start < d_end for d_start, d_end in denied):
-                negated = True
-            else:
-                asserted = True
-        readings[label] = Reading(asserted, negated)
+    readings = {label: Reading(False, False) for label in labels}
+    for (start, end), label in found:
+        if any(start < t_end and t_start < end and (t_start, t_end) != (start, end) for t_start, t_end in taken):
+            continue
+        taken.append((start, end))
+        negated = any(d_start <= start < d_end for d_start, d_end in denied)
+        before = readings[label]
+        readings[label] = Reading(before.asserted or not negated, before.denied or negated)
     return readings

@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from triplegen.checks import check_absent_triple, check_triple
-from triplegen.objects import STYLES, AbsentSpec
+from triplegen.absent import AbsentSpec
+from triplegen.denials import STYLES, WORDINGS, render
 
 # What the model is told about the two kinds of negation (`negation_kind` in the template).
 NEGATION_KINDS = {
@@ -27,6 +28,8 @@ NEGATION_KINDS = {
     "absent-swap": "deny the shown object instead and say the absent object is there (same words, the negation moved)",
 }
 POSITIONS = {"end": "at the end of the caption", "start": "at the start of the caption"}
+# Where the caption goes in the phrases the model is shown (`denial`, `paraphrase_denial`, `false_version`).
+CAPTION_SLOT = "<caption>"
 
 
 @dataclass(frozen=True)
@@ -70,13 +73,20 @@ TASKS = {
     "triple": Task("triple", ("paraphrase", "negation"), ()),
     "absent": Task("absent", ("caption", "paraphrase", "negation"),
                    ("objects", "absent_object", "present_object", "negation_kind", "position", "style",
-                    "paraphrase_style")),
+                    "paraphrase_style", "denial", "paraphrase_denial", "false_version")),
     "judge": Task("judge", ("paraphrase", "negation"), ("paraphrase", "negation")),
 }
 
 
 def row_variables(spec: AbsentSpec) -> dict[str, str]:
-    """The `absent` task's template variables for one row, in words a model can follow."""
+    """The `absent` task's template variables for one row, in words a model can follow.
+
+    Besides the plan's names, the model is shown the exact phrases: `denial` is the caption with the
+    denial where the planned wording puts it ("<caption>, with no dog in sight"), `false_version` its
+    false twin, `paraphrase_denial` the paraphrase's wording. A 135M model told only "in sight, at
+    the end" invents its own phrase; shown the text, it copies it (and the row's schema,
+    triplegen.absent_constraints, holds it to these texts where the backend takes patterns).
+    """
     return {
         "objects": ", ".join(spec.objects),
         "absent_object": spec.absent,
@@ -85,17 +95,31 @@ def row_variables(spec: AbsentSpec) -> dict[str, str]:
         "position": POSITIONS[spec.position],
         "style": f'"{spec.style}"',
         "paraphrase_style": f'"{spec.paraphrase_style}"',
+        "denial": render(spec.style, CAPTION_SLOT, spec.word, deny=True),
+        "paraphrase_denial": render(spec.paraphrase_style, "<the caption in other words>", spec.word, deny=True),
+        "false_version": false_version(spec),
     }
+
+
+def false_version(spec: AbsentSpec) -> str:
+    """The negation the plan asks for, with the caption as a slot: the denial affirmed (absent-assert),
+    or the caption with the absent object in the shown one's place and the shown one denied."""
+    if spec.kind == "absent-assert":
+        return render(spec.style, CAPTION_SLOT, spec.word, deny=False)
+    swapped = spec.swapped or f"<caption with {spec.word} in place of {spec.shown_word or spec.present}>"
+    return render(spec.style, swapped, spec.shown_word or spec.present, deny=True)
 
 
 # An example's row, as written in a template: the plan of the row, not the words shown to the model.
 ROW_KEYS = ("objects", "absent_object", "present_object", "kind", "position", "style", "paraphrase_style")
+# What an example's row may add: how its text names the objects, and a swap's caption body.
+OPTIONAL_ROW_KEYS = ("absent_word", "shown_word", "swapped")
 
 
 def spec_from_row(row: dict[str, str]) -> AbsentSpec:
     """The plan an example's `row` describes; ValueError naming the first bad or missing key."""
     missing = [key for key in ROW_KEYS if not str(row.get(key, "")).strip()]
-    unknown = sorted(set(row) - set(ROW_KEYS))
+    unknown = sorted(set(row) - set(ROW_KEYS) - set(OPTIONAL_ROW_KEYS))
     if missing or unknown:
         raise ValueError(f"needs the keys {', '.join(ROW_KEYS)}" + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
     allowed = {"kind": NEGATION_KINDS, "position": POSITIONS, "style": STYLES, "paraphrase_style": STYLES}
@@ -104,7 +128,8 @@ def spec_from_row(row: dict[str, str]) -> AbsentSpec:
             raise ValueError(f"{key} must be one of {', '.join(values)}, got {row[key]!r}")
     objects = tuple(label.strip() for label in row["objects"].split(",") if label.strip())
     return AbsentSpec(1, objects, row["absent_object"], row["kind"], row["present_object"], row["position"],
-                      row["style"], row["paraphrase_style"])
+                      row["style"], row["paraphrase_style"], absent_word=row.get("absent_word", ""),
+                      shown_word=row.get("shown_word", ""), swapped=row.get("swapped") or None)
 
 
 SAMPLE_ROW = {"objects": "person, horse", "absent_object": "dog", "present_object": "horse",

@@ -2,7 +2,8 @@
 
 A file `generate` wrote passes by construction (it only writes rows that passed these checks), so a
 failure here means the file was edited, produced elsewhere, or checked with stricter settings
-(`--semantic-check`). Several files are checked as one set, which is how shard outputs are proven
+(`--semantic-check`, `--blind-model`). Rows the blind model flags fail like any other reason (exit
+code 1), and the report says per kind how often it prefers the caption to the negation. Several files are checked as one set, which is how shard outputs are proven
 free of doubled ids.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from triplegen.blind import BlindScorer, FileCheck
 from triplegen.checks import REASONS, CheckConfig, check_absent_triple, check_caption, check_triple
 from triplegen.errors import TripleGenError
 from triplegen.layout import resolve_triples
@@ -42,6 +44,7 @@ class ValidationReport:
     counts: Counter = field(default_factory=Counter)  # reason code -> failing rows
     failures: list[dict] = field(default_factory=list)  # {"id", "file", "reasons"}
     clean_rows: int | None = None
+    blind: dict | None = None  # --blind-model: its settings and, per kind, how often it prefers the caption
 
     @property
     def fail_rate(self) -> float:
@@ -51,7 +54,7 @@ class ValidationReport:
         return {
             "files": self.files, "rows": self.rows, "passed": self.rows - self.failed, "failed": self.failed,
             "fail_rate": self.fail_rate, "counts": dict(self.counts.most_common()), "failures": self.failures,
-            "clean_rows": self.clean_rows,
+            "clean_rows": self.clean_rows, "blind": self.blind,
         }
 
 
@@ -82,14 +85,18 @@ def _open(path: Path) -> pq.ParquetFile:
 
 
 def validate(paths: list[Path], semantic_check: bool = False, write_clean: Path | None = None,
-             report: Path | None = None, checks: CheckConfig = CheckConfig()) -> ValidationReport:
-    """Check every row of every file; optionally write the passing rows and a JSON report."""
+             report: Path | None = None, checks: CheckConfig = CheckConfig(),
+             blind_model: str | None = None) -> ValidationReport:
+    """Check every row of every file; optionally write the passing rows and a JSON report.
+
+    `blind_model`: a causal LM folder for the blind check (triplegen.blind); its codes count as failures."""
     paths = [resolve_triples(p) for p in paths]  # a dataset folder means its triples file
     refuse_folder(report, "--report")
     refuse_folder(write_clean, "--write-clean")
     refuse_overwriting_inputs({"--report": report, "--write-clean": write_clean}, paths)
     files = [_open(p) for p in paths]  # every schema problem is found before any row is read
     semantic = _semantic_checker() if semantic_check else None
+    blind = FileCheck(BlindScorer(blind_model)) if blind_model is not None else None
     result = ValidationReport(files=[str(p) for p in paths])
     seen: set[str] = set()
     sink = _clean_sink(write_clean, files) if write_clean else None
@@ -98,6 +105,8 @@ def validate(paths: list[Path], semantic_check: bool = False, write_clean: Path 
             objects_col = _objects_column(parquet)
             for batch in _batches(path, parquet):
                 verdicts = _check_batch(batch, seen, checks, semantic, objects_col)
+                if blind is not None:
+                    _add_blind(blind, batch, verdicts)
                 keep = []
                 for row_id, reasons in verdicts:
                     result.rows += 1
@@ -110,6 +119,7 @@ def validate(paths: list[Path], semantic_check: bool = False, write_clean: Path 
                     sink.write(batch.filter(pa.array(keep, pa.bool_())))
         if sink is not None:
             result.clean_rows = sink.finalize().rows
+        result.blind = blind.report() if blind is not None else None
     finally:
         if sink is not None:
             sink.abort()
@@ -173,6 +183,14 @@ def _check_batch(batch: pa.RecordBatch, seen: set[str], checks: CheckConfig, sem
             for i, reasons in zip(rows, found):
                 verdicts[i][1].extend(reasons)
     return verdicts
+
+
+def _add_blind(blind: FileCheck, batch: pa.RecordBatch, verdicts: list[tuple[str, list[str]]]) -> None:
+    """Add the blind check's codes to each row's reasons."""
+    found = blind.check([row_id for row_id, _ in verdicts], _optional(batch, "kind"), batch.column("caption").to_pylist(),
+                        batch.column("negation").to_pylist(), _optional(batch, "source_id"))
+    for (_, reasons), codes in zip(verdicts, found):
+        reasons.extend(codes)
 
 
 def _clean_sink(path: Path, files: list[pq.ParquetFile]) -> ParquetSink:

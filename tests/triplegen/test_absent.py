@@ -22,13 +22,15 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from triplegen.absent import absent_row, indefinite
+from triplegen.absent import AbsentSpec, absent_row, plan_absent
 from triplegen.checks import check_absent_triple
 from triplegen.cli import app
 from triplegen.config import GenerateConfig
-from triplegen.objects import KINDS, POSITIONS, STYLES, AbsentSpec, ObjectVocabulary, parse_labels, plan_absent
+from triplegen.denials import WORDINGS, caption_form, indefinite, swap_site, wordings_for
+from triplegen.objects import ObjectVocabulary, parse_labels
 from triplegen.run import generate
-from triplegen.scope import plural, read_objects
+from triplegen.scope import read_objects
+from triplegen.synonyms import ObjectLexicon
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -40,15 +42,18 @@ runner = CliRunner()
     ("a red circle and no blue square", {"red circle"}, {"blue square"}),
     ("no red circle and a blue square", {"blue square"}, {"red circle"}),
     ("a red circle without a blue square", {"red circle"}, {"blue square"}),
-    ("There is no dog on the sofa next to the cat.", {"sofa", "cat"}, {"dog"}),
-    ("Not a dog, but a man riding a horse.", {"horse"}, {"dog"}),
-    ("A man riding a horse on a beach, with no dog.", {"horse"}, {"dog"}),
-    ("The man is not holding a dog on a sofa", set(), {"dog", "sofa"}),  # a verb's "not": to the clause end
-    ("no dogs or cats in the room", {"room"}, {"dog", "cat"}),
+    ("There is no dog on the sofa next to the cat.", {"couch", "cat"}, {"dog"}),
+    ("A man riding a horse on a beach, with no dog in sight.", {"person", "horse"}, {"dog"}),
+    ("There is no dog in this picture of a man riding a horse.", {"person", "horse"}, {"dog"}),
+    ("With no bed around, a cat sleeping on a sofa.", {"cat", "couch"}, {"bed"}),
+    ("The man is not holding a dog on a sofa", {"person"}, {"dog", "couch"}),  # a verb's "not": to the clause end
+    ("no dogs or cats in the room", set(), {"dog", "cat"}),
     ("a hot dog and no dog", {"hot dog"}, {"dog"}),
-    ("Two people and no skis.", {"person"}, {"skis"}),
-    ("a no parking sign next to a car", {"sign", "car"}, set()),  # sign text denies nothing
-    ("A kitchen that lacks an oven but has a sink", {"kitchen", "sink"}, {"oven"}),
+    ("a teddy bear on a bed, but no bear", {"teddy bear", "bed"}, {"bear"}),
+    ("Two tennis players and no skis.", {"person"}, {"skis"}),
+    ("A plane on the runway and no car in sight", {"airplane"}, {"car"}),
+    ("a no parking sign next to a car", {"car"}, set()),  # sign text denies nothing
+    ("A kitchen that lacks an oven but has a sink", {"sink"}, {"oven"}),
 ])
 def test_read_objects_finds_the_scope_of_each_negation(text, asserted, denied):
     labels = sorted(asserted | denied | {"giraffe"})
@@ -58,16 +63,9 @@ def test_read_objects_finds_the_scope_of_each_negation(text, asserted, denied):
     assert not reading["giraffe"].mentioned
 
 
-@pytest.mark.parametrize("label, form", [("dog", "dogs"), ("person", "people"), ("dining table", "dining tables"),
-                                         ("skis", "skis"), ("bus", "buses"), ("cherry", "cherries"),
-                                         ("knife", "knives"), ("sheep", "sheep")])
-def test_plural_of_labels(label, form):
-    assert plural(label) == form
-
-
 def test_indefinite_articles():
-    assert [indefinite(x) for x in ("dog", "apple", "umbrella", "unicorn", "hour glass", "skis")] == [
-        "a dog", "an apple", "an umbrella", "a unicorn", "an hour glass", "skis"]
+    assert [indefinite(x) for x in ("dog", "apple", "umbrella", "unicorn", "hour glass", "skis", "TV", "SUV")] == [
+        "a dog", "an apple", "an umbrella", "a unicorn", "an hour glass", "skis", "a TV", "an SUV"]
 
 
 def test_parse_labels_from_lists_and_text():
@@ -77,49 +75,104 @@ def test_parse_labels_from_lists_and_text():
     assert parse_labels(None) == [] and parse_labels("") == []
 
 
+# --- the caption's form and the wordings that fit it ----------------------------------------------
+
+@pytest.mark.parametrize("caption, form", [
+    ("A man riding a horse on a beach.", "phrase"),
+    ("a plate of food on a wooden table", "phrase"),
+    ("A man rides a horse on the beach.", "sentence"),
+    ("Two cats are sleeping on a bed", "sentence"),
+    ("A street with no cars.", "negated"),
+    ("Why would the cow be grazing in front of those homes?", "question"),
+    ("Is this a cat", "question"),
+    ("Look at this adorable puppy.", "imperative"),
+    ("A dog. It runs on the beach.", "unparsed"),
+])
+def test_caption_form(caption, form):
+    assert caption_form(caption) == form
+
+
+def test_wordings_fit_the_form():
+    assert set(wordings_for("negated", "a street with no cars")) == {"either", "and no either"}
+    assert "in this picture" in wordings_for("phrase", "a cat on a sofa")
+    assert "in this picture" not in wordings_for("phrase", "close up of a cat on a sofa")
+    assert "but no" not in wordings_for("sentence", "a cat sleeps on a sofa")
+    assert {WORDINGS[w].position for w in wordings_for("phrase", "a cat")} == {"end", "start"}
+
+
 # --- the rules writer ------------------------------------------------------------------------------
 
-CAPTIONS = [  # (caption, labels of its image, a label the caption names)
-    ("A man riding a horse on a beach.", ["person", "horse"], "horse"),
-    ("a red circle above a blue square", ["red circle", "blue square"], "blue square"),
-    ("Two dogs play in the snow", ["dog"], "dog"),
-    ("A kitchen with a sink and a refrigerator.", ["sink", "refrigerator", "oven"], "oven"),  # oven not named
-    ("Skiers wait at the top of a slope.", ["person", "skis"], "skis"),
-    ("A room with no people in it.", ["chair", "tv"], "tv"),  # already negated
+CAPTIONS = [  # (caption, labels of its image)
+    ("A man riding a horse on a beach.", ["person", "horse"]),
+    ("a red circle above a blue square", ["red circle", "blue square"]),
+    ("Two dogs play in the snow", ["dog"]),
+    ("A kitchen with a sink and a refrigerator.", ["sink", "refrigerator", "oven"]),
+    ("Skiers wait at the top of a slope.", ["person", "skis"]),
+    ("A room with no people in it.", ["chair", "tv"]),  # already negated
+    ("A CAT SLEEPING ON A SOFA", ["cat", "couch"]),
 ]
 
 
-@pytest.mark.parametrize("caption, labels, named", CAPTIONS)
-def test_every_kind_position_and_wording_gives_a_row_the_checks_accept(caption, labels, named):
+@pytest.mark.parametrize("caption, labels", CAPTIONS)
+def test_every_fitting_wording_gives_an_assert_row_the_checks_accept(caption, labels):
+    form = caption_form(caption)
+    body = caption.rstrip(".")
     seen = set()
-    for kind, position, style, other in itertools.product(KINDS, POSITIONS, STYLES, STYLES):
-        if style == other:
+    for style, other in itertools.product(wordings_for(form, body), wordings_for(form, body)):
+        if style == other and len(wordings_for(form, body)) > 1:
             continue
-        spec = AbsentSpec(1, tuple(labels), "umbrella", kind, named, position, style, other)
+        spec = AbsentSpec(1, tuple(labels), "umbrella", "absent-assert", labels[0], WORDINGS[style].position, style,
+                          other)
         true, reworded, false = absent_row(caption, spec)
         assert check_absent_triple(caption, labels, "umbrella", true, reworded, false) == [], (spec, true, reworded, false)
-        reading = read_objects(false, [*labels, "umbrella"])
-        assert reading["umbrella"].asserted or any(reading[label].denied for label in labels)
-        assert true[:1].isupper() == caption[:1].isupper()
+        assert read_objects(false, [*labels, "umbrella"])["umbrella"].asserted
+        assert true[:1].isupper() == caption[:1].isupper() and true.isupper() == caption.isupper()
+        assert true.endswith(".") == caption.endswith(".")
         seen.add(true)
-    assert len(seen) >= 2 * len(STYLES)  # each position and wording reads differently
+    assert len(seen) == len(wordings_for(form, body))  # each wording reads differently
 
 
-def test_swap_moves_the_denial_onto_a_shown_object_with_the_same_words():
-    spec = AbsentSpec(1, ("red circle", "blue square"), "green triangle", "absent-swap", "red circle", "end",
-                      "and no", "without")
-    true, _, false = absent_row("a red circle above a blue square", spec)
-    assert true == "a red circle above a blue square and no green triangle"
-    assert false == "a green triangle above a blue square and no red circle"
-    assert sorted(true.split()) == sorted(false.split())
+@pytest.mark.parametrize("caption, objects, absent, true, false", [
+    ("A cat sleeping on a sofa.", ["cat", "couch"], "bed",
+     "A cat sleeping on a sofa, with no bed in sight.", "A cat sleeping on a bed, with no sofa in sight."),
+    ("Two dogs lie on a bed", ["dog", "bed"], "cat",
+     "Two dogs lie on a bed, with no cat in sight", "Two cats lie on a bed, with no dog in sight"),
+    ("A banana on a table.", ["banana", "dining table"], "orange",
+     "A banana on a table, with no orange in sight.", "An orange on a table, with no banana in sight."),
+    ("A bowl of broccoli with sauce", ["bowl", "broccoli"], "carrot",
+     "A bowl of broccoli with sauce, with no carrot in sight", "A bowl of carrots with sauce, with no broccoli in sight"),
+    ("A herd of zebras near trees.", ["zebra"], "giraffe",
+     "A herd of zebras near trees, with no giraffe in sight.", "A herd of giraffes near trees, with no zebra in sight."),
+])
+def test_swap_puts_an_object_of_the_same_group_in_place_with_number_and_article(caption, objects, absent, true, false):
+    lexicon = ObjectLexicon.builtin()
+    swap = swap_site(caption.rstrip("."), objects, absent, lexicon)
+    spec = AbsentSpec(1, tuple(objects), absent, "absent-swap", swap.present, "end", "in sight", "around",
+                      absent_word=lexicon.name(absent).word, shown_word=swap.shown_word, swapped=swap.body)
+    row = absent_row(caption, spec)
+    assert (row[0], row[2]) == (true, false)
+    assert check_absent_triple(caption, objects, absent, *row) == []
 
 
-def test_swap_names_both_objects_when_the_caption_names_neither():
-    spec = AbsentSpec(1, ("person", "horse"), "dog", "absent-swap", "person", "end", "with no", "but no")
-    true, reworded, false = absent_row("A man riding a horse on a beach.", spec)
-    assert true == "A man riding a horse on a beach, with a person with no dog."
-    assert false == "A man riding a horse on a beach, with a dog with no person."
-    assert check_absent_triple("A man riding a horse on a beach.", ["person", "horse"], "dog", true, reworded, false) == []
+@pytest.mark.parametrize("caption, objects, absent", [
+    ("A game of frisbee on a bench", ["frisbee", "bench"], "backpack"),  # no object of the backpack's group
+    ("A young man holding a handbag", ["person", "handbag"], "dog"),  # a person never swaps
+    ("A book shelf next to a chair", ["book", "chair"], "clock"),  # "book" is a modifier here
+    ("A dog bed next to a couch", ["dog", "couch"], "cat"),
+    ("A group of women operating a car wash", ["person", "car"], "bus"),
+    ("A dog chasing another dog", ["dog"], "cat"),  # named twice: one would stay
+    ("Two tennis players on a court", ["person"], "dog"),
+    ("A man with skis on a slope", ["person", "skis"], "snowboard"),  # "with skis" -> "with snowboard" has no article
+    ("A street with no cars", ["car"], "bus"),  # the mention is already denied
+])
+def test_no_swap_where_it_would_not_make_sense(caption, objects, absent):
+    assert swap_site(caption, objects, absent, ObjectLexicon.builtin()) is None
+
+
+def test_swap_never_leaves_the_denied_object_named():
+    lexicon = ObjectLexicon.builtin()
+    swap = swap_site("A man riding a bike next to a bicycle lane", ["bicycle"], "motorcycle", lexicon)
+    assert swap is None  # "bike" and "bicycle" both name it
 
 
 # --- the checks of absent-object rows --------------------------------------------------------------
@@ -156,16 +209,18 @@ def _vocabulary(rows) -> ObjectVocabulary:
 
 
 def test_plan_is_seeded_by_row_and_never_names_a_shown_or_mentioned_object():
-    vocabulary = _vocabulary([["plate", "fork", "knife"], ["plate", "fork"], ["dog", "frisbee"], ["giraffe"]])
-    first = plan_absent("r1", "A plate of food next to a knife", ["plate"], 3, vocabulary, seed=0)
-    assert first == plan_absent("r1", "A plate of food next to a knife", ["plate"], 3, vocabulary, seed=0)
+    vocabulary = _vocabulary([["bowl", "fork", "knife"], ["bowl", "fork"], ["bowl", "cup", "spoon"], ["dog", "frisbee"],
+                              ["giraffe"]])
+    first = plan_absent("r1", "A bowl of food next to a knife", ["bowl"], 3, vocabulary, seed=0)
+    assert first == plan_absent("r1", "A bowl of food next to a knife", ["bowl"], 3, vocabulary, seed=0)
     assert len(first) == 3 and len({spec.absent for spec in first}) == 3
-    assert all(spec.absent not in ("plate", "knife") for spec in first)  # shown, or named by the caption
+    assert all(spec.absent not in ("bowl", "knife") for spec in first)  # shown, or named by the caption
     assert [s.index for s in first] == [1, 2, 3]
-    others = [plan_absent(f"r{i}", "A plate of food", ["plate"], 1, vocabulary, seed=0)[0] for i in range(200)]
-    assert {s.kind for s in others} == set(KINDS) and {s.position for s in others} == set(POSITIONS)
-    assert {s.style for s in others} == set(STYLES)
-    assert plan_absent("r1", "A plate of food next to a knife", ["plate"], 3, vocabulary, seed=1) != first
+    others = [plan_absent(f"r{i}", "A bowl of food", ["bowl"], 1, vocabulary, seed=0)[0] for i in range(200)]
+    assert {s.kind for s in others} == {"absent-swap", "absent-assert"} and {s.position for s in others} == {"end", "start"}
+    assert {s.style for s in others} == set(wordings_for("phrase", "a bowl of food"))
+    assert all(s.swapped == "A cup of food" for s in others if s.kind == "absent-swap")
+    assert plan_absent("r1", "A bowl of food next to a knife", ["bowl"], 3, vocabulary, seed=1) != first
 
 
 def test_plan_prefers_objects_seen_with_the_shown_ones():
@@ -173,14 +228,17 @@ def test_plan_prefers_objects_seen_with_the_shown_ones():
     vocabulary = _vocabulary(rows)
     chosen = Counter(plan_absent(f"r{i}", "A plate on a table", ["plate"], 1, vocabulary, seed=0)[0].absent
                      for i in range(400))
-    assert chosen["fork"] > 250  # PLAUSIBLE_SHARE (0.8) of the rows, and some of the rest
-    assert chosen["car"] > chosen["giraffe"]  # the rest by frequency
+    assert chosen == {"fork": 400}  # never a label that was not seen with the plate, however frequent
 
 
-def test_plan_gives_fewer_rows_when_the_vocabulary_runs_out():
-    vocabulary = _vocabulary([["cat", "sofa"], ["dog"]])
-    assert [s.absent for s in plan_absent("r", "A cat on a sofa", ["cat", "sofa"], 3, vocabulary, 0)] == ["dog"]
+def test_plan_gives_fewer_rows_when_the_vocabulary_runs_out_and_says_why():
+    vocabulary = _vocabulary([["cat", "couch", "dog"], ["dog"]])
+    notes = Counter()
+    assert [s.absent for s in plan_absent("r", "A cat on a sofa", ["cat", "couch"], 3, vocabulary, 0, notes)] == ["dog"]
+    assert notes["no_absent_object"] == 2
     assert plan_absent("r", "A cat", [], 2, vocabulary, 0) == []
+    assert plan_absent("r", "Is that a cat on a sofa?", ["cat", "couch"], 2, vocabulary, 0, notes) == []
+    assert notes["question"] == 2
 
 
 # --- generate end to end ---------------------------------------------------------------------------
@@ -192,7 +250,9 @@ def _captions(path: Path, rows: int = 60) -> Path:
                 ("A cat sleeping on a sofa", ["cat", "couch"]),
                 ("A red bus parked on a street", ["bus", "car", "person"]),
                 ("A sunset over the sea", [])]
-    data = [subjects[i % len(subjects)] for i in range(rows)]
+    background = ["bird", "bench", "clock", "potted plant"]  # met in any scene: plausible absences for each
+    data = [(caption, labels + [b for bit, b in enumerate(background) if i // 6 % 15 >> bit & 1] if labels else [])
+            for i, (caption, labels) in enumerate(subjects[i % len(subjects)] for i in range(rows))]
     pq.write_table(pa.table({
         "id": [f"img{i}" for i in range(rows)],
         "image": [f"images/{i}.jpg" for i in range(rows)],
@@ -288,7 +348,7 @@ def test_validate_finds_an_edited_absent_row_that_denies_a_shown_object(tmp_path
 
 def test_csv_input_with_comma_separated_labels(tmp_path):
     path = tmp_path / "caps.csv"
-    path.write_text('id,caption,objects\na,A cat on a sofa,"cat, couch"\nb,A dog in a park,"dog, frisbee"\n')
+    path.write_text('id,caption,objects\na,A cat on a sofa,"cat, couch"\nb,A dog on a sofa,"dog, couch"\n')
     summary = generate(GenerateConfig(input=path, output=tmp_path / "t.parquet", absent_objects=1, quiet=True))
     assert summary.run["counts"]["absent_planned"] == 2
 

@@ -365,12 +365,12 @@ def absent_variant(**changes) -> dict:
 
 
 def test_packaged_absent_template_renders_the_rows_plan_and_parses_its_three_fields():
-    from triplegen.objects import AbsentSpec
+    from triplegen.absent import AbsentSpec
     from triplegen.tasks import row_variables
 
     template = load_template("absent")
     assert template.task == "absent" and template.output_schema["required"] == ["caption", "paraphrase", "negation"]
-    spec = AbsentSpec(1, ("cat", "couch"), "dog", "absent-swap", "cat", "start", "there is no", "without")
+    spec = AbsentSpec(1, ("cat", "couch"), "dog", "absent-swap", "cat", "start", "in this picture", "with no")
     messages = template.render("A cat on a sofa.", row_variables(spec))
     assert "Absent object: dog" in messages[-1]["content"] and "Objects shown: cat, couch" in messages[-1]["content"]
     assert "at the start of the caption" in messages[-1]["content"]

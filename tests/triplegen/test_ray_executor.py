@@ -45,6 +45,9 @@ def write_captions(path: Path) -> Path:
         if i % 1999 == 0:
             caption = "   "
         objects = [SUBJECTS[i % 8].split()[-1], PLACES[i // 48 % 6].split()[-1]]
+        # seen with every scene, in varied sets: the plausible absent objects (one subject and one place
+        # per image would make every other subject and place implausible)
+        objects += [label for bit, label in enumerate(("tree", "cloud", "kite")) if i // 7 % 7 >> bit & 1]
         rows.append({"id": f"r{i:05d}", "image": f"img/{i}.jpg", "caption": caption, "objects": objects})
     pq.write_table(pa.Table.from_pylist(rows), path)
     return path

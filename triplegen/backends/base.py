@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from triplegen.objects import AbsentSpec
+    from triplegen.absent import AbsentSpec
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,10 @@ Examples:
 
   triplegen generate captions.parquet -o triples.parquet
 
+  triplegen coco annotations/captions_val2017.json annotations/instances_val2017.json -o captions.parquet --cooccurrence cooc.parquet
+
+  triplegen generate captions.parquet -o triples --absent-objects 1 --cooccurrence cooc.parquet
+
   triplegen coco annotations/captions_train2017.json -o captions.parquet --image-prefix train2017/
 
 Without the instances file there is no objects column (rather than empty lists that would read as
@@ -30,12 +34,16 @@ def coco(
                                          show_default=False)] = ...,
     image_prefix: Annotated[str, typer.Option(
         help="Folder put before each file_name, e.g. val2017/, so that --image-root can be the COCO root.")] = "",
+    cooccurrence: Annotated[Path | None, typer.Option(
+        help="Also write the label co-occurrence table of the instances file (Parquet: label, other, images) "
+             "for triplegen generate --cooccurrence.", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
 ) -> None:
     """Make a captions Parquet (id, image, caption, objects, image_id) from COCO annotation files."""
     from triplegen.coco import write_coco_captions
 
-    summary = write_coco_captions(captions_json, output, instances_json, image_prefix, overwrite=overwrite)
+    summary = write_coco_captions(captions_json, output, instances_json, image_prefix, overwrite=overwrite,
+                                  cooccurrence=cooccurrence)
     parts = [f"{_count(summary.rows, 'caption')} of {_count(summary.images, 'image')}"]
     if summary.images_without_objects is None:
         parts.append("no instances file, so no objects column")
@@ -45,6 +53,8 @@ def coco(
     if summary.empty_captions:
         parts.append(f"{_count(summary.empty_captions, 'empty caption')} (generate rejects them as empty_caption)")
     typer.echo(f"{summary.output}: " + "; ".join(parts))
+    if summary.cooccurrence is not None:
+        typer.echo(f"{summary.cooccurrence}: label co-occurrence table (triplegen generate --cooccurrence)")
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:

@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from triplegen.commands.options import (
-    ENGINE, RAY, SERVER, BackendChoice, BaseUrl, Dtype, ExecutorChoice, Model, Quiet, SemanticCheck, build,
+    ENGINE, RAY, SERVER, BackendChoice, BaseUrl, BlindModel, Dtype, ExecutorChoice, Model, ObjectSynonyms, Quiet,
+    SemanticCheck,
+    build,
 )
 from triplegen.config import EngineOptions, GenerateConfig, RayOptions, ServerOptions
 
@@ -38,6 +40,9 @@ Examples:
 
   triplegen generate coco_captions.parquet -o t.parquet --absent-objects 1
   (also writes, per caption with object labels, a TRUE caption that denies an object the image lacks)
+
+  triplegen generate caps.parquet -o t.parquet --blind-model models/smollm2
+  (rejects rows a text-only LM tells apart without the image; the card says how often it prefers the caption)
 
 A killed run resumes when the same command is run again. When the server (or the engine) fails
 for longer than --max-outage-s, the run stops with exit code 3 and no row rejected for it; the same
@@ -72,6 +77,11 @@ def generate(
         rich_help_panel=RUN)] = 0,
     absent_prompt: Annotated[str, typer.Option(
         help="Template of the absent-object rows for LLM backends (task: absent).", rich_help_panel=RUN)] = "absent",
+    cooccurrence: Annotated[Path | None, typer.Option(
+        help="Label co-occurrence table (triplegen coco ... --cooccurrence FILE) that decides which absent objects "
+             "fit a scene, for labels it knows; the input's own labels for the rest.", rich_help_panel=RUN,
+        show_default=False)] = None,
+    object_synonyms: ObjectSynonyms = None,
     shard: Annotated[str | None, typer.Option(help="Handle only shard i of N (e.g. 3/8), split by id hash.",
                                               rich_help_panel=INPUT, show_default=False)] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N rows (of this shard).",
@@ -113,6 +123,7 @@ def generate(
         help="OpenAI-compatible server of the judge model.", rich_help_panel=RUN, show_default=False)] = None,
     judge_prompt: Annotated[str, typer.Option(help="Template of the judge (task: judge).",
                                               rich_help_panel=RUN)] = "judge",
+    blind_model: BlindModel = None,
     retry_backend_errors: Annotated[bool, typer.Option(
         "--retry-backend-errors", help="Generate again the rows an earlier run rejected as backend_error (e.g. "
                                        "while its server was down); the output and rejects are updated.",
@@ -168,10 +179,12 @@ def generate(
         GenerateConfig,
         input=input, output=output, rejects=rejects, caption_col=caption_col, image_col=image_col, id_col=id_col,
         objects_col=objects_col, absent_objects=absent_objects, absent_prompt=absent_prompt,
+        cooccurrence=cooccurrence, object_synonyms=object_synonyms,
         prompt=prompt, backend=backend.value, model=model, temperature=temperature, max_tokens=max_tokens,
         max_attempts=max_attempts, retry_temperature=retry_temperature, seed=seed, chunk_size=chunk_size, shard=shard, limit=limit,
         semantic_check=semantic_check, constrain=constrain.value, judge_model=judge_model,
-        judge_base_url=judge_base_url, judge_prompt=judge_prompt, overwrite=overwrite, quiet=quiet,
+        judge_base_url=judge_base_url, judge_prompt=judge_prompt, blind_model=blind_model, overwrite=overwrite,
+        quiet=quiet,
         retry_backend_errors=retry_backend_errors, license=license, verbose=verbose,
         engine=build(EngineOptions, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
                      dtype=dtype.value, max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,

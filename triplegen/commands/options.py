@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -40,6 +41,21 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, pro
                                                             "still go to stderr.")]
 SemanticCheck = Annotated[
     bool, typer.Option("--semantic-check", help="Also check sentence-embedding similarity (needs the 'semantic' extra).")
+]
+BlindModel = Annotated[
+    str | None,
+    typer.Option("--blind-model", metavar="DIR", show_default=False,
+                 help="Folder of a small causal LM (e.g. from `triplegen prepare-smollm2 models/smollm2`) that scores "
+                      "the texts without the image: rows whose negation it finds far less likely than the caption "
+                      "(blind_detectable), or whose new caption far less fluent than its source (blind_disfluent), "
+                      "fail; needs the 'blind' extra."),
+]
+ObjectSynonyms = Annotated[
+    Path | None,
+    typer.Option("--object-synonyms", metavar="FILE", show_default=False,
+                 help="YAML or JSON of label -> words that name it (or -> {words, groups, except, say, mass}), for "
+                      "labels beyond COCO's 80 or other words for them; absent-object rows and their checks read "
+                      "object mentions through it (built-in: COCO's categories)."),
 ]
 BaseUrl = Annotated[
     list[str] | None,

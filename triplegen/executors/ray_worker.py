@@ -82,7 +82,8 @@ class ChunkWorker:
         """Check that the backend takes the rows' schemas, and build the judge's backend (if any)."""
         if self.plan.constrained:
             constraint = choose_constraint(self.config.constrain, self.backend.name, self.plan.template,
-                                           getattr(self.backend, "check_schema", None))
+                                           getattr(self.backend, "check_schema", None),
+                                           absent_template=self.plan.absent_template)
             if not constraint["applied"]:
                 raise TripleGenError(f"the polarity constraint is {constraint['note']} on this worker's backend; "
                                      "run with --constrain none")

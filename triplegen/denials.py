@@ -1,0 +1,237 @@
+"""How English denies an object in a caption: where the denial goes, and how an object is swapped.
+
+A caption is a noun phrase ("A man riding a horse on a beach"), a sentence ("A man rides a horse on
+the beach") or already holds a negation ("A street with no cars"). Each wording fits some of those
+forms: "There is no dog in this picture of ..." needs a noun phrase after "of"; "..., but no dog"
+ends a noun phrase, not a sentence; "..., and there is no dog either" only follows a negation. Each
+wording has an affirmative twin ("..., with a dog"), so the false version of an absent-assert row
+reads as naturally as the true one and a text-only model cannot tell them apart by style.
+
+A swap ("a cat on a sofa, with no bed in sight" / "a cat on a bed, with no sofa in sight") replaces
+the one mention of a shown object by an absent object of the same group (triplegen.synonyms),
+keeping number and fixing the article, and never inside a compound ("book shelf").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lemminflect import getAllLemmas
+
+from triplegen.clause import find_predicate
+from triplegen.lexicon import (
+    AUXILIARIES,
+    CONJUNCTIONS,
+    DETERMINERS,
+    PREPOSITIONS,
+    THIRD_PERSON,
+    VERB_BASES,
+    is_participle,
+    keeps_capital,
+    split_ending,
+)
+from triplegen.polarity import cue_spans
+from triplegen.scope import denied_spans
+from triplegen.synonyms import INVARIANT, ObjectLexicon, ObjectName, plurals
+
+FORMS = ("phrase", "sentence", "negated")
+# Captions that get no absent-object row, with the reason counted for them.
+SKIPS = ("question", "imperative", "unparsed")
+_QUESTION_WORDS = frozenset("why what how who whom whose where when which is are was were do does did can could "
+                            "would should will shall may might".split())
+_IMPERATIVES = frozenset("look check enjoy take come see watch get let make try meet behold imagine note notice find "
+                         "say please don't do have put give keep".split())
+_PICTURE_OPENINGS = re.compile(r"^(?:(?:a|an|the|this|some)\s+)?(?:close[\s-]?up|view|picture|photo|photograph|image"
+                               r"|shot|snapshot|scene|pic|black and white|overhead|aerial)\b", re.IGNORECASE)
+
+
+def caption_form(caption: str) -> str:
+    """One of FORMS, or one of SKIPS for a caption that no wording fits."""
+    text = " ".join(caption.split())
+    body, _ = split_ending(text)
+    words = body.lower().split()
+    if "?" in text or (words and words[0] in _QUESTION_WORDS and len(words) > 1 and words[1] not in PREPOSITIONS):
+        return "question"
+    if not words or not any(c.isalpha() for c in body) or re.search(r"[.!;:]\s+\S", body) or len(words) > 40 \
+            or body.count('"') % 2 or "(" in body:
+        return "unparsed"
+    if words[0] in _IMPERATIVES or words[0].startswith("let's"):
+        return "imperative"
+    if cue_spans(body):
+        return "negated"
+    predicate = find_predicate(body)
+    return "phrase" if predicate is None or predicate.kind == "participle" else "sentence"
+
+
+@dataclass(frozen=True)
+class Wording:
+    """One way to deny an object, and its affirmative twin; `{body}` is the caption without its ending."""
+
+    name: str
+    position: str  # "end" or "start"
+    forms: frozenset[str]
+    deny: str
+    affirm: str
+
+    def fits(self, form: str, body: str) -> bool:
+        """"in this picture of" takes a noun phrase only: no picture words, no finite verb anywhere."""
+        if self.name == "in this picture":
+            words = set(body.lower().split())
+            return form == "phrase" and not _PICTURE_OPENINGS.match(body) and not words & _FINITE
+        return form in self.forms
+
+
+_BOTH = frozenset({"phrase", "sentence"})
+_FINITE = AUXILIARIES | frozenset(THIRD_PERSON) | frozenset("has have had am 's".split())
+WORDINGS = {w.name: w for w in (
+    Wording("with no", "end", _BOTH, "{body}, with no {bare}", "{body}, with {a}"),
+    Wording("in sight", "end", _BOTH, "{body}, with no {bare} in sight", "{body}, with {a} in sight"),
+    Wording("but no", "end", frozenset({"phrase"}), "{body}, but no {bare}", "{body}, and {a}"),
+    Wording("but there is no", "end", frozenset({"sentence"}), "{body}, but there {be} no {bare}",
+            "{body}, and there {be} {a}"),
+    Wording("either", "end", frozenset({"negated"}), "{body}, and there {be} no {bare} either",
+            "{body}, and there {be} {a}"),
+    Wording("and no either", "end", frozenset({"negated"}), "{body}, and no {bare} either", "{body}, but {a}"),
+    Wording("in this picture", "start", frozenset({"phrase"}), "There {be} no {bare} in this picture of {body}",
+            "There {be} {a} in this picture of {body}"),
+    Wording("around", "start", _BOTH, "With no {bare} around, {body}", "With {a} around, {body}"),
+    Wording("without", "start", _BOTH, "Without {a} in sight, {body}", "With {a} in sight, {body}"),
+)}
+STYLES = tuple(WORDINGS)
+
+
+def wordings_for(form: str, body: str, position: str | None = None) -> list[str]:
+    """The names of the wordings that fit a caption body of this form (at `position`, if given)."""
+    return [w.name for w in WORDINGS.values() if w.fits(form, body) and position in (None, w.position)]
+
+
+def indefinite(word: str, name: ObjectName | None = None) -> str:
+    """ "a dog", "an apple", "an SUV"; plural-only and mass nouns take none ("skis", "broccoli")."""
+    if word.lower() in INVARIANT - {"sheep", "fish", "deer", "moose", "bison", "buffalo", "aircraft"} or \
+            (name is not None and name.mass):
+        return word
+    if word.isupper() and len(word) > 1:
+        return ("an " if word[0] in "AEFHILMNORSX" else "a ") + word
+    first = word.lower()
+    vowel = first[:1] in "aeiou" and not first.startswith(("uni", "use", "usu", "eu", "one", "ewe", "ukulele"))
+    return ("an " if vowel or first.startswith(("hour", "honest", "heir")) else "a ") + word
+
+
+def is_plural_word(word: str) -> bool:
+    return word.lower() in INVARIANT - {"sheep", "fish", "deer", "moose", "bison", "buffalo", "aircraft", "broccoli"}
+
+
+def render(wording: str, body: str, word: str, deny: bool, name: ObjectName | None = None) -> str:
+    """The caption body with `word` denied (or affirmed) in `wording`."""
+    chosen = WORDINGS[wording]
+    if chosen.position == "start" and not keeps_capital(body.split(" ", 1)[0]):
+        body = body[:1].lower() + body[1:]
+    be = "are" if is_plural_word(word) else "is"
+    return (chosen.deny if deny else chosen.affirm).format(body=body, bare=word, a=indefinite(word, name), be=be)
+
+
+@dataclass(frozen=True)
+class Swap:
+    """Where an absent-swap puts the absent object: the caption with one shown object replaced."""
+
+    present: str  # the shown label that gives up its place
+    shown_word: str  # how the caption names it, singular ("sofa"), for the false version's denial
+    body: str  # the caption body with the absent object in its place
+
+
+_NOT_NOUNS = PREPOSITIONS | CONJUNCTIONS | AUXILIARIES | DETERMINERS | frozenset(
+    "has have had and or with who that which while there here being been".split())
+_SINGULAR = frozenset("a an one another this that each every single".split())
+_NUMBERS = frozenset("two three four five six seven eight nine ten several many multiple numerous various "
+                     "these those both few couple dozen lots".split())
+_NEXT_WORD = re.compile(r"\s*([A-Za-z]+)")
+
+
+def _followed_by_noun(body: str, end: int, plural: bool) -> bool:
+    """ "dog bed", "car wash", "book shelf": the mention modifies the next word, so it is no object of
+    its own. A bare verb form follows only a plural subject ("dogs sit"; "a car wash" is a noun)."""
+    match = _NEXT_WORD.match(body, end)
+    if match is None or body[end:match.start(1)].strip():
+        return False
+    word = match.group(1).lower()
+    if word in _NOT_NOUNS or word in THIRD_PERSON or is_participle(word) or word.endswith(("ing", "ly")) \
+            or (plural and word in VERB_BASES):
+        return False
+    return "NOUN" in getAllLemmas(word)
+
+
+def _previous_word(body: str, start: int) -> str:
+    words = re.findall(r"[A-Za-z']+", body[:start])
+    return words[-1].lower() if words else ""
+
+
+def _singular_of(name: ObjectName, written: str) -> str | None:
+    """The table word a mention is a form of ("sofas" -> "sofa"); None when it is a plural form."""
+    lowered = " ".join(written.lower().split())
+    for word in name.words:
+        if lowered == word:
+            return word
+    return None
+
+
+def swap_site(body: str, present: list[str], absent: str, lexicon: ObjectLexicon) -> Swap | None:
+    """The first shown label that can give its place to `absent`, or None (then no swap is written)."""
+    target = lexicon.name(absent)
+    for label in present:
+        if label == absent or not lexicon.share_group(label, absent):
+            continue
+        swap = _swap_one(body, lexicon.name(label), target, lexicon)
+        if swap is not None:
+            return swap
+    return None
+
+
+def _swap_one(body: str, shown: ObjectName, absent: ObjectName, lexicon: ObjectLexicon) -> Swap | None:
+    spans = shown.mentions(body)
+    if len(spans) != 1:  # named twice: replacing one would leave it named
+        return None
+    start, end = spans[0]
+    written = body[start:end]
+    before = _previous_word(body, start)
+    singular_word = _singular_of(shown, written)
+    plural = singular_word is None or (written.lower() in INVARIANT and before not in _SINGULAR)
+    if _followed_by_noun(body, end, plural) or any(s <= start < e for s, e in denied_spans(body)):
+        return None
+    word = absent.word
+    if is_plural_word(written) != is_plural_word(word):
+        return None  # "skis" are one pair: "with skis" is no "with snowboards", "two snowboards" no "two skis"
+    if plural:
+        if absent.mass:
+            replacement = word if before not in _NUMBERS else None
+        else:
+            replacement = word if is_plural_word(word) else _plural(word)
+    elif shown.mass or (before not in _SINGULAR and before != "the" and before not in DETERMINERS):
+        replacement = word if absent.mass else None  # "a bowl of broccoli": only another mass noun fits
+    else:
+        replacement = None if absent.mass or is_plural_word(word) else word
+    if replacement is None:
+        return None
+    if written[:1].isupper():
+        replacement = replacement[:1].upper() + replacement[1:]
+    head = body[:start]
+    if before in ("a", "an") and re.search(r"\b(?:a|an)\s+$", head, re.IGNORECASE):
+        article = re.search(r"(a|an)\s+$", head, re.IGNORECASE)
+        fixed = indefinite(replacement).split(" ", 1)[0]
+        fixed = fixed.capitalize() if article.group(1)[:1].isupper() else fixed
+        head = head[: article.start()] + fixed + " "
+    swapped = head + replacement + body[end:]
+    if lexicon.mentions(swapped, shown.label):
+        return None  # still named by another word ("players ... person"): the denial would contradict it
+    return Swap(shown.label, singular_word or _base_word(shown, written), swapped)
+
+
+def _plural(word: str) -> str:
+    return next((form for form in plurals(word) if form != word), word)
+
+
+def _base_word(name: ObjectName, written: str) -> str:
+    lowered = " ".join(written.lower().split())
+    return next((w for w in name.words if lowered in plurals(w)), name.word)
+
+

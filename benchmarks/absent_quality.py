@@ -44,7 +44,8 @@ INDEPENDENT = {
     "couch": "couch couches sofa sofas",
     "bicycle": "bicycle bicycles bike bikes",
     "motorcycle": "motorcycle motorcycles motorbike motorbikes",
-    "cell phone": "phone phones cellphone cellphones",
+    "cell phone": "cell phone|cell phones|phone|phones|cellphone|cellphones",
+    "mouse": "computer mouse|mouse|mice",
     "dog": "dog dogs puppy puppies",
     "cat": "cat cats kitten kittens",
     "car": "car cars",
@@ -88,21 +89,29 @@ def object_lists(captions: list[str], rng: random.Random) -> list[list[str]]:
     return lists
 
 
+def _independent_words(label: str) -> list[str]:
+    words = INDEPENDENT.get(label)
+    return words.split("|" if "|" in words else None) if words else [label, label + "s", label + "es"]
+
+
+def _named(text: str, label: str) -> tuple[int, int]:
+    """(times the small list finds the object named, times right after "no" / "without (a)")."""
+    words = "|".join(re.escape(w).replace("\\ ", "\\s+") for w in sorted(_independent_words(label), key=len, reverse=True))
+    named = re.findall(rf"\b(?:{words})\b", text, re.IGNORECASE)
+    denied = re.findall(rf"\b(?:no|without(?:\s+an?)?)\s+(?:{words})\b", text, re.IGNORECASE)
+    return len(named), len(denied)
+
+
 def independent_problems(row: dict) -> list[str]:
     """What the small list above finds wrong with an absent row."""
     problems = []
-    words = INDEPENDENT.get(row["absent_object"], row["absent_object"]).split()
-    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b", re.IGNORECASE)
-    denial = re.compile(r"\b(?:no|without(?: an?)?)\s+(?:" + "|".join(map(re.escape, words)) + r")\b", re.IGNORECASE)
-    if len(pattern.findall(row["caption"])) != len(denial.findall(row["caption"])):
+    named, denied = _named(row["caption"], row["absent_object"])
+    if named != denied:
         problems.append("caption names the object it denies")
     if row["kind"] == "absent-swap":
         for label in row["objects"]:
-            shown = INDEPENDENT.get(label, label).split()
-            named = re.findall(r"\b(?:" + "|".join(map(re.escape, shown)) + r")\b", row["negation"], re.IGNORECASE)
-            denied = re.findall(r"\b(?:no|without(?: an?)?)\s+(?:" + "|".join(map(re.escape, shown)) + r")\b",
-                                row["negation"], re.IGNORECASE)
-            if denied and len(named) > len(denied):
+            named, denied = _named(row["negation"], label)
+            if denied and named > denied:
                 problems.append("swap negation denies an object it names")
     return problems
 
@@ -130,6 +139,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--blind-model", default=None, help="a causal LM folder (triplegen prepare-smollm2 ...)")
     parser.add_argument("--sample", type=int, default=40, help="absent rows written to OUT/sample.md")
+    parser.add_argument("--human", type=int, default=150, help="SugarCrepe++ items per file scored for comparison")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -168,7 +178,8 @@ def main() -> None:
         from triplegen.blind import DETECTABLE_MARGIN, BlindScorer
 
         scorer = BlindScorer(args.blind_model)
-        human = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(args.data.glob("*.json"))}
+        human = {path.stem: rng.sample(items, min(args.human, len(items))) for path in sorted(args.data.glob("*.json"))
+                 for items in [json.loads(path.read_text(encoding="utf-8"))]}
         texts = sorted({*rows["caption"], *rows["negation"],
                         *(t for items in human.values() for i in items for t in (i["caption"], i["negative_caption"]))})
         score = dict(zip(texts, scorer.score(texts)))

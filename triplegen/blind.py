@@ -60,6 +60,11 @@ def check_model_folder(folder: str | os.PathLike) -> Path:
     return path
 
 
+def blind_settings(model: str) -> dict:
+    """The model and thresholds of a blind check: cards and reports show them, a resumed run must match them."""
+    return {"model": model, "detectable_margin": DETECTABLE_MARGIN, "disfluent_margin": DISFLUENT_MARGIN}
+
+
 class BlindScorer:
     """Mean log-probability per token of texts under a causal LM (float32, batched, no gradients)."""
 
@@ -108,7 +113,11 @@ def _load(folder: Path, device: str | None) -> tuple[Any, Any, str]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as transformers_logging
+
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()  # its "Loading weights" bar would cut through the run's progress
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
@@ -116,6 +125,9 @@ def _load(folder: Path, device: str | None) -> tuple[Any, Any, str]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TripleGenError(f"--blind-model {folder}: not a causal language model transformers can load ({first})") \
             from None
+    finally:
+        if bars:
+            transformers_logging.enable_progress_bar()
     return tokenizer, model.to(device).eval(), device
 
 
@@ -224,8 +236,7 @@ class FileCheck:
                         "share_prefers_true": n.prefers_true / n.scored if n.scored else None,
                         "detectable": n.detectable, "disfluent": n.disfluent}
                  for kind, n in sorted(self.counts.items())}
-        return {"model": self.scorer.name, "detectable_margin": DETECTABLE_MARGIN,
-                "disfluent_margin": DISFLUENT_MARGIN, "kinds": kinds}
+        return {**blind_settings(self.scorer.name), "kinds": kinds}
 
 
 def _text(value) -> bool:

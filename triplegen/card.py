@@ -17,6 +17,10 @@ _CONSTRAINT_KINDS = {
     "negation: cue": "negation must contain a negation word",
     "negation: no-cue": "negation of a negated caption must drop every negation word",
     "paraphrase: cue": "paraphrase of a negated caption must keep a negation word",
+    "absent caption: denial": "absent-object caption as the caption's words with a fitting denial",
+    "absent paraphrase: reworded": "absent-object paraphrase as the caption's words with the denial moved",
+    "absent negation: affirm": "absent-assert negation as the caption with the denial affirmed",
+    "absent negation: swap": "absent-swap negation as the caption with the denial moved onto a shown object",
 }
 
 

@@ -75,19 +75,29 @@ class Wording:
     affirm: str
 
     def fits(self, form: str, body: str) -> bool:
-        """"in this picture of" takes a noun phrase only: no picture words, no finite verb anywhere."""
+        """"in this picture of" takes a noun phrase only: no picture words, no finite verb anywhere;
+        "and no" and a final "without" only follow a plain list of things ("a plate of food on a
+        table and no fork"), never a participle or a clause they would hang on."""
+        if form not in self.forms:
+            return False
+        words = body.lower().split()
         if self.name == "in this picture":
-            words = set(body.lower().split())
-            return form == "phrase" and not _PICTURE_OPENINGS.match(body) and not words & _FINITE
-        return form in self.forms
+            return not _PICTURE_OPENINGS.match(body) and not set(words) & _FINITE
+        if self.name in ("and no", "without a"):
+            return not set(words) & (_FINITE | _RELATIVE) and not any(
+                w.endswith("ing") or is_participle(w) for w in words)
+        return True
 
 
 _BOTH = frozenset({"phrase", "sentence"})
 _FINITE = AUXILIARIES | frozenset(THIRD_PERSON) | frozenset("has have had am 's".split())
+_RELATIVE = frozenset("that which who whose where while when as".split())
 WORDINGS = {w.name: w for w in (
     Wording("with no", "end", _BOTH, "{body}, with no {bare}", "{body}, with {a}"),
     Wording("in sight", "end", _BOTH, "{body}, with no {bare} in sight", "{body}, with {a} in sight"),
     Wording("but no", "end", frozenset({"phrase"}), "{body}, but no {bare}", "{body}, and {a}"),
+    Wording("and no", "end", frozenset({"phrase"}), "{body} and no {bare}", "{body} and {a}"),
+    Wording("without a", "end", frozenset({"phrase"}), "{body} without {a}", "{body} with {a}"),
     Wording("but there is no", "end", frozenset({"sentence"}), "{body}, but there {be} no {bare}",
             "{body}, and there {be} {a}"),
     Wording("either", "end", frozenset({"negated"}), "{body}, and there {be} no {bare} either",
@@ -161,9 +171,30 @@ def _followed_by_noun(body: str, end: int, plural: bool) -> bool:
     return "NOUN" in getAllLemmas(word)
 
 
-def _previous_word(body: str, start: int) -> str:
-    words = re.findall(r"[A-Za-z']+", body[:start])
-    return words[-1].lower() if words else ""
+def _after_noun(body: str, start: int) -> bool:
+    """ "coffee mug", "wedding cake", "toy car": a noun before the mention makes a compound whose
+    head cannot change ("coffee wine glass", "wedding donut"); adjectives ("red sofa") may stay."""
+    match = re.search(r"([A-Za-z]+)\s+$", body[:start])
+    if match is None:
+        return False
+    word = match.group(1).lower()
+    if word in _NOT_NOUNS or word in _NUMBERS:
+        return False
+    lemmas = getAllLemmas(word)
+    return "NOUN" in lemmas and "ADJ" not in lemmas
+
+
+def _determiner(body: str, start: int) -> str:
+    """The determiner of the noun at `start`, over up to three adjectives ("a large brown dog": "a");
+    "" when there is none ("a bowl of broccoli", "dogs running")."""
+    for word in reversed(re.findall(r"[A-Za-z']+", body[:start])[-4:]):
+        word = word.lower()
+        if word in DETERMINERS or word in _NUMBERS:
+            return word
+        if word in PREPOSITIONS or word in CONJUNCTIONS or word in AUXILIARIES or word in THIRD_PERSON \
+                or word.endswith("ing") or is_participle(word):
+            return ""
+    return ""
 
 
 def _singular_of(name: ObjectName, written: str) -> str | None:
@@ -193,10 +224,11 @@ def _swap_one(body: str, shown: ObjectName, absent: ObjectName, lexicon: ObjectL
         return None
     start, end = spans[0]
     written = body[start:end]
-    before = _previous_word(body, start)
+    before = _determiner(body, start)
     singular_word = _singular_of(shown, written)
     plural = singular_word is None or (written.lower() in INVARIANT and before not in _SINGULAR)
-    if _followed_by_noun(body, end, plural) or any(s <= start < e for s, e in denied_spans(body)):
+    if _followed_by_noun(body, end, plural) or _after_noun(body, start) \
+            or any(s <= start < e for s, e in denied_spans(body)):
         return None
     word = absent.word
     if is_plural_word(written) != is_plural_word(word):
@@ -206,7 +238,7 @@ def _swap_one(body: str, shown: ObjectName, absent: ObjectName, lexicon: ObjectL
             replacement = word if before not in _NUMBERS else None
         else:
             replacement = word if is_plural_word(word) else _plural(word)
-    elif shown.mass or (before not in _SINGULAR and before != "the" and before not in DETERMINERS):
+    elif shown.mass or not before:
         replacement = word if absent.mass else None  # "a bowl of broccoli": only another mass noun fits
     else:
         replacement = None if absent.mass or is_plural_word(word) else word
@@ -215,8 +247,8 @@ def _swap_one(body: str, shown: ObjectName, absent: ObjectName, lexicon: ObjectL
     if written[:1].isupper():
         replacement = replacement[:1].upper() + replacement[1:]
     head = body[:start]
-    if before in ("a", "an") and re.search(r"\b(?:a|an)\s+$", head, re.IGNORECASE):
-        article = re.search(r"(a|an)\s+$", head, re.IGNORECASE)
+    article = re.search(r"\b(a|an)\s+$", head, re.IGNORECASE)
+    if article is not None:
         fixed = indefinite(replacement).split(" ", 1)[0]
         fixed = fixed.capitalize() if article.group(1)[:1].isupper() else fixed
         head = head[: article.start()] + fixed + " "

@@ -142,7 +142,7 @@ class ObjectVocabulary:
         """A plausible label the image does not show and the caption does not name, drawn by fit with
         one draw of `rng`; None when none is left (the caller then writes fewer rows)."""
         candidates = [(label, weight) for label, weight in self.plausible(present)
-                      if label not in exclude and not self.lexicon.mentions(caption, label)]
+                      if label not in exclude and not self.lexicon.name(label).named_anywhere(caption)]
         if not candidates:
             return None
         return rng.choices([label for label, _ in candidates], weights=[weight for _, weight in candidates])[0]

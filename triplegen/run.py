@@ -16,7 +16,7 @@ from rich.console import Console
 
 from triplegen import __version__
 from triplegen.backends import Backend, make_backend
-from triplegen.blind import DETECTABLE_MARGIN, DISFLUENT_MARGIN, check_model_folder
+from triplegen.blind import blind_settings, check_model_folder
 from triplegen.checks import CheckConfig
 from triplegen.synonyms import ObjectLexicon
 from triplegen.config import GenerateConfig
@@ -276,7 +276,7 @@ class Job:
             constraint=self.constraint, prefix_caching=provenance.get("prefix_caching"),
             judge=None if judge is None else {"model": config.judge_model, "base_url": config.judge_base_url,
                                               "prompt": _prompt_provenance(judge), "reasons": judge_reasons(judge)},
-            blind=None if config.blind_model is None else _blind_settings(config),
+            blind=None if config.blind_model is None else blind_settings(config.blind_model),
         )
 
 
@@ -399,7 +399,7 @@ def _fingerprint(config: GenerateConfig, template, source: CaptionSource, plan: 
         fingerprint["judge"] = {"model": config.judge_model, "base_url": config.judge_base_url,
                                 "prompt_hash": plan.judge_template.hash}
     if config.blind_model is not None:
-        fingerprint["blind"] = _blind_settings(config)
+        fingerprint["blind"] = blind_settings(config.blind_model)
     if plan.absent_template is not None:  # only then, so that older runs still resume
         fingerprint["absent"] = {"count": config.absent_objects, "objects_col": config.objects_col,
                                  "prompt_hash": plan.absent_template.hash}
@@ -408,11 +408,6 @@ def _fingerprint(config: GenerateConfig, template, source: CaptionSource, plan: 
         if config.object_synonyms is not None:
             fingerprint["object_synonyms"] = plan.vocabulary.lexicon.fingerprint()
     return fingerprint
-
-
-def _blind_settings(config: GenerateConfig) -> dict:
-    """The blind check's model and thresholds: the card shows them, and a resumed run must match them."""
-    return {"model": config.blind_model, "detectable_margin": DETECTABLE_MARGIN, "disfluent_margin": DISFLUENT_MARGIN}
 
 
 def _announce(config: GenerateConfig, backend, console: Console, resumed: int) -> None:

@@ -71,6 +71,11 @@ class ObjectName:
     def word(self) -> str:
         return self.say or self.label
 
+    def named_anywhere(self, text: str) -> bool:
+        """Any of its words, even inside a phrase that names something else ("hot dog" for dog): such
+        a caption never gets a row denying the object, which would read as a contradiction."""
+        return self._pattern.search(text) is not None
+
     def mentions(self, text: str) -> list[tuple[int, int]]:
         """(start, end) of every word naming this object, outside the phrases that name something else."""
         spans = [m.span() for m in self._pattern.finditer(text)]

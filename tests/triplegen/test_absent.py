@@ -388,3 +388,19 @@ def test_synthetic_benchmark_file_never_denies_a_listed_object(tmp_path):
         assert reading[missing].denied and not any(reading[label].denied for label in objects), caption
         false = read_objects(negation, [*objects, missing])
         assert false[missing].asserted or any(false[label].denied for label in objects), negation
+
+
+def test_rows_not_written_as_drawn_are_counted_in_the_card(tmp_path):
+    rows = [("Why is the cat on the sofa?", ["cat", "couch"]), ("Look at this cat on a sofa.", ["cat", "couch"]),
+            ("A cat on a sofa. It sleeps.", ["cat", "couch"]), ("A dog sleeping on a sofa", ["dog", "couch"]),
+            ("A cat sleeping on a bed", ["cat", "bed"])] * 4
+    pl.DataFrame({"id": [f"r{i}" for i in range(len(rows))], "caption": [c for c, _ in rows],
+                  "objects": [o for _, o in rows]}).write_parquet(tmp_path / "caps.parquet")
+    summary = generate(GenerateConfig(input=tmp_path / "caps.parquet", output=tmp_path / "out", absent_objects=1,
+                                      quiet=True))
+    notes = summary.run["absent_notes"]
+    assert (notes["question"], notes["imperative"], notes["unparsed"]) == (4, 4, 4)
+    card = summary.card.read_text()
+    assert "Not written as drawn" in card and "`question`" in card and "the caption is a question" in card
+    written = pl.read_parquet(summary.output).filter(pl.col("kind") != "caption")
+    assert set(written["source_id"].map_elements(lambda i: int(i[1:]) % 5, return_dtype=pl.Int64)) <= {3, 4}

@@ -37,7 +37,8 @@ ANSWERS = {
     DOGS: {"paraphrase": "A pair of dogs is playing in the snow.", "negation": "Two dogs do not play in the snow."},
     KITCHEN: {"paraphrase": "A kitchen that has a table in it.", "negation": "A kitchen with no table in it."},
     RUN: {"paraphrase": "Next to a horse, a dog is running.", "negation": "A dog does not run next to a horse."},
-    THROW: {"paraphrase": "A man is throwing a frisbee to his dog.", "negation": "A man does not throw a frisbee to his dog."},
+    THROW: {"paraphrase": "A man is throwing a frisbee to his dog.",
+            "negation": "A man does not throw a frisbee to his dog."},
 }
 
 
@@ -123,7 +124,7 @@ def test_generate_rejects_what_the_blind_model_tells_apart_and_the_card_counts_i
     result = runner.invoke(app, ["validate", str(tmp_path / "out"), "--blind-model", str(smollm2_model),
                                  "--report", str(report)])
     assert result.exit_code == 0, result.output
-    assert "prefers the caption" in result.output and "blind model" in result.output
+    assert "prefers caption" in result.output and "blind model" in result.output
     kinds = json.loads(report.read_text())["blind"]["kinds"]
     for kind, n in blind.items():
         assert kinds[kind]["scored"] == n["kept"] and kinds[kind]["prefers_true"] == n["kept_prefers_true"]

@@ -373,7 +373,8 @@ def test_packaged_absent_template_renders_the_rows_plan_and_parses_its_three_fie
     spec = AbsentSpec(1, ("cat", "couch"), "dog", "absent-swap", "cat", "start", "in this picture", "with no")
     messages = template.render("A cat on a sofa.", row_variables(spec))
     assert "Absent object: dog" in messages[-1]["content"] and "Objects shown: cat, couch" in messages[-1]["content"]
-    assert "at the start of the caption" in messages[-1]["content"]
+    # the planned wording is shown as the phrase itself, with the caption as a slot (triplegen.tasks.row_variables)
+    assert "caption: There is no dog in this picture of <caption>" in messages[-1]["content"]
     assert len(messages) == 2 + 2 * len(template.examples)
     parsed = parse_output('{"caption": "A cat, no dog.", "paraphrase": "p", "negation": "n"}', "stop", template)
     assert parsed.caption == "A cat, no dog." and parsed.ok

@@ -74,8 +74,7 @@ def validate(
 
 
 def _blind_table(blind: dict) -> Table:
-    table = Table("kind", "rows scored", "prefers the caption", "blind_detectable", "blind_disfluent",
-                  title=f"blind model {blind['model']}")
+    table = Table("kind", "scored", "prefers caption", "detectable", "disfluent", title=f"blind model {blind['model']}")
     for kind, n in blind["kinds"].items():
         share = "n/a" if n["share_prefers_true"] is None else f"{n['share_prefers_true']:.1%}"
         table.add_row(kind, f"{n['scored']:,}", share, f"{n['detectable']:,}", f"{n['disfluent']:,}")

@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from triplegen.denials import SKIPS, Swap, caption_form, render, swap_site, wordings_for
+from triplegen.denials import PAIR_WORDINGS, SKIPS, Swap, caption_form, render, swap_site, wordings_for
 from triplegen.lexicon import keeps_capital, split_ending
 from triplegen.objects import ObjectVocabulary
 
@@ -41,7 +41,8 @@ NOTES = {
     "unparsed": "the caption has several sentences, brackets or an open quote: no row",
     "no_absent_object": "no object the caption does not name fits the scene: no row",
     "swap_as_assert": "no object the caption names can give its place to the absent one (another group, "
-                      "named twice, in a compound, or the number does not fit): written as absent-assert",
+                      "named twice, in a compound, or the number does not fit), and the image shows none "
+                      "that the caption leaves unnamed: written as absent-assert",
 }
 
 
@@ -94,16 +95,26 @@ def plan_absent(row_id: str, caption: str, present: list[str], count: int, vocab
         if absent is None:
             notes["no_absent_object"] += count - len(specs)
             break
-        if wants_swap and swap is None:
+        unnamed = [label for label in present if not lexicon.name(label).named_anywhere(body)]
+        pair = wants_swap and swap is None and bool(unnamed) and form != "negated"
+        if wants_swap and swap is None and not pair:
             notes["swap_as_assert"] += 1
-        position = rng.choice([p for p in POSITIONS if wordings_for(form, body, p)])
-        style = rng.choice(wordings_for(form, body, position))
-        others = [w for w in wordings_for(form, body) if w != style]
+        if pair:
+            position = rng.choice(POSITIONS)
+            style, other = (w.name for w in sorted(PAIR_WORDINGS.values(), key=lambda w: w.position != position))
+            shown = rng.choice(unnamed)
+        else:
+            position = rng.choice([p for p in POSITIONS if wordings_for(form, body, p)])
+            style = rng.choice(wordings_for(form, body, position))
+            others = [w for w in wordings_for(form, body) if w != style]
+            other = rng.choice(others) if others else style
+            shown = swap.present if swap else rng.choice(named or present)
         specs.append(AbsentSpec(
-            index=index, objects=tuple(present), absent=absent, kind="absent-swap" if swap else "absent-assert",
-            present=swap.present if swap else rng.choice(named or present), position=position, style=style,
-            paraphrase_style=rng.choice(others) if others else style, absent_word=lexicon.name(absent).word,
-            shown_word=swap.shown_word if swap else "", swapped=swap.body if swap else None,
+            index=index, objects=tuple(present), absent=absent,
+            kind="absent-swap" if swap or pair else "absent-assert", present=shown, position=position, style=style,
+            paraphrase_style=other, absent_word=lexicon.name(absent).word,
+            shown_word=swap.shown_word if swap else lexicon.name(shown).word if pair else "",
+            swapped=swap.body if swap else None,
         ))
     return specs
 
@@ -124,6 +135,11 @@ def absent_row(caption: str, spec: AbsentSpec) -> tuple[str, str, str]:
     text = " ".join(caption.split())
     body, ending = split_ending(text)
     ending = ending if ending in ("", ".", "!") else "."
+    if spec.style in PAIR_WORDINGS:  # the two objects change places in the denial; the caption stays
+        true = render(spec.style, body, spec.word, deny=True, shown=spec.shown_word)
+        reworded = render(spec.paraphrase_style, body, spec.word, deny=True, shown=spec.shown_word)
+        false = render(spec.style, body, spec.shown_word, deny=True, shown=spec.word)
+        return tuple(_sentence(t, text) + ending for t in (true, reworded, false))  # type: ignore[return-value]
     true = render(spec.style, body, spec.word, deny=True)
     if spec.swapped is not None:
         false = render(spec.style, spec.swapped, spec.shown_word or spec.present, deny=True)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 
 from triplegen.absent import AbsentSpec, absent_row
 from triplegen.constraints import escape
-from triplegen.denials import WORDINGS, caption_form, wordings_for
+from triplegen.denials import PAIR_WORDINGS, WORDINGS, caption_form, wordings_for
 from triplegen.lexicon import split_ending
 
 FIELDS = ("caption", "paraphrase", "negation")
@@ -69,6 +69,8 @@ def _wordings(caption: str, spec: AbsentSpec) -> tuple[list[str], list[str]]:
     form takes a wording of the other position, so it can never be a copy. A caption that fits one
     position only keeps its planned wording, and the paraphrase takes the rest.
     """
+    if spec.style in PAIR_WORDINGS:  # its two wordings, one per position
+        return [spec.style], [spec.paraphrase_style]
     body = split_ending(" ".join(caption.split()))[0]
     fitting = wordings_for(caption_form(body), body) or [spec.style]
     same = [spec.style] + [w for w in fitting if w != spec.style and WORDINGS[w].position == spec.position]
@@ -93,7 +95,7 @@ def absent_patterns(caption: str, spec: AbsentSpec) -> dict[str, tuple[str, str]
     """field -> (kind, pattern) for one planned row."""
     own, others = _wordings(caption, spec)
     rows = {style: absent_row(caption, replace(spec, style=style)) for style in own + others}
-    negation_kind = "swap" if spec.swapped is not None else "affirm"
+    negation_kind = "swap" if spec.kind == "absent-swap" else "affirm"
     return {
         "caption": ("denial", f"^{_any_of([rows[s][0] for s in own])}{_ENDING}$"),
         "paraphrase": ("reworded", f"^{_any_of([rows[s][0] for s in others or own])}{_ENDING}$"),

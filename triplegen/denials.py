@@ -76,15 +76,16 @@ class Wording:
 
     def fits(self, form: str, body: str) -> bool:
         """"in this picture of" takes a noun phrase only: no picture words, no finite verb anywhere;
-        "and no" and a final "without" only follow a plain list of things ("a plate of food on a
-        table and no fork"), never a participle or a clause they would hang on."""
+        "and no", "No ... and" and a final "without" only join a plain list of things ("a plate of
+        food on a table and no fork"), never a participle or a clause they would hang on."""
         if form not in self.forms:
             return False
         words = body.lower().split()
         if self.name == "in this picture":
             return not _PICTURE_OPENINGS.match(body) and not set(words) & _FINITE
-        if self.name in ("and no", "without a"):
-            return not set(words) & (_FINITE | _RELATIVE) and not any(
+        if self.name in ("and no", "without a", "no ... and"):
+            joined = self.name != "without a" and "and" in words  # "No bench and men and boys": two "and"s
+            return not joined and not set(words) & (_FINITE | _RELATIVE) and not any(
                 w.endswith("ing") or is_participle(w) for w in words)
         return True
 
@@ -105,10 +106,18 @@ WORDINGS = {w.name: w for w in (
     Wording("and no either", "end", frozenset({"negated"}), "{body}, and no {bare} either", "{body}, but {a}"),
     Wording("in this picture", "start", frozenset({"phrase"}), "There {be} no {bare} in this picture of {body}",
             "There {be} {a} in this picture of {body}"),
+    Wording("no ... and", "start", frozenset({"phrase"}), "No {bare} and {body}", "{a} and {body}"),
     Wording("around", "start", _BOTH, "With no {bare} around, {body}", "With {a} around, {body}"),
     Wording("without", "start", _BOTH, "Without {a} in sight, {body}", "With {a} in sight, {body}"),
 )}
-STYLES = tuple(WORDINGS)
+# An absent-swap whose shown object the caption does not name: both objects go into the denial,
+# which changes places in the false version ("with a dog but no cat" / "with a cat but no dog"); the
+# caption's own words stay, so only the scope of "no" tells the two apart.
+PAIR_WORDINGS = {w.name: w for w in (
+    Wording("pair in sight", "end", _BOTH, "{body}, with {shown} but no {bare} in sight", ""),
+    Wording("pair around", "start", _BOTH, "With {shown} but no {bare} around, {body}", ""),
+)}
+STYLES = (*WORDINGS, *PAIR_WORDINGS)
 
 
 def wordings_for(form: str, body: str, position: str | None = None) -> list[str]:
@@ -132,13 +141,15 @@ def is_plural_word(word: str) -> bool:
     return word.lower() in INVARIANT - {"sheep", "fish", "deer", "moose", "bison", "buffalo", "aircraft", "broccoli"}
 
 
-def render(wording: str, body: str, word: str, deny: bool, name: ObjectName | None = None) -> str:
-    """The caption body with `word` denied (or affirmed) in `wording`."""
-    chosen = WORDINGS[wording]
+def render(wording: str, body: str, word: str, deny: bool, shown: str = "") -> str:
+    """The caption body with `word` denied (or affirmed) in `wording`; a pair wording also names the
+    shown object `shown`."""
+    chosen = WORDINGS.get(wording) or PAIR_WORDINGS[wording]
     if chosen.position == "start" and not keeps_capital(body.split(" ", 1)[0]):
         body = body[:1].lower() + body[1:]
     be = "are" if is_plural_word(word) else "is"
-    return (chosen.deny if deny else chosen.affirm).format(body=body, bare=word, a=indefinite(word, name), be=be)
+    return (chosen.deny if deny else chosen.affirm).format(body=body, bare=word, a=indefinite(word), be=be,
+                                                           shown=indefinite(shown) if shown else "")
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,15 @@ import json
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
 
-from triplegen.cooccurrence import Cooccurrence
+from triplegen.cooccurrence import Cooccurrence, read_cooccurrence
 from triplegen.errors import TripleGenError
 from triplegen.synonyms import ObjectLexicon
+
+if TYPE_CHECKING:
+    from triplegen.readers import CaptionSource
 
 # An absent object whose fit with the scene (ObjectVocabulary.fit) is below this is implausible. A lift
 # of 1 is chance; in a world of one or two objects per image any label meets another specific one
@@ -163,3 +167,21 @@ class ObjectVocabulary:
         if self.table is not None and label in self.table.counts:
             met |= {other for other, n in self.table.pairs.get(label, {}).items() if n > 0}
         return met
+
+
+def read_vocabulary(source: CaptionSource, objects_col: str, cooccurrence: Path | None = None,
+                    object_synonyms: Path | None = None) -> ObjectVocabulary:
+    """The labels of the whole input (any shard: the choice must not depend on it), with the table."""
+    names = source.raw_schema.names
+    if objects_col not in names:
+        raise TripleGenError(f"--absent-objects needs object labels per image: {source.path} has no column "
+                             f"{objects_col!r} (--objects-col); available: {', '.join(names)}")
+    vocabulary = ObjectVocabulary(table=read_cooccurrence(cooccurrence) if cooccurrence else None,
+                                  lexicon=ObjectLexicon.load(object_synonyms))
+    for batch in source.raw_batches([objects_col]):
+        for value in batch.column(0).to_pylist():
+            vocabulary.add(parse_labels(value))
+    if len(vocabulary) < 2:
+        raise TripleGenError(f"--absent-objects needs at least two distinct object labels in column "
+                             f"{objects_col!r}; found {len(vocabulary)}")
+    return vocabulary.freeze()

@@ -18,10 +18,9 @@ from triplegen import __version__
 from triplegen.backends import Backend, make_backend
 from triplegen.blind import blind_settings, check_model_folder
 from triplegen.checks import CheckConfig
-from triplegen.synonyms import ObjectLexicon
 from triplegen.config import GenerateConfig
 from triplegen.constraints import choose_constraint
-from triplegen.cooccurrence import file_digest, read_cooccurrence
+from triplegen.cooccurrence import file_digest
 from triplegen.errors import BackendUnavailable, TripleGenError
 from triplegen.files import (
     RunLock, refuse_folder, refuse_overwriting_inputs, remove_stale_temps, same_file, write_text_atomic,
@@ -30,7 +29,7 @@ from triplegen.merge import concat_parquet, read_run_metadata
 from triplegen.hubcard import render_dataset_card
 from triplegen.layout import CARD_NAME
 from triplegen.llm_judge import judge_backend, judge_reasons, load_judge_template
-from triplegen.objects import ABSENT_SUFFIX, ObjectVocabulary, parse_labels
+from triplegen.objects import ABSENT_SUFFIX, read_vocabulary
 from triplegen.parts import WriteParts
 from triplegen.pipeline import ReadChunks, SkipFinished, run_steps, shard_of
 from triplegen.plan import GenerationPlan
@@ -331,19 +330,7 @@ def _absent_setup(config: GenerateConfig, source: CaptionSource):
                 raise TripleGenError(f"{name} is about the objects of absent-object rows; add --absent-objects K")
         return None, None
     template = load_task_template(config.absent_prompt, "absent", "--absent-prompt")
-    names = source.raw_schema.names
-    if config.objects_col not in names:
-        raise TripleGenError(f"--absent-objects needs object labels per image: {source.path} has no column "
-                             f"{config.objects_col!r} (--objects-col); available: {', '.join(names)}")
-    vocabulary = ObjectVocabulary(table=read_cooccurrence(config.cooccurrence) if config.cooccurrence else None,
-                                  lexicon=ObjectLexicon.load(config.object_synonyms))
-    for batch in source.raw_batches([config.objects_col]):
-        for value in batch.column(0).to_pylist():
-            vocabulary.add(parse_labels(value))
-    if len(vocabulary) < 2:
-        raise TripleGenError(f"--absent-objects needs at least two distinct object labels in column "
-                             f"{config.objects_col!r}; found {len(vocabulary)}")
-    return template, vocabulary.freeze()
+    return template, read_vocabulary(source, config.objects_col, config.cooccurrence, config.object_synonyms)
 
 
 def _scan(source: CaptionSource, config: GenerateConfig) -> int:

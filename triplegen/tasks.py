@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from triplegen.checks import check_absent_triple, check_triple
 from triplegen.absent import AbsentSpec
-from triplegen.denials import STYLES, WORDINGS, render
+from triplegen.denials import PAIR_WORDINGS, STYLES, WORDINGS, render
 
 # What the model is told about the two kinds of negation (`negation_kind` in the template).
 NEGATION_KINDS = {
@@ -95,8 +95,9 @@ def row_variables(spec: AbsentSpec) -> dict[str, str]:
         "position": POSITIONS[spec.position],
         "style": f'"{spec.style}"',
         "paraphrase_style": f'"{spec.paraphrase_style}"',
-        "denial": render(spec.style, CAPTION_SLOT, spec.word, deny=True),
-        "paraphrase_denial": render(spec.paraphrase_style, "<the caption in other words>", spec.word, deny=True),
+        "denial": render(spec.style, CAPTION_SLOT, spec.word, deny=True, shown=_pair_shown(spec)),
+        "paraphrase_denial": render(spec.paraphrase_style, "<the caption in other words>", spec.word, deny=True,
+                                    shown=_pair_shown(spec)),
         "false_version": false_version(spec),
     }
 
@@ -106,8 +107,14 @@ def false_version(spec: AbsentSpec) -> str:
     or the caption with the absent object in the shown one's place and the shown one denied."""
     if spec.kind == "absent-assert":
         return render(spec.style, CAPTION_SLOT, spec.word, deny=False)
+    if spec.style in PAIR_WORDINGS:
+        return render(spec.style, CAPTION_SLOT, spec.shown_word or spec.present, deny=True, shown=spec.word)
     swapped = spec.swapped or f"<caption with {spec.word} in place of {spec.shown_word or spec.present}>"
     return render(spec.style, swapped, spec.shown_word or spec.present, deny=True)
+
+
+def _pair_shown(spec: AbsentSpec) -> str:
+    return (spec.shown_word or spec.present) if spec.style in PAIR_WORDINGS else ""
 
 
 # An example's row, as written in a template: the plan of the row, not the words shown to the model.

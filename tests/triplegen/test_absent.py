@@ -26,7 +26,7 @@ from triplegen.absent import AbsentSpec, absent_row, plan_absent
 from triplegen.checks import check_absent_triple
 from triplegen.cli import app
 from triplegen.config import GenerateConfig
-from triplegen.denials import WORDINGS, caption_form, indefinite, swap_site, wordings_for
+from triplegen.denials import PAIR_WORDINGS, WORDINGS, caption_form, indefinite, swap_site, wordings_for
 from triplegen.objects import ObjectVocabulary, parse_labels
 from triplegen.run import generate
 from triplegen.scope import read_objects
@@ -164,6 +164,8 @@ def test_swap_puts_an_object_of_the_same_group_in_place_with_number_and_article(
     ("Two tennis players on a court", ["person"], "dog"),
     ("A man with skis on a slope", ["person", "skis"], "snowboard"),  # "with skis" -> "with snowboard" has no article
     ("A street with no cars", ["car"], "bus"),  # the mention is already denied
+    ("A coffee mug on a table", ["cup", "dining table"], "bottle"),  # "coffee wine glass", "wedding donut"
+    ("A wedding cake with candles", ["cake"], "donut"),
 ])
 def test_no_swap_where_it_would_not_make_sense(caption, objects, absent):
     assert swap_site(caption, objects, absent, ObjectLexicon.builtin()) is None
@@ -404,3 +406,28 @@ def test_rows_not_written_as_drawn_are_counted_in_the_card(tmp_path):
     assert "Not written as drawn" in card and "`question`" in card and "the caption is a question" in card
     written = pl.read_parquet(summary.output).filter(pl.col("kind") != "caption")
     assert set(written["source_id"].map_elements(lambda i: int(i[1:]) % 5, return_dtype=pl.Int64)) <= {3, 4}
+
+
+def test_a_swap_whose_shown_object_is_unnamed_moves_the_no_inside_the_denial():
+    vocabulary = _vocabulary([["person", "horse", "dog", "cat"], ["dog", "cat", "horse"]])
+    specs = [plan_absent(f"r{i}", "A man riding a horse on a beach.", ["person", "horse", "dog"], 1, vocabulary, 0)[0]
+             for i in range(60)]
+    pairs = [s for s in specs if s.style in PAIR_WORDINGS]
+    assert pairs and all(s.kind == "absent-swap" and s.present == "dog" and s.absent == "cat" for s in pairs)
+    true, reworded, false = absent_row("A man riding a horse on a beach.", pairs[0])
+    assert {true, false} == {"A man riding a horse on a beach, with a dog but no cat in sight.",
+                             "A man riding a horse on a beach, with a cat but no dog in sight."} or \
+        {true, false} == {"With a dog but no cat around, a man riding a horse on a beach.",
+                          "With a cat but no dog around, a man riding a horse on a beach."}
+    assert "but no cat" in true and "but no dog" in false
+    assert check_absent_triple("A man riding a horse on a beach.", ["person", "horse", "dog"], "cat", true, reworded,
+                               false) == []
+
+
+def test_an_object_the_caption_implies_or_names_inside_a_compound_is_never_denied():
+    vocabulary = _vocabulary([["person", "skis", "snowboard"], ["person", "skis"], ["dog", "hot dog", "cat"]])
+    for i in range(50):
+        for spec in plan_absent(f"r{i}", "A man skiing down a slope", ["person"], 2, vocabulary, 0):
+            assert spec.absent != "skis"
+        for spec in plan_absent(f"r{i}", "A hot dog on a plate", ["hot dog"], 2, vocabulary, 0):
+            assert spec.absent != "dog"

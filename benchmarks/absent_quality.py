@@ -57,7 +57,7 @@ INDEPENDENT = {
     "bed": "bed beds",
     "chair": "chair chairs",
     "cup": "cup cups mug mugs",
-    "laptop": "laptop laptops computer computers",
+    "laptop": "laptop computer|laptop computers|laptop|laptops|computer|computers",
 }
 
 
@@ -189,7 +189,7 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|")
         for kind, n, share, rejected, after in blind_table(rows, score, DETECTABLE_MARGIN):
             print(f"| {kind} | {n:,} | {share:.1%} | {rejected:,} | {after:.1%} |")
-        for name, items in human.items():
+        for name, items in human.items() if args.human else ():
             gaps = [score[i["caption"]] - score[i["negative_caption"]] for i in items]
             print(f"| SugarCrepe++ {name} (human) | {len(gaps):,} | {sum(g > 0 for g in gaps) / len(gaps):.1%} | | |")
 

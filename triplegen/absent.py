@@ -4,7 +4,7 @@ From "A cat sleeping on a sofa" with the image's objects {cat, couch} and the ab
 
     caption     "A cat sleeping on a sofa, with no bed in sight."          (true)
     paraphrase  "With no bed around, a cat is sleeping on a sofa."         (true, other words)
-    negation    "A cat sleeping on a sofa, with a bed in sight."           (absent-assert: false)
+    negation    "A cat sleeping on a sofa, with a bed nearby."             (absent-assert: false)
              or "A cat sleeping on a bed, with no sofa in sight."          (absent-swap: false)
 
 "absent-assert" drops the "no", so a caption with "no" can be the true one; "absent-swap" keeps the

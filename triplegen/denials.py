@@ -95,7 +95,9 @@ _FINITE = AUXILIARIES | frozenset(THIRD_PERSON) | frozenset("has have had am 's"
 _RELATIVE = frozenset("that which who whose where while when as".split())
 WORDINGS = {w.name: w for w in (
     Wording("with no", "end", _BOTH, "{body}, with no {bare}", "{body}, with {a}"),
-    Wording("in sight", "end", _BOTH, "{body}, with no {bare} in sight", "{body}, with {a} in sight"),
+    # "with a dog in sight" is rarer English than "with no dog in sight": a text-only model would
+    # tell the false twin by it (benchmarks/absent_quality.py), "nearby" is as common
+    Wording("in sight", "end", _BOTH, "{body}, with no {bare} in sight", "{body}, with {a} nearby"),
     Wording("but no", "end", frozenset({"phrase"}), "{body}, but no {bare}", "{body}, and {a}"),
     Wording("and no", "end", frozenset({"phrase"}), "{body} and no {bare}", "{body} and {a}"),
     Wording("without a", "end", frozenset({"phrase"}), "{body} without {a}", "{body} with {a}"),

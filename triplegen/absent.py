@@ -104,8 +104,9 @@ def plan_absent(row_id: str, caption: str, present: list[str], count: int, vocab
             style, other = (w.name for w in sorted(PAIR_WORDINGS.values(), key=lambda w: w.position != position))
             shown = rng.choice(unnamed)
         else:
-            position = rng.choice([p for p in POSITIONS if wordings_for(form, body, p)])
-            style = rng.choice(wordings_for(form, body, position))
+            asserting = swap is None
+            position = rng.choice([p for p in POSITIONS if wordings_for(form, body, p, asserting)])
+            style = rng.choice(wordings_for(form, body, position, asserting))
             others = [w for w in wordings_for(form, body) if w != style]
             other = rng.choice(others) if others else style
             shown = swap.present if swap else rng.choice(named or present)

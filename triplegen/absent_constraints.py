@@ -72,7 +72,7 @@ def _wordings(caption: str, spec: AbsentSpec) -> tuple[list[str], list[str]]:
     if spec.style in PAIR_WORDINGS:  # its two wordings, one per position
         return [spec.style], [spec.paraphrase_style]
     body = split_ending(" ".join(caption.split()))[0]
-    fitting = wordings_for(caption_form(body), body) or [spec.style]
+    fitting = wordings_for(caption_form(body), body, asserting=spec.kind == "absent-assert") or [spec.style]
     same = [spec.style] + [w for w in fitting if w != spec.style and WORDINGS[w].position == spec.position]
     other = [w for w in fitting if w not in same]
     if other:

@@ -127,7 +127,7 @@ def combine_runs(runs: list[dict | None]) -> dict | None:
     first = known[0]
     return {**{k: v for k, v in first.items() if k not in ("merged_from", "runs")},
             "config": {**first["config"], "shard": None},
-            **{key: summed(key) for key in ("counts", "tokens", "reject_reasons", "check_failures")},
+            **{key: summed(key) for key in ("counts", "tokens", "reject_reasons", "check_failures", "absent_notes")},
             "blind_counts": _summed_blind(known)}
 
 

@@ -27,6 +27,7 @@ from triplegen.checks import check_absent_triple
 from triplegen.cli import app
 from triplegen.config import GenerateConfig
 from triplegen.denials import PAIR_WORDINGS, WORDINGS, caption_form, indefinite, swap_site, wordings_for
+from triplegen.merge import read_run_metadata
 from triplegen.objects import ObjectVocabulary, parse_labels
 from triplegen.run import generate
 from triplegen.scope import read_objects
@@ -334,6 +335,9 @@ def test_merge_of_shards_accepts_the_derived_ids(tmp_path):
                                  "-o", str(tmp_path / "all.parquet"), "--input", str(captions)])
     assert result.exit_code == 0, result.output
     assert pl.read_parquet(tmp_path / "all.parquet").filter(pl.col("kind") != "caption").height > 0
+    parts = [read_run_metadata(tmp_path / f"part{index}.parquet")["absent_notes"] for index in range(2)]
+    merged = read_run_metadata(tmp_path / "all.parquet")["absent_notes"]
+    assert merged == dict(Counter(parts[0]) + Counter(parts[1])) and merged
 
 
 def test_validate_finds_an_edited_absent_row_that_denies_a_shown_object(tmp_path):

@@ -17,7 +17,7 @@ The plan (which object, which kind, which wording) is made before generation and
 and row number, never by chunking or order, so any backend writes it and a resumed or sharded run
 chooses exactly what an uninterrupted one does. Captions no wording fits (questions, imperatives,
 several sentences) and scenes without a plausible absent object get no row; a swap that no shown
-object can take becomes an assert row. Both are counted with their reason (`PlanNotes`).
+object can take becomes an assert row. Both are counted with their reason (`NOTES`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from triplegen.denials import PAIR_WORDINGS, SKIPS, Swap, caption_form, render, 
 from triplegen.lexicon import keeps_capital, split_ending
 from triplegen.objects import ObjectVocabulary
 
-KINDS = ("absent-assert", "absent-swap")
 POSITIONS = ("end", "start")
 SWAP_SHARE = 0.5  # of the rows whose caption names an object that can be swapped
 # Why an absent-object row was not written as drawn (counted per run, shown in the dataset card).
@@ -84,6 +83,7 @@ def plan_absent(row_id: str, caption: str, present: list[str], count: int, vocab
     body = split_ending(" ".join(caption.split()))[0]
     lexicon = vocabulary.lexicon
     named = [label for label in present if lexicon.mentions(body, label)]
+    unnamed = [label for label in present if not lexicon.name(label).named_anywhere(body)]
     specs: list[AbsentSpec] = []
     for index in range(1, count + 1):
         rng = random.Random(f"{seed}\x1f{row_id}\x1f{index}")
@@ -95,7 +95,6 @@ def plan_absent(row_id: str, caption: str, present: list[str], count: int, vocab
         if absent is None:
             notes["no_absent_object"] += count - len(specs)
             break
-        unnamed = [label for label in present if not lexicon.name(label).named_anywhere(body)]
         pair = wants_swap and swap is None and bool(unnamed) and form != "negated"
         if wants_swap and swap is None and not pair:
             notes["swap_as_assert"] += 1
@@ -136,30 +135,40 @@ def absent_row(caption: str, spec: AbsentSpec) -> tuple[str, str, str]:
     text = " ".join(caption.split())
     body, ending = split_ending(text)
     ending = ending if ending in ("", ".", "!") else "."
-    if spec.style in PAIR_WORDINGS:  # the two objects change places in the denial; the caption stays
-        true = render(spec.style, body, spec.word, deny=True, shown=spec.shown_word)
-        reworded = render(spec.paraphrase_style, body, spec.word, deny=True, shown=spec.shown_word)
-        false = render(spec.style, body, spec.shown_word, deny=True, shown=spec.word)
-        return tuple(_sentence(t, text) + ending for t in (true, reworded, false))  # type: ignore[return-value]
-    true = render(spec.style, body, spec.word, deny=True)
+    texts = (true_text(body, spec), true_text(body, spec, _paraphrase_style(body, spec)), false_text(body, spec))
+    return tuple(_sentence(t, text) + ending for t in texts)  # type: ignore[return-value]
+
+
+def true_text(body: str, spec: AbsentSpec, style: str | None = None) -> str:
+    """`body` with the absent object denied in `style` (default: the plan's); a pair wording also
+    names the shown object. The LLM prompt shows the same text with the caption as a slot."""
+    style = style or spec.style
+    shown = (spec.shown_word or spec.present) if style in PAIR_WORDINGS else ""
+    return render(style, body, spec.word, deny=True, shown=shown)
+
+
+def false_text(body: str, spec: AbsentSpec) -> str:
+    """`body`'s false twin: in a pair wording the two objects change places; a swap denies the shown
+    object in the swapped caption; otherwise the denial is affirmed."""
+    shown = spec.shown_word or spec.present
+    if spec.style in PAIR_WORDINGS:
+        return render(spec.style, body, shown, deny=True, shown=spec.word)
     if spec.swapped is not None:
-        false = render(spec.style, spec.swapped, spec.shown_word or spec.present, deny=True)
-    else:
-        false = render(spec.style, body, spec.word, deny=False)
-    reworded = _paraphrase(body, spec)
-    return tuple(_sentence(t, text) + ending for t in (true, reworded, false))  # type: ignore[return-value]
+        return render(spec.style, spec.swapped, shown, deny=True)
+    return render(spec.style, body, spec.word, deny=False)
 
 
-def _paraphrase(body: str, spec: AbsentSpec) -> str:
-    """The caption with the denial in another wording, preferably at the other position. The caption's
-    own words are kept: the rules rewording of a caption is not always grammatical, and a row's
-    paraphrase must read as well as its caption (an LLM backend writes its own)."""
-    reworded, form = body, caption_form(body)
+def _paraphrase_style(body: str, spec: AbsentSpec) -> str:
+    """Another wording for the paraphrase, preferably at the other position. The caption's own words
+    are kept: the rules rewording of a caption is not always grammatical, and a row's paraphrase must
+    read as well as its caption (an LLM backend writes its own)."""
+    if spec.style in PAIR_WORDINGS:
+        return spec.paraphrase_style
+    form = caption_form(body)
     other = "start" if spec.position == "end" else "end"
-    choices = [w for w in wordings_for(form, reworded, other) if w != spec.style] or \
-        [w for w in wordings_for(form, reworded) if w != spec.style] or wordings_for(form, reworded)
-    chosen = spec.paraphrase_style if spec.paraphrase_style in choices else choices[spec.index % len(choices)]
-    return render(chosen, reworded, spec.word, deny=True)
+    choices = [w for w in wordings_for(form, body, other) if w != spec.style] or \
+        [w for w in wordings_for(form, body) if w != spec.style] or wordings_for(form, body)
+    return spec.paraphrase_style if spec.paraphrase_style in choices else choices[spec.index % len(choices)]
 
 
 def _sentence(text: str, like: str) -> str:

@@ -33,7 +33,7 @@ from triplegen.lexicon import (
 )
 from triplegen.polarity import cue_spans
 from triplegen.scope import denied_spans
-from triplegen.synonyms import INVARIANT, ObjectLexicon, ObjectName, plurals
+from triplegen.synonyms import INVARIANT, MASS_WORDS, PLURAL_ONLY, ObjectLexicon, ObjectName, plurals
 
 FORMS = ("phrase", "sentence", "negated")
 # Captions that get no absent-object row, with the reason counted for them.
@@ -74,18 +74,20 @@ class Wording:
     deny: str
     affirm: str
     asserts: bool = True  # also for absent-assert rows, whose false version is `affirm`
+    body: str = "any"  # what the caption must be beyond its form: "noun phrase" or "list" (see `fits`)
 
     def fits(self, form: str, body: str) -> bool:
         """"in this picture of" takes a noun phrase only: no picture words, no finite verb anywhere;
         "and no", "No ... and" and a final "without" only join a plain list of things ("a plate of
-        food on a table and no fork"), never a participle or a clause they would hang on."""
+        food on a table and no fork"), never a participle or a clause they would hang on, and an
+        "and" never joins a caption that has one ("No bench and men and boys")."""
         if form not in self.forms:
             return False
         words = body.lower().split()
-        if self.name == "in this picture":
+        if self.body == "noun phrase":
             return not _PICTURE_OPENINGS.match(body) and not set(words) & _FINITE
-        if self.name in ("and no", "without a", "no ... and"):
-            joined = self.name != "without a" and "and" in words  # "No bench and men and boys": two "and"s
+        if self.body == "list":
+            joined = " and " in f" {self.deny} " and "and" in words
             return not joined and not set(words) & (_FINITE | _RELATIVE) and not any(
                 w.endswith("ing") or is_participle(w) for w in words)
         return True
@@ -101,16 +103,16 @@ WORDINGS = {w.name: w for w in (
     # words captions whose false version is a swap
     Wording("in sight", "end", _BOTH, "{body}, with no {bare} in sight", "{body}, with {a} nearby", asserts=False),
     Wording("but no", "end", frozenset({"phrase"}), "{body}, but no {bare}", "{body}, and {a}"),
-    Wording("and no", "end", frozenset({"phrase"}), "{body} and no {bare}", "{body} and {a}"),
-    Wording("without a", "end", frozenset({"phrase"}), "{body} without {a}", "{body} with {a}"),
+    Wording("and no", "end", frozenset({"phrase"}), "{body} and no {bare}", "{body} and {a}", body="list"),
+    Wording("without a", "end", frozenset({"phrase"}), "{body} without {a}", "{body} with {a}", body="list"),
     Wording("but there is no", "end", frozenset({"sentence"}), "{body}, but there {be} no {bare}",
             "{body}, and there {be} {a}"),
     Wording("either", "end", frozenset({"negated"}), "{body}, and there {be} no {bare} either",
             "{body}, and there {be} {a}"),
     Wording("and no either", "end", frozenset({"negated"}), "{body}, and no {bare} either", "{body}, but {a}"),
     Wording("in this picture", "start", frozenset({"phrase"}), "There {be} no {bare} in this picture of {body}",
-            "There {be} {a} in this picture of {body}"),
-    Wording("no ... and", "start", frozenset({"phrase"}), "No {bare} and {body}", "{a} and {body}"),
+            "There {be} {a} in this picture of {body}", body="noun phrase"),
+    Wording("no ... and", "start", frozenset({"phrase"}), "No {bare} and {body}", "{a} and {body}", body="list"),
     Wording("around", "start", _BOTH, "With no {bare} around, {body}", "With {a} around, {body}"),
     Wording("without", "start", _BOTH, "Without {a} in sight, {body}", "With {a} in sight, {body}"),
 )}
@@ -131,10 +133,9 @@ def wordings_for(form: str, body: str, position: str | None = None, asserting: b
             if w.fits(form, body) and position in (None, w.position) and (w.asserts or not asserting)]
 
 
-def indefinite(word: str, name: ObjectName | None = None) -> str:
+def indefinite(word: str) -> str:
     """ "a dog", "an apple", "an SUV"; plural-only and mass nouns take none ("skis", "broccoli")."""
-    if word.lower() in INVARIANT - {"sheep", "fish", "deer", "moose", "bison", "buffalo", "aircraft"} or \
-            (name is not None and name.mass):
+    if word.lower() in PLURAL_ONLY | MASS_WORDS:
         return word
     if word.isupper() and len(word) > 1:
         return ("an " if word[0] in "AEFHILMNORSX" else "a ") + word
@@ -144,7 +145,7 @@ def indefinite(word: str, name: ObjectName | None = None) -> str:
 
 
 def is_plural_word(word: str) -> bool:
-    return word.lower() in INVARIANT - {"sheep", "fish", "deer", "moose", "bison", "buffalo", "aircraft", "broccoli"}
+    return word.lower() in PLURAL_ONLY
 
 
 def render(wording: str, body: str, word: str, deny: bool, shown: str = "") -> str:
@@ -215,12 +216,9 @@ def _determiner(body: str, start: int) -> str:
 
 
 def _singular_of(name: ObjectName, written: str) -> str | None:
-    """The table word a mention is a form of ("sofas" -> "sofa"); None when it is a plural form."""
+    """The table word a mention is ("sofa"); None when it is a plural form ("sofas")."""
     lowered = " ".join(written.lower().split())
-    for word in name.words:
-        if lowered == word:
-            return word
-    return None
+    return lowered if lowered in name.words else None
 
 
 def swap_site(body: str, present: list[str], absent: str, lexicon: ObjectLexicon) -> Swap | None:

@@ -91,7 +91,6 @@ class ObjectVocabulary:
     own: Cooccurrence = field(default_factory=Cooccurrence)
     lexicon: ObjectLexicon = field(default_factory=ObjectLexicon.builtin)  # which words name which label
     table: Cooccurrence | None = None
-    _labels: list[str] = field(default_factory=list, repr=False)
     _scenes: dict = field(default_factory=dict, repr=False)  # scene -> plausible (label, weight): a cache
 
     def add(self, labels: Iterable[str]) -> None:
@@ -101,8 +100,7 @@ class ObjectVocabulary:
             self.own.add(labels)
 
     def freeze(self) -> "ObjectVocabulary":
-        """Fix the candidate order (sorted labels) once all rows are counted."""
-        self._labels = sorted(set(self.own.counts) | set(self.table.counts if self.table else ()))
+        """Start choosing once all rows are counted (a scene's plausible labels were cached on old counts)."""
         self._scenes.clear()
         return self
 

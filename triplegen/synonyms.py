@@ -27,9 +27,12 @@ from lemminflect import getInflection
 from triplegen.errors import TripleGenError
 
 OTHER_GROUP = "*"  # the swap group of labels that no table describes
-# Plural-only and invariant nouns: their written form says nothing about number.
-INVARIANT = frozenset("sheep fish deer moose bison buffalo aircraft series species cattle scissors skis "
-                      "people police clothes glasses pants jeans shorts trousers broccoli".split())
+# Nouns whose written form says nothing about number: plural-only ones (no article, "are"), those
+# the same in both numbers, and mass nouns (no article, "is").
+PLURAL_ONLY = frozenset("series species cattle scissors skis people police clothes glasses pants jeans shorts "
+                        "trousers".split())
+MASS_WORDS = frozenset({"broccoli"})
+INVARIANT = PLURAL_ONLY | MASS_WORDS | frozenset("sheep fish deer moose bison buffalo aircraft".split())
 _KEYS = {"words", "groups", "except", "say", "mass"}
 
 

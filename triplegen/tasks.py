@@ -16,11 +16,11 @@ holds them (for `absent`, the plan of the row; for `judge`, the texts to judge).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from triplegen.checks import check_absent_triple, check_triple
-from triplegen.absent import AbsentSpec
-from triplegen.denials import PAIR_WORDINGS, STYLES, WORDINGS, render
+from triplegen.absent import AbsentSpec, false_text, true_text
+from triplegen.denials import PAIR_WORDINGS, STYLES
 
 # What the model is told about the two kinds of negation (`negation_kind` in the template).
 NEGATION_KINDS = {
@@ -95,26 +95,20 @@ def row_variables(spec: AbsentSpec) -> dict[str, str]:
         "position": POSITIONS[spec.position],
         "style": f'"{spec.style}"',
         "paraphrase_style": f'"{spec.paraphrase_style}"',
-        "denial": render(spec.style, CAPTION_SLOT, spec.word, deny=True, shown=_pair_shown(spec)),
-        "paraphrase_denial": render(spec.paraphrase_style, "<the caption in other words>", spec.word, deny=True,
-                                    shown=_pair_shown(spec)),
+        "denial": true_text(CAPTION_SLOT, spec),
+        "paraphrase_denial": true_text("<the caption in other words>", spec, spec.paraphrase_style),
         "false_version": false_version(spec),
     }
 
 
 def false_version(spec: AbsentSpec) -> str:
-    """The negation the plan asks for, with the caption as a slot: the denial affirmed (absent-assert),
-    or the caption with the absent object in the shown one's place and the shown one denied."""
-    if spec.kind == "absent-assert":
-        return render(spec.style, CAPTION_SLOT, spec.word, deny=False)
-    if spec.style in PAIR_WORDINGS:
-        return render(spec.style, CAPTION_SLOT, spec.shown_word or spec.present, deny=True, shown=spec.word)
-    swapped = spec.swapped or f"<caption with {spec.word} in place of {spec.shown_word or spec.present}>"
-    return render(spec.style, swapped, spec.shown_word or spec.present, deny=True)
-
-
-def _pair_shown(spec: AbsentSpec) -> str:
-    return (spec.shown_word or spec.present) if spec.style in PAIR_WORDINGS else ""
+    """The negation the plan asks for, with the caption as a slot (a swap planned without its caption,
+    as in a template's example, gets a slot for that too)."""
+    if spec.kind == "absent-swap" and spec.swapped is None and spec.style not in PAIR_WORDINGS:
+        spec = replace(spec, swapped=f"<caption with {spec.word} in place of {spec.shown_word or spec.present}>")
+    elif spec.kind == "absent-assert":
+        spec = replace(spec, swapped=None)
+    return false_text(CAPTION_SLOT, spec)
 
 
 # An example's row, as written in a template: the plan of the row, not the words shown to the model.

@@ -82,6 +82,9 @@ def train_command(
     strict_images: Annotated[bool | None, _opt("Stop at the first unreadable image instead of skipping it.",
                                                DATA, "--strict-images/--skip-bad-images")] = None,
     workers: Annotated[int | None, _opt("DataLoader worker processes [2].", DATA)] = None,
+    absent_share: Annotated[float | None, _opt(
+        "Share of absent-object rows (triplegen --absent-objects) in every batch; default: as they come in the "
+        "data. 0: absent-object rows are not used for training at all.", DATA)] = None,
     model: Annotated[str | None, _opt("Pretrained CLIP: hub name or local folder.", MODEL)] = None,
     model_config: Annotated[Path | None, _opt("Random init from a CLIPConfig JSON or folder (tests, ablations).",
                                               MODEL)] = None,

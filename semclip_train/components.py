@@ -13,7 +13,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from semclip_train.config import TrainConfig
-from semclip_train.data import GlobalBatchSampler, TextCollator, TripleDataset, Triples
+from semclip_train.data import (
+    GlobalBatchSampler, MixedBatchSampler, TextCollator, TripleDataset, Triples, absent_per_batch,
+)
 from semclip_train.errors import SemClipError
 
 
@@ -78,9 +80,15 @@ def build_data(config: TrainConfig) -> Data:
 
 def build_loader(
     triples: Triples, processor: Any, texts: tuple[str, ...], config: TrainConfig, rank: int,
-    world_size: int, load_pixels: bool, pin_memory: bool,
-) -> tuple[DataLoader, GlobalBatchSampler]:
-    sampler = GlobalBatchSampler(len(triples), config.batch_size, rank, world_size, config.seed)
+    world_size: int, load_pixels: bool, pin_memory: bool, absent_share: float | None = None,
+) -> tuple[DataLoader, GlobalBatchSampler | MixedBatchSampler]:
+    """Batches of the same rows for any number of ranks; with `absent_share` (`--absent-share`) that
+    share of every global batch is absent-object rows."""
+    if absent_share is None:
+        sampler = GlobalBatchSampler(len(triples), config.batch_size, rank, world_size, config.seed)
+    else:
+        n_absent = absent_per_batch(triples, absent_share, config.batch_size, world_size)
+        sampler = MixedBatchSampler(triples, n_absent, config.batch_size, rank, world_size, config.seed)
     loader = DataLoader(
         TripleDataset(triples, processor, load_pixels=load_pixels),
         batch_sampler=sampler,

@@ -33,6 +33,9 @@ class TrainConfig(BaseModel):
     val_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)  # of the distinct images
     strict_images: bool = False  # fail on the first unreadable image instead of skipping it
     workers: int = Field(default=2, ge=0)
+    # absent-object rows (triplegen --absent-objects) per global batch; None: as they come in the data,
+    # 0: not trained on at all
+    absent_share: float | None = Field(default=None, ge=0.0, le=1.0)
     # model
     model: str | None = None  # hub name or local folder of a pretrained CLIPModel
     clip_config: Path | None = None  # `--model-config`: random init from a CLIPConfig JSON/folder

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import math
 import os
 import random
@@ -29,6 +30,7 @@ from torch.utils.data import Dataset, Sampler
 from semclip_train.errors import SemClipError
 
 TEXT_COLUMNS = ("caption", "paraphrase", "negation")
+ORDINARY_KIND = "caption"  # the `kind` of an ordinary row; "absent-assert"/"absent-swap" are absent-object rows
 URL_PREFIXES = ("http://", "https://", "s3://", "gs://", "ftp://", "hf://", "data:")
 
 
@@ -62,7 +64,7 @@ def content_digest(data: bytes) -> str:
 
 @dataclass
 class Triples:
-    """Rows (id, image index, caption, paraphrase, negation) over a table of distinct images."""
+    """Rows (id, image index, caption, paraphrase, negation, kind) over a table of distinct images."""
 
     ids: list[str]
     image_index: list[int]
@@ -70,9 +72,21 @@ class Triples:
     images: list[ImageRef]
     skipped_images: dict[str, str] = field(default_factory=dict)  # key -> reason
     skipped_rows: int = 0
+    kinds: list[str] | None = None  # each row's `kind`; None: every row an ordinary "caption" row
+
+    def __post_init__(self) -> None:
+        if self.kinds is None:
+            self.kinds = [ORDINARY_KIND] * len(self.ids)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def absent_rows(self) -> list[int]:
+        """The absent-object rows (triplegen --absent-objects: kind absent-assert or absent-swap)."""
+        return [row for row, kind in enumerate(self.kinds) if kind != ORDINARY_KIND]
+
+    def ordinary_rows(self) -> list[int]:
+        return [row for row, kind in enumerate(self.kinds) if kind == ORDINARY_KIND]
 
     def subset(self, rows: list[int]) -> "Triples":
         return Triples(
@@ -82,6 +96,7 @@ class Triples:
             images=self.images,
             skipped_images=self.skipped_images,
             skipped_rows=self.skipped_rows,
+            kinds=[self.kinds[i] for i in rows],
         )
 
 
@@ -107,6 +122,8 @@ def read_triples(path: Path, image_root: Path | None = None) -> Triples:
         str(i) for i in range(table.num_rows)
     ]
     texts = {name: table.column(name).to_pylist() for name in TEXT_COLUMNS}
+    kinds = ([kind or ORDINARY_KIND for kind in table.column("kind").to_pylist()]  # null: an ordinary row
+             if "kind" in table.column_names else None)  # files from before absent-object rows
     for name, column in texts.items():
         empty = [ids[i] for i, text in enumerate(column) if not isinstance(text, str) or not text.strip()]
         if empty:
@@ -120,7 +137,7 @@ def read_triples(path: Path, image_root: Path | None = None) -> Triples:
             keys[ref.key] = len(images)
             images.append(ref)
         image_index.append(keys[ref.key])
-    return Triples(ids=ids, image_index=image_index, texts=texts, images=images)
+    return Triples(ids=ids, image_index=image_index, texts=texts, images=images, kinds=kinds)
 
 
 def image_root_for(data_file: Path, image_root: Path | None) -> Path:
@@ -177,6 +194,7 @@ def check_images(triples: Triples, strict: bool, threads: int = 8) -> Triples:
         images=[replace(triples.images[i], digest=verdicts[i][1]) for i in good],
         skipped_images={triples.images[i].key: reason for i, reason in bad.items()},
         skipped_rows=len(triples) - len(keep),
+        kinds=[triples.kinds[row] for row in keep],
     )
 
 
@@ -264,3 +282,95 @@ class GlobalBatchSampler(Sampler[list[int]]):
         for g in range(self.start, self.size // global_batch):
             first = g * global_batch + self.rank * self.batch_size
             yield order[first : first + self.batch_size]
+
+
+def absent_per_batch(triples: Triples, share: float, batch_size: int, world_size: int) -> int:
+    """How many of a global batch's `batch_size * world_size` rows `--absent-share` makes
+    absent-object rows: round(share * global batch); a share the training split or the batch cannot
+    give is a one-line error."""
+    n_absent, n_ordinary = len(triples.absent_rows()), len(triples.ordinary_rows())
+    if share > 0 and n_absent == 0:
+        raise SemClipError(f"--absent-share {share:g} needs absent-object rows "
+                           "(triplegen generate --absent-objects 1); the training data has none")
+    if share < 1 and n_ordinary == 0:
+        raise SemClipError(f"--absent-share {share:g} needs ordinary rows too; the training data has only "
+                           f"absent-object rows ({n_absent}): use --absent-share 1 to train on them alone")
+    global_batch = batch_size * world_size
+
+    def fits(size: int) -> bool:
+        count = round(share * size)
+        return (share == 0 or count > 0) and (share == 1 or count < size)
+
+    if not fits(global_batch):
+        batch = (f"a global batch of {global_batch} (--batch-size {batch_size} x {world_size} ranks)"
+                 if world_size > 1 else f"a batch of {global_batch}")
+        start = max(1, int(0.5 / min(share, 1 - share)) // world_size)  # the first fit is just above
+        fewest = next(size for size in itertools.count(start) if fits(size * world_size))
+        what = "no absent-object row" if round(share * global_batch) == 0 else "no ordinary row"
+        raise SemClipError(f"--absent-share {share:g} leaves {what} in {batch}; --batch-size {fewest} or more would "
+                           f"give {round(share * fewest * world_size)} of {fewest * world_size}")
+    return round(share * global_batch)
+
+
+class MixedBatchSampler(Sampler[list[int]]):
+    """`GlobalBatchSampler` with `n_absent` absent-object rows and the rest ordinary rows in every
+    global batch (`--absent-share`), under the same rules: global batch g is the same items in the
+    same order for any number of ranks (rank r takes positions r*B..(r+1)*B), it depends only on
+    (seed, epoch), and `start` skips batches already trained when resuming mid-epoch.
+
+    The ordinary rows drive the epoch (the absent rows when every row is one): each is used once in
+    a shuffled order and the incomplete remainder is dropped. The other group comes from an endless
+    stream of its own shuffled passes, each pass re-shuffled, running on across epochs, so every one
+    of its rows is used before any repeats. A seeded shuffle of each global batch then mixes the two
+    groups, so no rank's slice is all one kind.
+    """
+
+    def __init__(self, triples: Triples, n_absent: int, batch_size: int, rank: int, world_size: int, seed: int):
+        self.batch_size, self.rank, self.world_size, self.seed = batch_size, rank, world_size, seed
+        global_batch = batch_size * world_size
+        ordinary, absent = triples.ordinary_rows(), triples.absent_rows()
+        # (rows, per global batch) of the group that drives the epoch, then of the one that is cycled
+        self.driver, self.cycled = (ordinary, global_batch - n_absent), (absent, n_absent)
+        if n_absent == global_batch:
+            self.driver, self.cycled = self.cycled, self.driver
+        self.epoch, self.start = 0, 0
+        self._orders: dict[tuple[str, int], list[int]] = {}  # the last epoch's driver order, the last pass
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    @property
+    def global_batches(self) -> int:
+        rows, per_batch = self.driver
+        return len(rows) // per_batch
+
+    def __len__(self) -> int:
+        return self.global_batches - self.start
+
+    def _order(self, group: str, number: int) -> list[int]:
+        """The driver's rows in epoch `number`'s order, or the cycled group's in its pass `number`."""
+        if (group, number) not in self._orders:
+            rows = (self.driver if group == "driver" else self.cycled)[0]
+            self._orders = {key: value for key, value in self._orders.items() if key[0] != group}
+            self._orders[group, number] = [rows[i] for i in _permutation(len(rows), self.seed, group, number)]
+        return self._orders[group, number]
+
+    def global_batch(self, g: int) -> list[int]:
+        """Global batch g of the current epoch: every rank's rows, in rank order."""
+        n_driver, (cycled, n_cycled) = self.driver[1], self.cycled
+        items = self._order("driver", self.epoch)[g * n_driver : (g + 1) * n_driver]
+        first = (self.epoch * self.global_batches + g) * n_cycled  # where this batch's draw starts in the stream
+        items += [self._order("cycled", p // len(cycled))[p % len(cycled)] for p in range(first, first + n_cycled)]
+        return [items[i] for i in _permutation(len(items), self.seed, "mix", self.epoch, g)]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        first = self.rank * self.batch_size
+        for g in range(self.start, self.global_batches):
+            yield self.global_batch(g)[first : first + self.batch_size]
+
+
+def _permutation(size: int, *key: Any) -> list[int]:
+    """A permutation of range(size) that depends only on `key` (seed and what it is for)."""
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+    generator = torch.Generator().manual_seed(int.from_bytes(digest, "big") >> 1)
+    return torch.randperm(size, generator=generator).tolist()

@@ -282,10 +282,11 @@ def retrieval(
               json_out, plot, quiet, batch_size, device, cache_dir)
 
 
-@app.command(epilog=_examples("semclip-eval synthetic --model runs/x/final   (generates the held-out split of seed 0)", "semclip-eval synthetic --model runs/x/final --data bench/test.parquet --plot synthetic.png"))
+@app.command(epilog=_examples("semclip-eval synthetic --model runs/x/final   (generates the held-out split of seed 0)", "semclip-eval synthetic --model runs/x/final --world 101   (world 101 of the family)", "semclip-eval synthetic --model runs/x/final --data bench/test.parquet --plot synthetic.png"))
 def synthetic(
     model: Model,
-    data: Annotated[Optional[Path], typer.Option("--data", help="A test.parquet written by the synthetic generator (default: generate it).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="A test.parquet written by the synthetic generator (default: generate it); it names its world.")] = None,
+    world: Annotated[str, typer.Option(help="The world to generate: 'default' (the project's), a number of the family (other objects, grammar, relation and negation wordings), or a world JSON file.")] = "default",
     seed: Annotated[int, typer.Option(help="Generator seed (the test split uses seed + 1, as the generator).")] = 0,
     count: Annotated[int, typer.Option(min=1, help="Test items to generate.")] = 300,
     image_size: Annotated[int, typer.Option(min=8, help="Pixels per side of the generated images.")] = 32,
@@ -296,24 +297,32 @@ def synthetic(
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
 ) -> None:
-    """The built-in shapes benchmark (no download): negation accuracy in both directions (the negation adds a "no" / the true caption has it), the scope of "no" ("a A and no B" vs "a B and no A", both clause orders), paraphrase and image-caption retrieval."""
+    """The built-in shapes benchmark (no download): negation accuracy in both directions (the negation adds a "no" / the true caption has it), the scope of "no" ("a A and no B" vs "a B and no A", each clause order), paraphrase and image-caption retrieval."""
     from semclip_train.eval_data import load_triples
     from semclip_train.evaluate import evaluate_synthetic
-    from semclip_train.synthetic_data import load_scenes, write_benchmark
+    from semclip_train.synthetic_data import load_scenes, load_world, write_benchmark
+    from semclip_train.worlds import world_from_spec
 
     _check_outputs(json_out, plot, model, data)
+    if data is not None and world != "default":
+        raise SemClipError("--world generates a test split and --data reads one (which names its own world); give one")
+    try:
+        chosen = world_from_spec(world)
+    except ValueError as exc:
+        raise SemClipError(f"--world: {exc}") from None
     with tempfile.TemporaryDirectory(prefix="semclip-synthetic-") as scratch:
         if data is None:
             try:
-                data = write_benchmark(scratch, test_count=count, seed=seed, image_size=image_size, splits=("test",))["test"]
+                data = write_benchmark(scratch, test_count=count, seed=seed, image_size=image_size, splits=("test",),
+                                       world=chosen)["test"]
             except ValueError as exc:
                 raise SemClipError(str(exc)) from None
-            label = f"generated (seed {seed}, {count} items, {image_size} px)"
+            label = f"generated ({chosen.name} world, seed {seed}, {count} items, {image_size} px)"
+            dataset = f"synthetic-{seed}-{count}-{image_size}" + ("" if world == "default" else f"-{chosen.name}")
         else:
-            label = str(data)
+            label, dataset, chosen = str(data), str(data.resolve()), load_world(data)
         items, scenes = load_triples(data), load_scenes(data)
-        dataset = f"synthetic-{seed}-{count}-{image_size}" if label.startswith("generated") else str(data.resolve())
-        _evaluate(model, label, lambda embedder: evaluate_synthetic(embedder, items, dataset, scenes, seed),
+        _evaluate(model, label, lambda embedder: evaluate_synthetic(embedder, items, dataset, scenes, seed, chosen),
                   json_out, plot, quiet, batch_size, device, cache_dir)
 
 

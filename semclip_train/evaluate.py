@@ -19,6 +19,7 @@ from semclip_train.errors import SemClipError
 
 if TYPE_CHECKING:
     from semclip_train.eval_data import CCNegSet, ImageFolderSet, SugarCrepeSubset, TripleSet
+    from semclip_train.worlds import World
 
 PROMPT = "this is a photo of a {}"
 NEGATED_PROMPT = "this is not a photo of a {}"
@@ -165,23 +166,24 @@ def _by_direction(image: torch.Tensor, caption: torch.Tensor, negation: torch.Te
     return row
 
 
-def _scope(embedder: Embedder, image: torch.Tensor, scenes: list, seed: int, dataset: str | None) -> dict[str, float]:
-    """Accuracy on "a A and no B" vs "a B and no A" (same words, one "no" each) in both clause orders."""
+def _scope(embedder: Embedder, image: torch.Tensor, scenes: list, seed: int, dataset: str | None,
+           world: "World | None" = None) -> dict[str, float]:
+    """Accuracy on "a A and no B" vs "a B and no A" (same words, one "no" each) in both clause orders,
+    each the mean over the world's wordings of that order."""
     from semclip_train.synthetic import scope_pairs
+    from semclip_train.worlds import DEFAULT
 
-    accuracy = {
-        name: metrics.ccneg_accuracy(image, embedder.texts(true, dataset), embedder.texts(false, dataset))
-        for name, (true, false) in scope_pairs(scenes, seed).items()
-    }
-    return {
-        "scope_after": accuracy["after"], "scope_before": accuracy["before"],
-        "scope": (accuracy["after"] + accuracy["before"]) / 2,
-        "scope_other": (accuracy["other"] + accuracy["other2"]) / 2,
-    }
+    accuracy: dict[str, list[float]] = {}
+    for name, (true, false) in scope_pairs(scenes, seed, world or DEFAULT).items():
+        score = metrics.ccneg_accuracy(image, embedder.texts(true, dataset), embedder.texts(false, dataset))
+        accuracy.setdefault(name.split("/")[0], []).append(score)
+    mean = {group: sum(scores) / len(scores) for group, scores in accuracy.items()}
+    row = {"scope_after": mean["after"], "scope_before": mean["before"], "scope": (mean["after"] + mean["before"]) / 2}
+    return row | ({"scope_other": mean["other"]} if "other" in mean else {})
 
 
 def evaluate_synthetic(embedder: Embedder, data: "TripleSet", dataset: str | None = None,
-                       scenes: list | None = None, seed: int = 0) -> EvalResult:
+                       scenes: list | None = None, seed: int = 0, world: "World | None" = None) -> EvalResult:
     """The synthetic benchmark's one-row summary: negation (image and text only), split by direction,
     the scope of "no" (when the scenes are known), paraphrase retrieval (caption -> paraphrase, text
     to text; paraphrase -> image) and image-caption retrieval."""
@@ -195,7 +197,7 @@ def evaluate_synthetic(embedder: Embedder, data: "TripleSet", dataset: str | Non
     row = {
         "ccneg_acc": metrics.ccneg_accuracy(image, caption, negation),
         **_by_direction(image, caption, negation, data.captions, data.negations),
-        **(_scope(embedder, image, scenes, seed, dataset) if scenes else {}),
+        **(_scope(embedder, image, scenes, seed, dataset, world) if scenes else {}),
         "text_neg_acc": metrics.sugarcrepe_pp_tot(caption, paraphrase, negation),
         "cap2para_r1": text_to_text,
         "para2img_r1": paraphrase_to_image,

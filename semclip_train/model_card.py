@@ -35,6 +35,7 @@ def render_model_card(config: TrainConfig, steps: int, samples_seen: int, record
         f"| base model | {base} |",
         f"| triples | `{config.triples}` ({data_line.get('train_rows', '?')} training rows, "
         f"{data_line.get('val_rows', '?')} validation rows, {data_line.get('images', '?')} images) |",
+        *_absent_line(config, data_line),
         f"| loss | `{config.loss}` |",
         f"| steps | {steps} |",
         f"| samples seen | {samples_seen:,} |",
@@ -69,3 +70,13 @@ def _results(records: list[dict[str, Any]]) -> list[str]:
     return ["", "## Evaluation (last values during training)", "", "| metric | value |", "|---|---|",
             *(f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |"
               for name, value in results.items())]
+
+
+def _absent_line(config: TrainConfig, data_line: dict[str, Any]) -> list[str]:
+    """The absent-object rows (triplegen --absent-objects) and their share of each batch, when there are any."""
+    share = config.absent_share
+    if share is None and not data_line.get("absent_rows"):
+        return []
+    mix = ("as they came in the data" if share is None else "not trained on (`--absent-share 0`)" if share == 0
+           else f"{share * 100:g}% of every batch (`--absent-share {share:g}`)")
+    return [f"| absent-object rows | {data_line.get('absent_rows', '?')} of the training rows; {mix} |"]

@@ -8,31 +8,26 @@ clauses reordered, "without", "there is"); the negation flips one clause, so it 
 word with the caption and a bag-of-words model cannot tell them apart ("a red circle above a blue
 square" / "no red circle above a blue square"; "a red circle and no blue square" / "a red circle
 and a blue square").
+
+That is the project's world (`worlds.DEFAULT`); every function takes another world of the family
+(`worlds.World.sample`: other objects and attributes, up to three objects, other relation words,
+grammars and scope wordings) and gives the default world's items unchanged without one.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterator
+
+from semclip_train.worlds import DEFAULT, INVERSE, World
 
 GENERATOR = "semclip-synthetic-shapes"
 GENERATOR_VERSION = "1"
-
-COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (220, 40, 40),
-    "green": (40, 180, 60),
-    "blue": (50, 90, 230),
-    "yellow": (235, 215, 40),
-    "purple": (150, 60, 200),
-}
-SHAPES = ("circle", "square", "triangle")
+COLOURS = DEFAULT.colours
 BACKGROUND = (20, 20, 20)
-# The relation of the first object's cell to the second's; each has an inverse for paraphrases.
-INVERSE = {"above": "below", "below": "above", "left of": "right of", "right of": "left of"}
-RELATION_WORDS = {"above": "above", "below": "below", "left of": "to the left of", "right of": "to the right of"}
 
-Kind = tuple[str, str]  # (colour, shape)
+Kind = tuple[str, ...]  # its words: (size, texture,) colour, shape
 # A clause: ("exists", kind) | ("absent", kind) | ("rel", kind, relation, kind) | ("norel", kind, relation, kind)
 Clause = tuple
 
@@ -43,10 +38,12 @@ class SceneObject:
     shape: str
     row: int  # 0 = top
     col: int  # 0 = left
+    size: str = ""  # in worlds with sizes: "small" or "big"
+    texture: str = ""  # in worlds with textures: "solid", "striped" or "hollow"
 
     @property
     def kind(self) -> Kind:
-        return (self.colour, self.shape)
+        return tuple(w for w in (self.size, self.texture, self.colour, self.shape) if w)
 
 
 @dataclass(frozen=True)
@@ -57,15 +54,18 @@ class Scene:
         return {obj.kind for obj in self.objects}
 
     def to_json(self) -> list[dict]:
-        return [asdict(obj) for obj in self.objects]
+        return [{key: value for key, value in asdict(obj).items() if value != ""} for obj in self.objects]
 
 
-def all_kinds() -> list[Kind]:
-    return [(colour, shape) for colour in COLOURS for shape in SHAPES]
+def scene_object(kind: Kind, row: int, col: int, world: World) -> SceneObject:
+    words = list(kind)
+    size = words.pop(0) if world.sizes else ""
+    texture = words.pop(0) if world.textures else ""
+    return SceneObject(words[0], words[1], row, col, size, texture)
 
 
 def relation_between(a: SceneObject, b: SceneObject) -> str | None:
-    """Where a's cell lies relative to b's, for two objects in adjacent cells (else None)."""
+    """Where a's cell lies relative to b's, for two objects in the same row or column (else None)."""
     if a.col == b.col and a.row != b.row:
         return "above" if a.row < b.row else "below"
     if a.row == b.row and a.col != b.col:
@@ -94,7 +94,7 @@ def holds_all(clauses: list[Clause], scene: Scene) -> bool:
 
 
 def kind_words(kind: Kind) -> str:
-    return f"{kind[0]} {kind[1]}"
+    return " ".join(kind)
 
 
 def object_labels(scene: Scene) -> list[str]:
@@ -102,33 +102,46 @@ def object_labels(scene: Scene) -> list[str]:
     return [kind_words(obj.kind) for obj in scene.objects]
 
 
-def clause_text(clause: Clause) -> str:
+def clause_text(clause: Clause, world: World = DEFAULT, grammar: str = "phrase", rng: random.Random | None = None) -> str:
+    """One clause in one of the world's grammars (worlds.GRAMMARS)."""
     tag = clause[0]
+    head = "a " if tag in ("exists", "rel") else "no "
     if tag in ("exists", "absent"):
-        return ("a " if tag == "exists" else "no ") + kind_words(clause[1])
-    head = "a " if tag == "rel" else "no "
-    return f"{head}{kind_words(clause[1])} {RELATION_WORDS[clause[2]]} a {kind_words(clause[3])}"
+        text = head + kind_words(clause[1])
+        return f"there is {text}" if grammar == "sentence" else text
+    relation = world.relation_word(clause[2], rng)
+    if grammar == "with":  # "a blue square with a red circle above it"
+        return f"a {kind_words(clause[3])} with {head}{kind_words(clause[1])} {relation} it"
+    verb = " is" if grammar == "sentence" else ""
+    return f"{head}{kind_words(clause[1])}{verb} {relation} a {kind_words(clause[3])}"
 
 
-def realise(clauses: list[Clause], without: bool = False, there_is: bool = False) -> str:
-    """Clauses joined by "and"; `without` writes a non-first absent clause as "without a X"."""
-    parts = [clause_text(clauses[0])]
+def realise(clauses: list[Clause], without: bool = False, there_is: bool = False, world: World = DEFAULT,
+            grammar: str = "phrase", rng: random.Random | None = None) -> str:
+    """Clauses joined by "and" in a grammar of the world; `without` writes a non-first absent clause
+    as "without a X"; `there_is` puts "there is" before a phrase."""
+    there_is = there_is or grammar == "there is"
+    grammar = "phrase" if grammar == "there is" else grammar
+    parts = [clause_text(clauses[0], world, grammar, rng)]
+    joiner = ", and " if grammar == "sentence" else " and "
     for clause in clauses[1:]:
         if without and clause[0] == "absent":
-            parts.append(f"without a {kind_words(clause[1])}")
+            parts.append(f"{',' if grammar == 'sentence' else ''} without a {kind_words(clause[1])}")
         else:
-            parts.append(f"and {clause_text(clause)}")
-    text = " ".join(parts)
-    return f"there is {text}" if there_is else text
+            parts.append(joiner + clause_text(clause, world, grammar, rng))
+    text = "".join(p if i == 0 or p.startswith((",", " ")) else " " + p for i, p in enumerate(parts))
+    text = f"there is {text}" if there_is and grammar == "phrase" else text
+    return world.cased(text)
 
 
-def random_scene(rng: random.Random) -> Scene:
-    """One object in any cell, or two different objects in horizontally/vertically adjacent cells."""
-    kinds = all_kinds()
-    if rng.random() < 0.3:
-        colour, shape = rng.choice(kinds)
-        return Scene((SceneObject(colour, shape, rng.randrange(2), rng.randrange(2)),))
-    first, second = rng.sample(kinds, 2)
+def random_scene(rng: random.Random, world: World = DEFAULT) -> Scene:
+    """One object in any cell, or two (three) different objects, two of them in one row or column."""
+    kinds = world.kinds()
+    if rng.random() < world.one_object_share:
+        kind = rng.choice(kinds)
+        return Scene((scene_object(kind, rng.randrange(2), rng.randrange(2), world),))
+    count = 2 if world.max_objects == 2 else rng.randint(2, world.max_objects)
+    chosen = rng.sample(kinds, count)
     if rng.random() < 0.5:  # vertical pair in one column
         col = rng.randrange(2)
         cells = [(0, col), (1, col)]
@@ -136,58 +149,55 @@ def random_scene(rng: random.Random) -> Scene:
         row = rng.randrange(2)
         cells = [(row, 0), (row, 1)]
     rng.shuffle(cells)
-    return Scene(
-        (SceneObject(*first, *cells[0]), SceneObject(*second, *cells[1]))
-    )
+    free = [(r, c) for r in range(2) for c in range(2) if (r, c) not in cells]
+    cells += rng.sample(free, count - 2)
+    return Scene(tuple(scene_object(kind, *cell, world) for kind, cell in zip(chosen, cells)))
 
 
-def scope_pairs(scenes: list[Scene], seed: int) -> dict[str, tuple[list[str], list[str]]]:
-    """Per scene, a true and a false caption with the same words and one "no" each, which only the
-    scope of the "no" tells apart: "a A and no B" / "a B and no A" (A shown, B absent).
+def scope_pairs(scenes: list[Scene], seed: int, world: World = DEFAULT) -> dict[str, tuple[list[str], list[str]]]:
+    """Per scene and wording, a true and a false text with the same words and one "no" each, which
+    only the scope of the "no" tells apart: "a A and no B" / "a B and no A" (A shown, B absent).
 
-    `after` and `before` are the two clause orders (a model that learned the position of the denied
-    object instead of the scope of "no" wins one and loses the other); `other` uses other wordings.
+    Keys are "GROUP/N" for the world's wordings (worlds.World.scope_forms): groups "after" and
+    "before" are the two clause orders (a model that learned the position of the denied object
+    instead of the scope of "no" wins one and loses the other).
     """
     rng = random.Random(f"scope/{seed}")
-    forms = {
-        "after": ("a {a} and no {b}", "a {b} and no {a}"),
-        "before": ("no {b} and a {a}", "no {a} and a {b}"),
-        "other": ("a {a} without a {b}", "a {b} without a {a}"),
-        "other2": ("there is no {b} but there is a {a}", "there is no {a} but there is a {b}"),
-    }
+    forms = {f"{group}/{n}": pair for group, pairs in world.scope_forms.items() for n, pair in enumerate(pairs)}
     pairs: dict[str, tuple[list[str], list[str]]] = {name: ([], []) for name in forms}
     for scene in scenes:
         a = kind_words(rng.choice(sorted(scene.kinds())))
-        b = kind_words(absent_kind(scene, rng))
+        b = kind_words(absent_kind(scene, rng, world))
         for name, (true, false) in forms.items():
-            pairs[name][0].append(true.format(a=a, b=b))
-            pairs[name][1].append(false.format(a=a, b=b))
+            pairs[name][0].append(world.cased(true.format(a=a, b=b)))
+            pairs[name][1].append(world.cased(false.format(a=a, b=b)))
     return pairs
 
 
-def absent_kind(scene: Scene, rng: random.Random) -> Kind:
-    """A kind not in the scene, preferring one that shares a colour or shape with a present one."""
+def absent_kind(scene: Scene, rng: random.Random, world: World = DEFAULT) -> Kind:
+    """A kind not in the scene, preferring one that shares a word (colour, shape...) with a present one."""
     present = scene.kinds()
-    candidates = [kind for kind in all_kinds() if kind not in present]
-    close = [k for k in candidates if any(k[0] == p[0] or k[1] == p[1] for p in present)]
+    candidates = [kind for kind in world.kinds() if kind not in present]
+    close = [k for k in candidates if any(set(k) & set(p) for p in present)]
     return rng.choice(close if close and rng.random() < 0.8 else candidates)
 
 
-def caption_clauses(scene: Scene, rng: random.Random, absent_rate: float = 0.5) -> list[Clause]:
-    """All objects named (with their relation), plus an absent object at `absent_rate`."""
+def caption_clauses(scene: Scene, rng: random.Random, absent_rate: float = 0.5, world: World = DEFAULT) -> list[Clause]:
+    """All objects named (two of them with their relation), plus an absent object at `absent_rate`."""
     if len(scene.objects) == 1:
         clauses: list[Clause] = [("exists", scene.objects[0].kind)]
     else:
-        a, b = scene.objects if rng.random() < 0.5 else scene.objects[::-1]
+        a, b = scene.objects[:2] if rng.random() < 0.5 else scene.objects[1::-1]
         clauses = [("rel", a.kind, relation_between(a, b), b.kind)]
+        clauses += [("exists", obj.kind) for obj in scene.objects[2:]]
     if rng.random() < absent_rate:
-        clauses.append(("absent", absent_kind(scene, rng)))
+        clauses.append(("absent", absent_kind(scene, rng, world)))
     return clauses
 
 
-def paraphrase_of(clauses: list[Clause], rng: random.Random) -> str:
+def paraphrase_of(clauses: list[Clause], rng: random.Random, world: World = DEFAULT, caption: str | None = None) -> str:
     """The same clauses with at least one change of wording, so the text differs from the caption."""
-    caption = realise(clauses)
+    caption = caption or realise(clauses, world=world)
     while True:
         variant = [
             ("rel", c[3], INVERSE[c[2]], c[1]) if c[0] == "rel" and rng.random() < 0.6 else c
@@ -195,7 +205,10 @@ def paraphrase_of(clauses: list[Clause], rng: random.Random) -> str:
         ]
         if len(variant) > 1 and rng.random() < 0.4:
             variant = variant[::-1]
-        text = realise(variant, without=rng.random() < 0.5, there_is=rng.random() < 0.4)
+        grammars = tuple(dict.fromkeys((*world.grammars, "phrase")))  # a one-clause "there is" caption needs another
+        grammar = rng.choice(grammars) if len(grammars) > 1 else grammars[0]
+        text = realise(variant, without=rng.random() < 0.5, there_is=rng.random() < 0.4, world=world,
+                       grammar=grammar, rng=rng)
         if text != caption:
             return text
 
@@ -230,38 +243,52 @@ class SyntheticItem:
     negation_clauses: tuple
 
 
-def generate_items(count: int, seed: int, absent_rate: float = 0.5) -> Iterator[SyntheticItem]:
+def _phrasing(world: World, rng: random.Random) -> World:
+    """The world with one word per relation, so an item's caption and negation say it alike."""
+    if all(len(words) == 1 for words in world.relation_words.values()):
+        return world
+    return replace(world, relation_words={rel: (world.relation_word(rel, rng),) for rel in world.relation_words})
+
+
+def generate_items(count: int, seed: int, absent_rate: float = 0.5, world: World = DEFAULT) -> Iterator[SyntheticItem]:
     rng = random.Random(seed)
     for index in range(count):
-        scene = random_scene(rng)
-        clauses = caption_clauses(scene, rng, absent_rate)
+        scene = random_scene(rng, world)
+        clauses = caption_clauses(scene, rng, absent_rate, world)
         negated = negation_of(clauses, rng)
         assert holds_all(clauses, scene) and not holds_all(negated, scene)
+        grammar = rng.choice(world.grammars) if len(world.grammars) > 1 else world.grammars[0]
+        said = _phrasing(world, random.Random(f"{seed}/{index}"))
+        caption = realise(clauses, world=said, grammar=grammar)
         yield SyntheticItem(
-            id=f"synthetic-{seed}-{index}",
+            id=f"synthetic-{seed}-{index}" if world is DEFAULT else f"synthetic-{world.name}-{seed}-{index}",
             scene=scene,
-            caption=realise(clauses),
-            paraphrase=paraphrase_of(clauses, rng),
-            negation=realise(negated),
+            caption=caption,
+            paraphrase=paraphrase_of(clauses, rng, world, caption),
+            negation=realise(negated, world=said, grammar=grammar),
             clauses=tuple(clauses),
             negation_clauses=tuple(negated),
         )
 
 
-def generate_test_items(count: int, seed: int, absent_rate: float = 0.5) -> list[SyntheticItem]:
+def generate_test_items(count: int, seed: int, absent_rate: float = 0.5, world: World = DEFAULT) -> list[SyntheticItem]:
     """Items whose captions are true of their own scene only, so that retrieval has one answer.
 
-    Two-object scenes are taken first: a one-object caption ("a red circle") is true of every
+    Scenes with more objects are taken first: a one-object caption ("a red circle") is true of every
     scene holding that object, so taking those early would exclude many scenes.
     """
-    pool = generate_items(min(count * 20, 20_000), seed, absent_rate)  # 420 distinct scenes at most
+    pool = generate_items(min(count * 20, 40_000), seed, absent_rate, world)
     candidates = sorted(pool, key=lambda item: -len(item.scene.objects))
     items: list[SyntheticItem] = []
-    rejected = 0  # in a row; the pool of distinct scenes is finite (a few hundred)
+    kept: list[tuple[frozenset, set[Kind]]] = []  # per item: the kinds its caption names, its scene's kinds
+    rejected = 0  # in a row; the pool of distinct scenes is finite
     for item in candidates:
+        named = frozenset(kind for clause in item.clauses if clause[0] in ("exists", "rel") for kind in clause[1::2])
+        kinds = item.scene.kinds()
         if any(
-            holds_all(list(item.clauses), other.scene) or holds_all(list(other.clauses), item.scene)
-            for other in items
+            (named <= other_kinds and holds_all(list(item.clauses), other.scene))
+            or (other_named <= kinds and holds_all(list(other.clauses), item.scene))
+            for other, (other_named, other_kinds) in zip(items, kept)
         ):
             rejected += 1
             if rejected > 3000:
@@ -269,6 +296,7 @@ def generate_test_items(count: int, seed: int, absent_rate: float = 0.5) -> list
             continue
         rejected = 0
         items.append(item)
+        kept.append((named, kinds))
         if len(items) == count:
             return items
     raise ValueError(f"only {len(items)} mutually distinct scenes were found; ask for fewer test items")

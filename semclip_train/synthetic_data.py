@@ -13,13 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from semclip_train.synthetic import (
-    BACKGROUND, COLOURS, GENERATOR, GENERATOR_VERSION, Scene, SceneObject, SyntheticItem, generate_items,
-    generate_test_items, object_labels,
+    BACKGROUND, GENERATOR, GENERATOR_VERSION, Scene, SceneObject, SyntheticItem, generate_items, generate_test_items,
+    object_labels,
 )
+from semclip_train.worlds import DEFAULT, PALETTE, World
 from triplegen.files import atomic_path, write_bytes_atomic
 
 if TYPE_CHECKING:
     from PIL import Image
+
+
+HALF_SIZE = {"": (0.28, 0.4), "small": (0.2, 0.27), "big": (0.36, 0.44)}  # of a cell
 
 
 def render(scene: Scene, size: int, rng: random.Random) -> "Image.Image":
@@ -30,18 +34,43 @@ def render(scene: Scene, size: int, rng: random.Random) -> "Image.Image":
     draw = ImageDraw.Draw(image)
     cell = size / 2
     for obj in scene.objects:
-        half = cell * rng.uniform(0.28, 0.4)
+        half = cell * rng.uniform(*HALF_SIZE[obj.size])
         cx = (obj.col + 0.5) * cell + rng.uniform(-0.08, 0.08) * cell
         cy = (obj.row + 0.5) * cell + rng.uniform(-0.08, 0.08) * cell
-        fill = tuple(min(255, max(0, c + rng.randint(-20, 20))) for c in COLOURS[obj.colour])
-        box = [cx - half, cy - half, cx + half, cy + half]
-        if obj.shape == "circle":
-            draw.ellipse(box, fill=fill)
-        elif obj.shape == "square":
-            draw.rectangle(box, fill=fill)
-        else:
-            draw.polygon([(cx, cy - half), (cx - half, cy + half), (cx + half, cy + half)], fill=fill)
+        fill = tuple(min(255, max(0, c + rng.randint(-20, 20))) for c in PALETTE[obj.colour])
+        _draw_shape(draw, obj.shape, cx, cy, half, fill, outline_only=obj.texture == "hollow")
+        if obj.texture == "striped":
+            for y in range(int(cy - half) + 1, int(cy + half) + 1, 3):
+                draw.line([(cx - half, y), (cx + half, y)], fill=BACKGROUND)
     return image
+
+
+def _draw_shape(draw, shape: str, cx: float, cy: float, half: float, fill: tuple, outline_only: bool) -> None:
+    box = [cx - half, cy - half, cx + half, cy + half]
+    paint = {"outline": fill, "width": max(1, round(half / 3))} if outline_only else {"fill": fill}
+    if shape == "circle":
+        draw.ellipse(box, **paint)
+    elif shape == "square":
+        draw.rectangle(box, **paint)
+    elif shape == "cross":
+        arm = half / 3
+        if outline_only:
+            draw.line([(cx - half, cy), (cx + half, cy)], fill=fill, width=paint["width"])
+            draw.line([(cx, cy - half), (cx, cy + half)], fill=fill, width=paint["width"])
+        else:
+            draw.rectangle([cx - half, cy - arm, cx + half, cy + arm], fill=fill)
+            draw.rectangle([cx - arm, cy - half, cx + arm, cy + half], fill=fill)
+    else:
+        corners = {
+            "triangle": [(0, -1), (-1, 1), (1, 1)],
+            "diamond": [(0, -1), (-1, 0), (0, 1), (1, 0)],
+            "hexagon": [(-0.5, -1), (0.5, -1), (1, 0), (0.5, 1), (-0.5, 1), (-1, 0)],
+        }[shape]
+        points = [(cx + dx * half, cy + dy * half) for dx, dy in corners]
+        if outline_only:
+            draw.line(points + points[:1], fill=fill, width=paint["width"])
+        else:
+            draw.polygon(points, fill=fill)
 
 
 def _png(image: "Image.Image") -> bytes:
@@ -124,6 +153,17 @@ def captions_table(items: list[SyntheticItem], image_size: int, image_dir: Path 
     })
 
 
+def load_world(path: str | Path) -> World:
+    """The world a benchmark file was written for (files without one are the default world's)."""
+    import pyarrow.parquet as pq
+
+    from triplegen.schema import METADATA_KEY
+
+    metadata = pq.read_schema(path).metadata or {}
+    config = json.loads(metadata.get(METADATA_KEY) or b"{}")
+    return World.from_json(config["world"]) if "world" in config else DEFAULT
+
+
 def load_scenes(path: str | Path) -> list[Scene] | None:
     """The scenes of a benchmark file (its `scene` column), or None for a file without them."""
     import pyarrow.parquet as pq
@@ -143,6 +183,7 @@ def write_benchmark(
     embed_images: bool = True,
     splits: tuple[str, ...] = ("train", "test"),
     absent_rate: float = 0.5,
+    world: World = DEFAULT,
 ) -> dict[str, Path]:
     """`train.parquet` and `test.parquet` (held-out images, one right answer per caption).
 
@@ -161,15 +202,17 @@ def write_benchmark(
     if image_dir is not None:
         image_dir.mkdir(exist_ok=True)
     makers = {
-        "train": lambda: list(generate_items(train_count, seed, absent_rate)),
-        "captions": lambda: list(generate_items(train_count, seed, absent_rate)),
-        "test": lambda: generate_test_items(test_count, seed + 1, absent_rate),
+        "train": lambda: list(generate_items(train_count, seed, absent_rate, world)),
+        "captions": lambda: list(generate_items(train_count, seed, absent_rate, world)),
+        "test": lambda: generate_test_items(test_count, seed + 1, absent_rate, world),
     }
     paths = {}
     for split in splits:
         items = makers[split]()
         config = {"generator": GENERATOR, "version": GENERATOR_VERSION, "split": split, "seed": seed,
                   "count": len(items), "image_size": image_size, "absent_rate": absent_rate}
+        if world is not DEFAULT:
+            config["world"] = world.to_json()
         if split == "captions":
             table = captions_table(items, image_size, image_dir)
         else:

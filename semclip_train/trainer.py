@@ -35,6 +35,7 @@ from semclip_train.components import (
     build_data, build_image_cache, build_loader, build_model, build_optimizer, precision_context,
 )
 from semclip_train.config import TrainConfig, save_config
+from semclip_train.data import absent_per_batch
 from semclip_train.errors import SemClipError, TrainingDiverged
 from triplegen.polarity import is_negated
 
@@ -233,6 +234,8 @@ def _prepare(config: TrainConfig, context: distributed.DistributedContext) -> Ru
         [EvalSpec.parse(spec) for spec in config.eval]
 
     data = build_data(config)
+    if config.absent_share is not None:  # a share the data or the batch cannot give fails before any work
+        absent_per_batch(data.train, config.absent_share, config.batch_size, world)
     module, processor = build_model(config, rank, world)
     module.to(device)
     resumed: dict[str, Any] = load_checkpoint(checkpoint, module) if checkpoint is not None else {}
@@ -246,8 +249,14 @@ def _prepare(config: TrainConfig, context: distributed.DistributedContext) -> Ru
 
     cache = build_image_cache(config, module, processor, data, device, autocast, rank, world)
     loader, sampler = build_loader(data.train, processor, module.texts, config, rank, world, cache is None,
-                                   device.type == "cuda")
-    steps_per_epoch = len(data.train) // global_batch // config.grad_accum
+                                   device.type == "cuda", config.absent_share)
+    steps_per_epoch = len(sampler) // config.grad_accum  # the sampler is at the start of an epoch
+    if steps_per_epoch == 0 and config.absent_share is not None:
+        rows, per_batch = sampler.driver
+        kind = "absent-object" if config.absent_share == 1 else "ordinary"
+        raise SemClipError(f"{len(rows)} {kind} training rows cannot fill one step, which takes "
+                           f"{per_batch * config.grad_accum} of them with --absent-share {config.absent_share:g} "
+                           f"({per_batch} per global batch of {global_batch}, x grad-accum {config.grad_accum})")
     if steps_per_epoch == 0:
         raise SemClipError(f"{len(data.train)} training rows cannot fill one step of "
                            f"{global_batch * config.grad_accum} (batch x ranks x grad-accum)")
@@ -271,7 +280,8 @@ def _report_data(log, data, global_batch: int, texts: tuple[str, ...]) -> None:
     val_batches = len(data.val) // global_batch
     negated = sum(map(is_negated, data.train.texts["caption"]))
     log.event({"event": "data", "train_rows": len(data.train), "val_rows": len(data.val), "val_batches": val_batches,
-               "captions_with_negation": negated,
+               "captions_with_negation": negated, "ordinary_rows": len(data.train.ordinary_rows()),
+               "absent_rows": len(data.train.absent_rows()),
                "images": len(data.all.images), "skipped_images": len(data.all.skipped_images),
                "skipped_rows": data.all.skipped_rows, "skipped": data.all.skipped_images})
     if data.all.skipped_images:

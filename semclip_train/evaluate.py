@@ -173,13 +173,17 @@ def _scope(embedder: Embedder, image: torch.Tensor, scenes: list, seed: int, dat
     from semclip_train.synthetic import scope_pairs
     from semclip_train.worlds import DEFAULT
 
+    world = world or DEFAULT
     accuracy: dict[str, list[float]] = {}
-    for name, (true, false) in scope_pairs(scenes, seed, world or DEFAULT).items():
+    wordings: dict[str, float] = {}  # "scope[a A and no B]": which wording a model fails on
+    for name, (true, false) in scope_pairs(scenes, seed, world).items():
         score = metrics.ccneg_accuracy(image, embedder.texts(true, dataset), embedder.texts(false, dataset))
-        accuracy.setdefault(name.split("/")[0], []).append(score)
+        group, number = name.split("/")
+        accuracy.setdefault(group, []).append(score)
+        wordings[f"scope[{world.scope_forms[group][int(number)][0].format(a='A', b='B')}]"] = score
     mean = {group: sum(scores) / len(scores) for group, scores in accuracy.items()}
     row = {"scope_after": mean["after"], "scope_before": mean["before"], "scope": (mean["after"] + mean["before"]) / 2}
-    return row | ({"scope_other": mean["other"]} if "other" in mean else {})
+    return row | ({"scope_other": mean["other"]} if "other" in mean else {}) | wordings
 
 
 def evaluate_synthetic(embedder: Embedder, data: "TripleSet", dataset: str | None = None,

@@ -129,7 +129,7 @@ def realise(clauses: list[Clause], without: bool = False, there_is: bool = False
             parts.append(f"{',' if grammar == 'sentence' else ''} without a {kind_words(clause[1])}")
         else:
             parts.append(joiner + clause_text(clause, world, grammar, rng))
-    text = "".join(p if i == 0 or p.startswith((",", " ")) else " " + p for i, p in enumerate(parts))
+    text = "".join(parts)
     text = f"there is {text}" if there_is and grammar == "phrase" else text
     return world.cased(text)
 

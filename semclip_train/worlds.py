@@ -99,7 +99,16 @@ class World:
         values["colours"] = {name: tuple(rgb) for name, rgb in data["colours"].items()}
         values["relation_words"] = {rel: tuple(words) for rel, words in data["relation_words"].items()}
         values["scope_forms"] = {group: tuple(tuple(pair) for pair in pairs) for group, pairs in data["scope_forms"].items()}
-        return cls(**values)
+        world = cls(**values)
+        for what, chosen, known in (("colour", world.colours, PALETTE), ("shape", world.shapes, SHAPES),
+                                    ("size", world.sizes, SIZES), ("texture", world.textures, TEXTURES),
+                                    ("grammar", world.grammars, GRAMMARS), ("relation", world.relation_words, RELATIONS)):
+            unknown = sorted(set(chosen) - set(known))
+            if unknown:  # the renderer and the grammar know only these
+                raise ValueError(f"unknown {what} {unknown[0]!r} (known: {', '.join(known)})")
+        if set(world.relation_words) != set(RELATIONS) or not {"after", "before"} <= set(world.scope_forms):
+            raise ValueError("it needs words for every relation and scope wordings 'after' and 'before'")
+        return world
 
     @classmethod
     def sample(cls, seed: int) -> "World":

@@ -49,6 +49,11 @@ def test_world_specs_and_their_json_round_trip(tmp_path):
     path.write_text('{"name": "x"}')
     with pytest.raises(ValueError, match="not a world description"):
         world_from_spec(str(path))
+    teal = world.to_json()
+    teal["colours"]["teal"] = [0, 128, 128]  # the renderer draws the palette's colours only
+    path.write_text(json.dumps(teal))
+    with pytest.raises(ValueError, match="unknown colour 'teal'"):
+        world_from_spec(str(path))
 
 
 def test_the_project_world_is_unchanged():
@@ -138,6 +143,8 @@ def test_semclip_eval_scores_a_model_on_any_world(tmp_path):
     assert result.exit_code == 0, result.output
     row = json.loads((tmp_path / "w.json").read_text())["results"]["synthetic"]
     assert row["n"] == 40 and row["scope"] == (row["scope_after"] + row["scope_before"]) / 2 and "scope_other" in row
+    forms = [t.format(a="A", b="B") for group in ("after", "before") for t, _ in world.scope_forms[group]]
+    assert row["scope_after"] == (row[f"scope[{forms[0]}]"] + row[f"scope[{forms[1]}]"]) / 2
     # a file written for a world is scored on that world's wordings, without --world
     test = write_benchmark(tmp_path / "bench", test_count=40, seed=0, splits=("test",), world=world)["test"]
     result = runner.invoke(app, ["synthetic", "--model", str(tmp_path / "m"), "--data", str(test),

@@ -16,7 +16,6 @@ from semclip_train.cli import app
 from semclip_train.data import (
     GlobalBatchSampler, MixedBatchSampler, absent_per_batch, check_images, read_triples, split_by_image,
 )
-from semclip_train.errors import SemClipError
 from tests.train.conftest import COLOURS, SHAPES, triple_rows, write_image_folder
 
 

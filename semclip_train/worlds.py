@@ -63,6 +63,9 @@ SCOPE_UNSEEN_CUE = ("a {a} but not a {b}", "not a {b} but a {a}")
 
 @dataclass(frozen=True)
 class World:
+    """Everything a caption model could fit instead of negation; items, images and the scope test
+    are drawn from it (semclip_train.synthetic, synthetic_data)."""
+
     name: str
     colours: dict[str, tuple[int, int, int]]
     shapes: tuple[str, ...]

@@ -73,17 +73,19 @@ def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
     """Rows x values; fractions as percentages, counts as integers."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     columns = list(dict.fromkeys(name for values in rows.values() for name in values))
     if len(columns) > len(rows) + 2:  # wide and short: one line per value reads better
         rows = {name: {row: values[name] for row, values in rows.items() if name in values} for name in columns}
         columns = list(dict.fromkeys(name for values in rows.values() for name in values))
-    table = Table(title=title)
+    # names are data, not rich markup: "scope[a A without a B]" or a path with brackets stays whole
+    table = Table(title=Text(title))
     table.add_column("")
     for name in columns:
-        table.add_column(name, justify="right")
+        table.add_column(Text(name), justify="right")
     for row, values in rows.items():
-        table.add_row(row, *(_format(values[name]) if name in values else "" for name in columns))
+        table.add_row(Text(row), *(_format(values[name]) if name in values else "" for name in columns))
     Console().print(table)
 
 

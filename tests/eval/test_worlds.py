@@ -151,6 +151,8 @@ def test_semclip_eval_scores_a_model_on_any_world(tmp_path):
                                  "--json", str(tmp_path / "d.json"), "-q"])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "d.json").read_text())["results"]["synthetic"] == row
+    shown = runner.invoke(app, ["synthetic", "--model", str(tmp_path / "m"), "--data", str(test)])
+    assert shown.exit_code == 0 and f"scope[{forms[0]}]" in shown.output  # the table prints the name whole
     for args, message in ((["--world", "nonsense"], "--world: world 'nonsense' is neither"),
                           (["--world", "7", "--data", str(test)], "give one")):
         result = runner.invoke(app, ["synthetic", "--model", str(tmp_path / "m"), *args])

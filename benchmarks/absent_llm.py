@@ -13,7 +13,8 @@ The independent check does not use triplegen's object reader or synonym table: a
 its caption and paraphrase each deny the absent object ("no X", "without a X") and name it nowhere
 else, deny no object the caption names, the caption keeps the source caption's words, and the
 negation is false (it names the absent object without a denial, or denies a shown object).
-The SugarCrepe++ JSON files are read from --data; the script stops with a message if they are absent.
+The SugarCrepe++ JSON files are read from --data-dir (benchmarks/sugarcrepe_data.py); without them the
+script stops with a one-line error (exit code 2).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from llm_backends import ENGINE, sugarcrepe_captions  # noqa: E402
+from sugarcrepe_data import add_data_option, sugarcrepe_files  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe_pp"
 # The benchmark's own names of the COCO objects (singular; plurals are formed below), kept apart
 # from triplegen's table so that a mistake there is not repeated here.
 NAMES = """person: person, man, woman, boy, girl, child, kid, people, men, women, player, lady, guy, skier,
@@ -86,7 +87,7 @@ def right(row: dict, source: str, shown: list[str], table: dict) -> str | None:
     return None if claims or denies_shown else "negation is not false"
 
 
-def captions_with_objects(folder: Path, count: int, table: dict) -> list[tuple[str, list[str]]]:
+def captions_with_objects(folder: Path | None, count: int, table: dict) -> list[tuple[str, list[str]]]:
     """The first `count` captions that name a COCO object, with the objects they name (triplegen's lexicon)."""
     from triplegen.synonyms import ObjectLexicon
 
@@ -144,14 +145,13 @@ def report(result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model-dir", type=Path, required=True)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    add_data_option(parser)
     parser.add_argument("--captions", type=int, default=40)
     parser.add_argument("--max-attempts", type=int, default=3)
     parser.add_argument("--constrain", choices=["polarity", "none", "both"], default="both")
     parser.add_argument("--out", type=Path, default=Path("out/absent-llm"))
     args = parser.parse_args()
-    if not args.data.is_dir() or not list(args.data.glob("*.json")):
-        raise SystemExit(f"SugarCrepe++ JSON files not found in {args.data} (--data)")
+    sugarcrepe_files(args.data)
     rows = captions_with_objects(args.data, args.captions, names())
     modes = ["polarity", "none"] if args.constrain == "both" else [args.constrain]
     print(f"{len(rows)} SugarCrepe++ captions naming a COCO object; --absent-objects 1, --max-attempts {args.max_attempts}")

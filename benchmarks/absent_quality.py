@@ -29,10 +29,11 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sugarcrepe_data import add_data_option, sugarcrepe_files
+
 from triplegen import GenerateConfig, generate
 from triplegen.synonyms import ObjectLexicon
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe_pp"
 KINDS = ("caption", "absent-assert", "absent-swap")
 # The independent check's words: written here, apart from triplegen's table, for the labels it covers.
 INDEPENDENT = {
@@ -61,10 +62,8 @@ INDEPENDENT = {
 }
 
 
-def load_captions(folder: Path) -> list[str]:
-    files = sorted(folder.glob("*.json"))
-    if not files:
-        raise SystemExit(f"no SugarCrepe++ JSON files in {folder}; pass --data FOLDER")
+def load_captions(folder: Path | None) -> list[str]:
+    files = sugarcrepe_files(folder)
     captions = {item["caption"]: None for path in files for item in json.loads(path.read_text(encoding="utf-8"))}
     return sorted(captions)
 
@@ -132,7 +131,7 @@ def blind_table(rows: pl.DataFrame, score, margin: float) -> list[tuple[str, int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    add_data_option(parser)
     parser.add_argument("--out", type=Path, default=Path("out/absent_quality"))
     parser.add_argument("--limit", type=int, default=None, help="only the first N captions (after shuffling)")
     parser.add_argument("--absent-objects", type=int, default=2)
@@ -178,7 +177,7 @@ def main() -> None:
         from triplegen.blind import DETECTABLE_MARGIN, BlindScorer
 
         scorer = BlindScorer(args.blind_model)
-        human = {path.stem: rng.sample(items, min(args.human, len(items))) for path in sorted(args.data.glob("*.json"))
+        human = {path.stem: rng.sample(items, min(args.human, len(items))) for path in sugarcrepe_files(args.data)
                  for items in [json.loads(path.read_text(encoding="utf-8"))]}
         texts = sorted({*rows["caption"], *rows["negation"],
                         *(t for items in human.values() for i in items for t in (i["caption"], i["negative_caption"]))})

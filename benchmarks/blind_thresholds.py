@@ -1,7 +1,7 @@
 """The blind check's thresholds (triplegen.blind), measured on SugarCrepe++'s human texts.
 
     triplegen prepare-smollm2 models/smollm2
-    python benchmarks/blind_thresholds.py --model models/smollm2 --data PATH/TO/sugarcrepe_pp
+    python benchmarks/blind_thresholds.py --model models/smollm2 [--data-dir FOLDER]   # SugarCrepe++
 
 A blind (text-only) model scores each text by its mean log-probability per token. Human hard
 negatives (`negative_caption`) are the reference for how much less likely a fair false text may be
@@ -20,16 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from triplegen.blind import BlindScorer
+from sugarcrepe_data import add_data_option, sugarcrepe_files
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe_pp"
+from triplegen.blind import BlindScorer
 PERCENTILES = (5, 50, 95, 99)
 
 
-def load_items(folder: Path, limit: int | None) -> dict[str, list[dict]]:
-    files = sorted(folder.glob("*.json"))
-    if not files:
-        raise SystemExit(f"no SugarCrepe++ JSON files in {folder}; pass --data FOLDER")
+def load_items(folder: Path | None, limit: int | None) -> dict[str, list[dict]]:
+    files = sugarcrepe_files(folder)
     return {path.stem: json.loads(path.read_text(encoding="utf-8"))[:limit] for path in files}
 
 
@@ -41,7 +39,7 @@ def differences(items: dict[str, list[dict]], scores: dict[str, float], other: s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of SugarCrepe++ JSON files")
+    add_data_option(parser)
     parser.add_argument("--model", default="models/smollm2", help="the blind model's folder")
     parser.add_argument("--limit", type=int, default=None, help="only the first N items of each file")
     parser.add_argument("--batch-size", type=int, default=32)

@@ -1,6 +1,6 @@
 """What the paraphrase checks say about human texts: SugarCrepe++'s paraphrases and its hard negatives.
 
-    python benchmarks/checks_on_sugarcrepe.py --data PATH/TO/sugarcrepe_pp
+    python benchmarks/checks_on_sugarcrepe.py [--data-dir FOLDER]   # SugarCrepe++ (benchmarks/sugarcrepe_data.py)
 
 A human paraphrase that a check fails is (mostly) a false alarm; a hard negative (one attribute,
 object or relation replaced, or two swapped) that the paraphrase checks fail is a wrong paraphrase
@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from pathlib import Path
+
+from sugarcrepe_data import add_data_option, sugarcrepe_files
 
 from triplegen.checks import check_triple
-
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe_pp"
 
 
 def paraphrase_failures(caption: str, text: str) -> list[str]:
@@ -25,11 +24,8 @@ def paraphrase_failures(caption: str, text: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of SugarCrepe++ JSON files")
-    args = parser.parse_args()
-    files = sorted(args.data.glob("*.json"))
-    if not files:
-        raise SystemExit(f"no SugarCrepe++ JSON files in {args.data}; pass --data FOLDER")
+    add_data_option(parser)
+    files = sugarcrepe_files(parser.parse_args().data)
     columns: dict[str, Counter] = {"human paraphrases": Counter()}
     sizes: Counter = Counter()
     for path in files:

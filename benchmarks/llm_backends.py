@@ -28,15 +28,16 @@ from pathlib import Path
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SUGARCREPE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe_pp"
+from sugarcrepe_data import add_data_option, sugarcrepe_files  # noqa: E402
+
 ENGINE = dict(dtype="float32", enforce_eager=True, max_model_len=2048)
 REFERENCE_CALLS_PER_CAPTION = 4  # the SemCLIP paper: two Phi-4 generations + two Mistral-7B judgements
 
 
-def sugarcrepe_captions(folder: Path, n: int, every: bool = False) -> list[str]:
+def sugarcrepe_captions(folder: Path | None, n: int, every: bool = False) -> list[str]:
     """The first n unique original captions in file and id order (every one with `every`)."""
     seen: dict[str, None] = {}
-    for path in sorted(folder.glob("*.json")):
+    for path in sugarcrepe_files(folder):
         for row in json.loads(path.read_text(encoding="utf-8")):
             seen.setdefault(" ".join(row["caption"].split()), None)
     captions = list(seen)
@@ -238,6 +239,7 @@ def quality_table(summary) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=Path("models/smollm2"))
+    add_data_option(parser)
     parser.add_argument("--captions", type=int, default=160, help="captions for the acceptance run (b)")
     parser.add_argument("--throughput-captions", type=int, default=24, help="captions per throughput round")
     parser.add_argument("--rounds", type=int, default=2)
@@ -246,12 +248,13 @@ def main() -> None:
     parser.add_argument("--skip-served", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args()
+    sugarcrepe_files(args.data)
 
     from triplegen.backends.vllm import release_engines
     from triplegen.smollm2 import prepare_smollm2
 
     model_dir = prepare_smollm2(args.model_dir)
-    captions = sugarcrepe_captions(SUGARCREPE, max(args.captions, args.throughput_captions))
+    captions = sugarcrepe_captions(args.data, max(args.captions, args.throughput_captions))
     with tempfile.TemporaryDirectory(prefix="llm-bench-") as tmp:
         work = Path(tmp)
         try:

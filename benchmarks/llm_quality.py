@@ -18,7 +18,8 @@ The captions are a seeded random sample of SugarCrepe++'s 4,757 (--pick first: t
 (d) the served path: the same run through `vllm serve` (--base-url), with cached tokens reported.
 (e) what hotter retries buy: the defaults with --retry-temperature 1.0 and 0.
 
-The SugarCrepe++ JSON files are read from --data; the script stops with a message if they are absent.
+The SugarCrepe++ JSON files are read from --data-dir (benchmarks/sugarcrepe_data.py); without them the
+script stops with a one-line error (exit code 2).
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from llm_backends import ENGINE, start_server, sugarcrepe_captions, write_input  # noqa: E402
+from sugarcrepe_data import add_data_option, sugarcrepe_files  # noqa: E402
 from reference_method import independent_verdict, run_reference  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe_pp"
 # The three examples the default template had besides its current two, up to version 1.0.
 V1_EXAMPLES = [
     {"caption": "There is a clock on the kitchen wall.", "paraphrase": "A clock hangs on the wall of the kitchen.",
@@ -248,7 +249,7 @@ def served_table(model_dir: Path, captions: list[str], out: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=Path("models/smollm2"))
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of SugarCrepe++ JSON files")
+    add_data_option(parser)
     parser.add_argument("--captions", type=int, default=160)
     parser.add_argument("--pick", choices=["random", "first"], default="random",
                         help="a seeded random sample of the captions (--pick-seed) or the first ones in file order")
@@ -259,8 +260,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("out/llm-quality"))
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: a,b,c,d,e")
     args = parser.parse_args()
-    if not sorted(args.data.glob("*.json")):
-        raise SystemExit(f"no SugarCrepe++ JSON files in {args.data}; pass --data FOLDER")
+    sugarcrepe_files(args.data)
     skip = set(args.skip.split(","))
 
     from triplegen.backends.vllm import release_engines, shared_engine

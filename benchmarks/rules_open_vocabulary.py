@@ -1,9 +1,11 @@
 """The rules generator with and without lemminflect's open vocabulary of verbs, side by side in one run.
 
-    python benchmarks/rules_open_vocabulary.py [--sugarcrepe DIR]     # DIR: the SugarCrepe++ JSON files
+    python benchmarks/rules_open_vocabulary.py [--data-dir DIR]     # DIR: the SugarCrepe++ JSON files
+    python benchmarks/rules_open_vocabulary.py --open-verbs-only     # without SugarCrepe++
 
 Two caption sets: the 200 captions of `benchmarks/data/open_verb_captions.txt` (verbs outside the
-hand-kept list) and, when the folder exists, the 3,893 distinct SugarCrepe++ captions. "hand list"
+hand-kept list) and the 3,893 distinct SugarCrepe++ captions (benchmarks/sugarcrepe_data.py: where they
+are looked for; without them the script stops with a one-line error, unless --open-verbs-only). "hand list"
 is the generator as it was (verbs from the list only, no grammar filter on its candidates); "open"
 is the current one. Every output goes through `check_triple` (which now includes the
 `*_ungrammatical` check); `existential + verb` counts the "There is a chef garnishes ..." outputs.
@@ -18,6 +20,8 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
+from sugarcrepe_data import add_data_option, sugarcrepe_files
+
 from triplegen import clause, paraphrase as paraphrase_module
 from triplegen.checks import check_triple
 from triplegen.grammar import dangling_verb
@@ -26,7 +30,6 @@ from triplegen.negation import negate
 from triplegen.paraphrase import paraphrase
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SUGARCREPE = HERE.parents[1] / "shared" / "data" / "sugarcrepe_pp"
 
 
 @contextmanager
@@ -61,15 +64,14 @@ def run(captions: list[str]) -> tuple[list[tuple[str, str | None, str | None]], 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sugarcrepe", type=Path, default=DEFAULT_SUGARCREPE)
+    add_data_option(parser, "--sugarcrepe")
+    parser.add_argument("--open-verbs-only", action="store_true", help="only the bundled open-verb captions")
     parser.add_argument("--samples", type=int, default=12)
     args = parser.parse_args()
     sets = {"open-verb captions": (HERE / "data" / "open_verb_captions.txt").read_text().splitlines()}
-    if (args.sugarcrepe / "replace_att.json").exists():
-        items = [i for path in sorted(args.sugarcrepe.glob("*.json")) for i in json.loads(path.read_text())]
+    if not args.open_verbs_only:
+        items = [i for path in sugarcrepe_files(args.data) for i in json.loads(path.read_text())]
         sets["SugarCrepe++ captions"] = sorted({item["caption"] for item in items})
-    else:
-        print(f"(no SugarCrepe++ files at {args.sugarcrepe}: that set is skipped)")
     for name, captions in sets.items():
         with hand_list_only():
             before, old = run(captions)

@@ -21,19 +21,17 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from sugarcrepe_data import add_data_option, sugarcrepe_files
+
 from triplegen.backends.base import Request
 from triplegen.backends.rules import RulesBackend
 from triplegen.checks import CheckConfig, check_triple, content_words
 from triplegen.lexicon import tokenize
 from triplegen.polarity import cue_spans
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe_pp"
 
-
-def load_items(folder: Path) -> list[dict]:
-    files = sorted(folder.glob("*.json"))
-    if not files:
-        raise SystemExit(f"no SugarCrepe++ JSON files in {folder} (use --data)")
+def load_items(folder: Path | None) -> list[dict]:
+    files = sugarcrepe_files(folder)
     return [item for path in files for item in json.loads(path.read_text(encoding="utf-8"))]
 
 
@@ -131,7 +129,7 @@ def semantic_table(rows: list[tuple[str, list]], threads: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the SugarCrepe++ JSON files")
+    add_data_option(parser)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--semantic", action="store_true", help="also embed with all-MiniLM-L6-v2")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the embedding model")

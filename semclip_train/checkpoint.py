@@ -14,7 +14,9 @@ the next run of the same folder. There is no scheduler object (the learning rate
 
 from __future__ import annotations
 
+import os
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from triplegen.files import atomic_folder, write_text_atomic
 
 LATEST = "latest"
 KEEP = 2  # checkpoints kept on disk; older ones are removed after a new one is complete
+CHECKPOINT_NAME = re.compile(r"step-(\d{8,})")
+STATE_KEYS = ("step", "epoch", "step_in_epoch", "samples_seen", "optimizer", "rng")
 
 
 def rng_state() -> dict[str, Any]:
@@ -51,6 +55,16 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def checkpoint_state(config: Any, optimizer, step: int, samples_seen: int, position) -> dict[str, Any]:
+    """`state.pt`: where the run is (step, epoch position, samples) and what it needs to go on exactly."""
+    epoch, step_in_epoch = position
+    return {
+        "step": step, "epoch": epoch, "step_in_epoch": step_in_epoch, "samples_seen": samples_seen,
+        "optimizer": optimizer.state_dict(), "scaler": None, "scheduler": {"step": step},
+        "config": config.model_dump(mode="json"), "rng": rng_state(),
+    }
 
 
 def save_checkpoint(run_dir: Path, module: torch.nn.Module, state: dict[str, Any]) -> Path:
@@ -82,17 +96,27 @@ def _untie(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    pointer = run_dir / "checkpoints" / LATEST
+    """The folder `checkpoints/latest` names: a `step-<N>` folder of this run, never a path that
+    leads out of `checkpoints/` (a tampered pointer or a planted link)."""
+    checkpoints = run_dir / "checkpoints"
+    pointer = checkpoints / LATEST
     if not pointer.is_file():
         return None
-    folder = run_dir / "checkpoints" / pointer.read_text().strip()
+    name = pointer.read_text(errors="replace").strip()
+    if not CHECKPOINT_NAME.fullmatch(name):
+        raise SemClipError(f"{pointer} names {name[:80]!r}, not a checkpoint folder of this run (step-<N>); "
+                           f"point it at one of the step-* folders in {checkpoints}")
+    folder = checkpoints / name
+    if folder.is_symlink() or not Path(os.path.realpath(folder)).is_relative_to(os.path.realpath(checkpoints)):
+        raise SemClipError(f"{pointer} names {folder}, a link out of {checkpoints}; a run resumes only from its "
+                           "own checkpoints")
     if not (folder / "state.pt").is_file():
         raise SemClipError(f"{pointer} names {folder.name}, which is incomplete or missing")
     return folder
 
 
 def load_checkpoint(folder: Path, module: torch.nn.Module) -> dict[str, Any]:
-    """Restore the model weights in place and return the training state (no unpickling)."""
+    """Restore the model weights in place and return the checked training state (no unpickling)."""
     from safetensors.torch import load_file
 
     try:
@@ -100,12 +124,60 @@ def load_checkpoint(folder: Path, module: torch.nn.Module) -> dict[str, Any]:
         state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: the user's to fix, not a bug here
         raise SemClipError(f"cannot read checkpoint {folder}: {str(exc).splitlines()[0]}") from exc
-    missing, unexpected = module.load_state_dict(weights, strict=False)
-    if unexpected or [key for key in missing if key not in module.state_dict()]:
-        raise SemClipError(f"checkpoint {folder} does not match the model ({len(unexpected)} unexpected keys)")
+    expected = module.state_dict()
+    unexpected = [key for key in weights if key not in expected]
+    if unexpected:
+        raise SemClipError(f"checkpoint {folder} does not match the model ({len(unexpected)} unexpected keys, "
+                           f"e.g. {unexpected[0]})")
+    missing = [key for key in expected if key not in weights]
     if missing:
         raise SemClipError(f"checkpoint {folder} lacks {len(missing)} model tensors, e.g. {missing[0]}")
+    for key, tensor in weights.items():
+        if tensor.shape != expected[key].shape:
+            raise SemClipError(f"checkpoint {folder} does not match the model: {key} has shape "
+                               f"{list(tensor.shape)}, the model's is {list(expected[key].shape)}")
+    module.load_state_dict(weights, strict=False)
+    check_state(state, folder)
     return state
+
+
+def check_state(state: Any, folder: Path) -> None:
+    """A resumed state is input like any other: the counters the run continues from are
+    non-negative integers, and the step is the one the folder is named after."""
+    if not isinstance(state, dict) or not all(key in state for key in STATE_KEYS):
+        raise SemClipError(f"checkpoint {folder}: state.pt lacks the training state ({', '.join(STATE_KEYS)})")
+    for key in ("step", "epoch", "step_in_epoch", "samples_seen"):
+        value = state[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise SemClipError(f"checkpoint {folder}: state.pt has {key} {value!r}, not a count (an integer >= 0)")
+    named = int(CHECKPOINT_NAME.fullmatch(folder.name)[1])
+    if state["step"] != named:
+        raise SemClipError(f"checkpoint {folder}: state.pt says step {state['step']}, its folder step {named}; "
+                           "the checkpoint was altered")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: Any, folder: Path) -> None:
+    """The optimizer's moments, refused when they do not fit this run's parameters (another model,
+    another set of frozen towers), which AdamW would only find at its first step, as a traceback."""
+    try:
+        optimizer.load_state_dict(state)
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise SemClipError(f"checkpoint {folder}: its optimizer state does not fit this run "
+                           f"({' '.join(str(exc).split())[:200]})") from None
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            for name, value in optimizer.state.get(parameter, {}).items():
+                if torch.is_tensor(value) and value.ndim > 0 and value.shape != parameter.shape:
+                    raise SemClipError(f"checkpoint {folder}: optimizer tensor {name} has shape {list(value.shape)} "
+                                       f"for a parameter of shape {list(parameter.shape)}; the checkpoint belongs "
+                                       "to another model or settings")
+
+
+def restore_rng_state(state: Any, folder: Path) -> None:
+    try:
+        set_rng_state(state)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise SemClipError(f"checkpoint {folder}: its random-number state is damaged ({type(exc).__name__})") from None
 
 
 def save_final(run_dir: Path, clip: Any, processor: Any, card: str | None = None) -> Path:

@@ -28,15 +28,16 @@ The default loss, semclip-hardneg, is SemCLIP with the negations also used as ha
 the image (as NegCLIP): with absent-object rows (triplegen --absent-objects) it learns negation in
 both directions and which object a "no" applies to. --loss semclip is the paper's exact objective.
 The other defaults follow the paper's recipe: vision tower frozen, AdamW lr 5e-5, weight decay 0.2,
-50 warm-up steps then cosine to 0, gradient clipping 1.0, bf16 on CUDA.
+min(50, a tenth of the steps) warm-up steps then cosine to 0, gradient clipping 1.0, bf16 on CUDA.
 
 A --config file (YAML or JSON) takes every option above as a key, spelled as the flag without
 "--" (model-config: tiny/, skip-bad-images: true, no-freeze-vision: true) or with underscores;
 flags on the command line override it. Keys without a flag: min-lr, beta1, beta2, eps,
 normalize-projections.
 
-A run that diverges (a loss or gradient that is not finite) stops with exit code 1 and keeps its
-last good checkpoint; a second run on the same --output is refused while one runs.
+A run that diverges (a loss, gradient, weight or embedding that is not finite) stops with exit code 1
+and keeps its last good checkpoint; a second run on the same --output is refused while one runs.
+The same command on a finished run says it is complete and exits 0 without rewriting anything.
 """
 
 DATA, MODEL, LOSS, OPTIM, RUN = "Data", "Model", "Loss", "Optimisation", "Run"
@@ -114,7 +115,8 @@ def train_command(
     grad_accum: Annotated[int | None, _opt("Micro-batches per step (does not add negatives) [1].", OPTIM)] = None,
     lr: Annotated[float | None, _opt("Peak learning rate [5e-5].", OPTIM)] = None,
     weight_decay: Annotated[float | None, _opt("AdamW weight decay on matrices [0.2].", OPTIM)] = None,
-    warmup_steps: Annotated[int | None, _opt("Linear warm-up steps, then cosine to 0 [50].", OPTIM)] = None,
+    warmup_steps: Annotated[int | None, _opt(
+        "Linear warm-up steps, then cosine to 0 [min(50, a tenth of the steps)].", OPTIM)] = None,
     grad_clip: Annotated[float | None, _opt("Gradient-norm clip [1.0].", OPTIM)] = None,
     precision: Annotated[PrecisionChoice | None, _opt("auto: bf16 on CUDA, fp32 on CPU.", OPTIM)] = None,
     seed: Annotated[int | None, _opt("Seed of split, order and init [0].", OPTIM)] = None,
@@ -137,6 +139,9 @@ def train_command(
 ) -> None:
     """Fine-tune CLIP on (caption, paraphrase, negation) triples with the SemCLIP loss or a baseline."""
     flags = {key: value for key, value in locals().items() if key != "config" and value is not None}
+    from semclip_train.extras import require_train_extra
+
+    require_train_extra("semclip-train")
     from semclip_train.config import resolve_config
     from semclip_train.trainer import train
 
@@ -153,7 +158,10 @@ def train_command(
         flags.pop("report_to", None)
     resolved = resolve_config(flags, config)
     result = train(resolved)
-    if not resolved.quiet and result.final_dir is not None:
+    if not resolved.quiet and result.already_complete:
+        typer.echo(f"{result.run_dir} is complete: final/ was trained with these settings ({result.steps} steps); "
+                   "nothing was rewritten")
+    elif not resolved.quiet and result.final_dir is not None:
         typer.echo(f"trained {result.steps} steps on {result.samples_seen} samples; model in {result.final_dir}")
 
 

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from semclip_train.errors import SemClipError
 
@@ -20,6 +20,9 @@ LossName = Literal["semclip-hardneg", "clip", "semclip", "paraphrase-only", "neg
 Precision = Literal["auto", "bf16", "fp32"]
 Tracker = Literal["auto", "tensorboard", "wandb", "mlflow", "none"]
 CONFIG_NAME = "config.json"
+DEFAULT_WARMUP = 50
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_FIELDS = ("lr", "min_lr", "weight_decay", "eps", "grad_clip", "alpha", "beta", "gamma")
 
 
 class TrainConfig(BaseModel):
@@ -63,7 +66,8 @@ class TrainConfig(BaseModel):
     lr: float = Field(default=5e-5, gt=0.0)
     min_lr: float = Field(default=0.0, ge=0.0)
     weight_decay: float = Field(default=0.2, ge=0.0)
-    warmup_steps: int = Field(default=50, ge=0)
+    # None: min(50, a tenth of the run's steps), so a short run still reaches its lr (`warmup_for`)
+    warmup_steps: int | None = Field(default=None, ge=0)
     beta1: float = Field(default=0.9, gt=0.0, lt=1.0)
     beta2: float = Field(default=0.98, gt=0.0, lt=1.0)
     eps: float = Field(default=1e-6, gt=0.0)
@@ -102,6 +106,32 @@ class TrainConfig(BaseModel):
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr {self.min_lr} is above lr {self.lr}")
         return self
+
+    @field_validator(*FLOAT32_FIELDS, mode="before")
+    @classmethod
+    def _finite_in_float32(cls, value: Any) -> Any:
+        """The optimizer computes in float32: a value beyond its range (lr 1e39) overflows inside
+        AdamW with a traceback, and nan or inf make every step NaN, so they are refused here as bad
+        input (before the range checks, whose message would not say why)."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return value  # not a number at all: pydantic's own message says so
+        if not (math.isfinite(number) and abs(number) <= FLOAT32_MAX):
+            raise ValueError(f"{number:g} is not a finite float32 number (the largest is {FLOAT32_MAX:.4g})")
+        return value
+
+    def warmup_for(self, total_steps: int) -> int:
+        """The warm-up steps of a run of `total_steps`: as set, else min(50, a tenth of the steps)
+        (50 would keep a 20-step run below its lr throughout). A warm-up longer than the run never
+        reaches the peak lr, which is refused rather than reported as reached."""
+        if self.warmup_steps is None:
+            return min(DEFAULT_WARMUP, total_steps // 10)
+        if self.warmup_steps > total_steps:
+            raise SemClipError(f"--warmup-steps {self.warmup_steps} is longer than the run's {total_steps} steps, "
+                             f"so the learning rate would never reach --lr {self.lr:g}; lower it or leave it unset "
+                             f"(default: min({DEFAULT_WARMUP}, a tenth of the steps))")
+        return self.warmup_steps
 
     @property
     def run_dir(self) -> Path:
@@ -145,19 +175,47 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise SemClipError(f"cannot read config file {path}: {exc}") from None
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
+        data = parse_mapping_text(text, json_format=path.suffix.lower() == ".json")
+    except DuplicateKey as exc:
+        raise SemClipError(f"config file {path}: {exc}; give each option once") from None
     except Exception as exc:  # yaml and json raise different types; both are the user's file
-        raise SemClipError(f"cannot parse config file {path}: {str(exc).splitlines()[0]}") from exc
+        raise SemClipError(f"cannot parse config file {path}: {' '.join(str(exc).split())}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise SemClipError(f"config file {path} must hold a mapping of option names to values")
     return config_keys(data, str(path))
+
+
+class DuplicateKey(ValueError):
+    """A key given twice in one mapping: YAML and JSON parsers keep the last silently."""
+
+
+def parse_mapping_text(text: str, json_format: bool) -> Any:
+    """YAML (or JSON) as Python values, refusing a key given twice in any mapping."""
+    if json_format:
+        return json.loads(text, object_pairs_hook=_unique_pairs)
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise DuplicateKey(f"key {key!r} is given twice (line {key_node.start_mark.line + 1})")
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    twice = next((key for key in keys if keys.count(key) > 1), None)
+    if twice is not None:
+        raise DuplicateKey(f"key {twice!r} is given twice")
+    return dict(pairs)
 
 
 def config_keys(data: dict[str, Any], where: str) -> dict[str, Any]:

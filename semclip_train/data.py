@@ -2,15 +2,16 @@
 
 Images are local files under `--image-root` or bytes embedded in the file (the HF-datasets image
 struct `{bytes, path}`). One policy for training and evaluation (`image_ref`): a path, relative or
-absolute, must lie inside the image root (default: the data file's folder); URLs are refused
-(download first). Every image is opened once before training; unreadable ones are skipped with their
-rows and counted (or, with `--strict-images`, the run stops at the first one), so no batch ever
-comes up short. Reading it also gives each image a digest of its bytes, which is what embedding
+absolute, must lie inside the image root (default: the data file's folder), and a link under the
+root is followed only to a file inside it; URLs are refused (download first). Every image is opened
+once before training; unreadable ones are skipped with their rows and counted (or, with
+`--strict-images`, the run stops at the first one), so no batch ever comes up short. Reading it also gives each image a digest of its bytes, which is what embedding
 caches are keyed by: another root or a replaced file never returns a stale embedding.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import itertools
@@ -158,10 +159,21 @@ def image_ref(value: Any, root: Path, where: str) -> ImageRef:
     if value.lower().startswith(URL_PREFIXES) or "://" in value:
         raise SemClipError(f"{where}: image {value!r} is a URL; only local files are read: "
                            "download the images and pass their folder as --image-root")
-    path = Path(os.path.normpath(root / value))  # ".." resolved by name: links inside the root may point anywhere
+    path = Path(os.path.normpath(root / value))  # ".." resolved by name first, for the key and the message
     if not path.is_relative_to(root):
         raise SemClipError(f"{where}: image path {value!r} escapes --image-root {root}")
+    real_root = _real(root)
+    target = Path(os.path.realpath(path))
+    if not target.is_relative_to(real_root):  # a link in the root is followed only as far as the root
+        raise SemClipError(f"{where}: image {value!r} is a link to {target}, outside --image-root {root}; "
+                           "copy the file into the root, or pass the folder that holds it as --image-root")
     return ImageRef(key=str(path.relative_to(root)), path=path)
+
+
+@functools.lru_cache(maxsize=64)
+def _real(root: Path) -> Path:
+    """The image root with its own links resolved (a root that is itself a link is fine)."""
+    return Path(os.path.realpath(root))
 
 
 def check_images(triples: Triples, strict: bool, threads: int = 8) -> Triples:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -53,6 +54,7 @@ class Embedder:
         cache_dir: str | Path | None = None,
         fingerprint: str | None = None,
         show_progress: bool = False,
+        name: str = "the model",
     ):
         if batch_size < 1:
             raise SemClipError(f"--batch-size must be at least 1, got {batch_size}")
@@ -60,6 +62,7 @@ class Embedder:
         self.model = model.to(self.device).eval()
         self.processor = processor
         self.batch_size = batch_size
+        self.name = name  # for errors: the --model as given
         self.fingerprint = fingerprint or _fingerprint(model, processor)
         self.cache_dir = Path(cache_dir) / self.fingerprint if cache_dir else None
         self.show_progress = show_progress
@@ -105,15 +108,30 @@ class Embedder:
                     pictures = [_open(todo[key]) for key in chunk]
                     rows = embed_images(self.model, self.processor, pictures, self.device, self.batch_size)
                 self.encoder_calls[kind] += 1
+                self._refuse_non_finite(kind, chunk, rows)
                 for key, row in zip(chunk, rows.cpu()):
                     self._memory[kind][key] = row
                 advance(len(chunk))
+
+    def _refuse_non_finite(self, kind: str, keys: list[str], rows: torch.Tensor) -> None:
+        """A model whose weights are finite but overflow in the forward pass (a diverged training)
+        gives NaN embeddings, and every similarity with them is False: the scores would be 0% for
+        no visible reason. Refused as soon as one appears, never cached."""
+        broken = (~torch.isfinite(rows).all(dim=1)).nonzero().flatten().tolist()
+        if broken:
+            example = keys[broken[0]] if kind == "text" else "an image"
+            raise SemClipError(f"{self.name} gives {kind} embeddings that are not finite (nan or inf), e.g. for "
+                               f"{example!r}: its weights overflow in the forward pass; did its training diverge?")
 
     def _disk_path(self, kind: str, dataset: str | None) -> Path | None:
         if self.cache_dir is None or dataset is None:
             return None
         tag = hashlib.sha1(dataset.encode()).hexdigest()[:12]
         stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(dataset).name)[:60]
+        root = Path(os.path.realpath(self.cache_dir.parent))
+        if not Path(os.path.realpath(self.cache_dir)).is_relative_to(root):  # a planted link: write nothing
+            raise SemClipError(f"embedding cache folder {self.cache_dir} is a link out of the cache "
+                               f"{self.cache_dir.parent}; remove it")
         return self.cache_dir / f"{stem}-{tag}-{kind}.safetensors"
 
 
@@ -158,7 +176,8 @@ def _save(path: Path, rows: dict[str, torch.Tensor], fingerprint: str) -> None:
 
 
 class _progress:
-    """A rich progress bar when asked for (the CLI), nothing otherwise (tests, training hooks)."""
+    """A rich progress bar on stderr when asked for (the CLI) and it is a terminal; nothing otherwise
+    (pipes, log files, tests, training hooks)."""
 
     def __init__(self, enabled: bool, label: str, total: int):
         self.enabled, self.label, self.total = enabled, label, total
@@ -167,9 +186,14 @@ class _progress:
     def __enter__(self):
         if not self.enabled:
             return lambda n: None
+        from rich.console import Console
         from rich.progress import Progress
 
-        self._bar = Progress(transient=True)
+        console = Console(stderr=True)  # never into the results on stdout
+        if not console.is_terminal:  # piped or in a log file, a transient bar leaves only blank lines
+            return lambda n: None
+
+        self._bar = Progress(transient=True, console=console)
         self._bar.start()
         task = self._bar.add_task(self.label, total=self.total)
         return lambda n: self._bar.advance(task, n)

@@ -12,6 +12,7 @@ SemClipError = UserError
 
 
 class TrainingDiverged(UserError):
-    """The loss or the gradient stopped being finite: the run stops instead of saving NaN weights."""
+    """The loss, a gradient, a weight or the embeddings stopped being finite: the run stops instead of
+    saving a model that would evaluate to NaN."""
 
     exit_code = 1

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -12,8 +13,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from semclip_train.errors import SemClipError
+from semclip_train.extras import needs_train_extra, require_matplotlib
 from triplegen.commands.entry import Group
-from triplegen.files import refuse_folder, refuse_overwriting_inputs, write_text_atomic
+from triplegen.files import refuse_folder, refuse_link, refuse_overwriting_inputs, write_text_atomic
 
 
 def _examples(*lines: str) -> str:
@@ -58,7 +60,8 @@ def _embedder(model: str, batch_size: int, device: str, cache_dir: Path | None, 
     transformers_logging.disable_progress_bar()  # our own progress bar is enough
 
     clip, processor = load_clip(model)
-    return Embedder(clip, processor, device=device, batch_size=batch_size, cache_dir=cache_dir, show_progress=not quiet)
+    return Embedder(clip, processor, device=device, batch_size=batch_size, cache_dir=cache_dir, show_progress=not quiet,
+                    name=model)
 
 
 def _format(value: Any) -> str:
@@ -89,15 +92,34 @@ def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
     Console().print(table)
 
 
-def _check_outputs(json_out: Path | None, plot: Path | None, models: list[str], *inputs: Path | None) -> None:
-    """Before any work: the outputs are files that replace neither a data file nor a file of a model."""
-    refuse_folder(json_out, "--json")
-    refuse_folder(plot, "--plot")
-    files = [Path(p) for p in inputs if p is not None and Path(p).exists()]
-    for model in models:
-        if Path(model).is_dir():
-            files += [p for p in Path(model).iterdir() if p.is_file()]
+def _check_outputs(json_out: Path | None, plot: Path | None, cache_dir: Path | None, models: list[str],
+                   *inputs: Path | None) -> None:
+    """Before any work: the outputs are files that replace neither a data file nor a file of a model,
+    the cache is not kept inside a model or data folder, and a plot can be drawn."""
+    for path, flag in ((json_out, "--json"), (plot, "--plot")):
+        refuse_folder(path, flag)
+        if path is not None:
+            refuse_link(path, flag)
+    if plot is not None:
+        require_matplotlib()
+    given = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    model_folders = [Path(model) for model in models if Path(model).is_dir()]
+    files = [p for p in given if p.is_file()] + [p for folder in model_folders for p in folder.iterdir() if p.is_file()]
     refuse_overwriting_inputs({"--json": json_out, "--plot": plot}, files)
+    if cache_dir is not None:
+        _refuse_cache_inside_inputs(cache_dir, [*model_folders, *given])
+
+
+def _refuse_cache_inside_inputs(cache_dir: Path, inputs: list[Path]) -> None:
+    """The cache writes a folder per model into `--cache-dir`: never into a model's or a data set's
+    folder (a model folder that gains files is no longer the model that was uploaded)."""
+    where = Path(os.path.realpath(cache_dir))
+    for source in inputs:
+        real = Path(os.path.realpath(source))
+        inside = where.is_relative_to(real) if real.is_dir() else where == real
+        if inside:
+            raise SemClipError(f"--cache-dir {cache_dir} is, or lies inside, the input {source}: keep the cache "
+                               "elsewhere")
 
 
 def _labels(models: list[str]) -> list[str]:
@@ -147,6 +169,7 @@ def _evaluate(models: list[str], data: str, evaluate, json_out: Path | None, plo
 
 
 @app.command(epilog=_examples("semclip-eval ccneg --model runs/x/final --data ccneg_eval.parquet --image-root ccneg_images \\", "    --json ccneg.json --plot ccneg.png"))
+@needs_train_extra("semclip-eval")
 def ccneg(
     model: Model,
     data: Annotated[Path, typer.Option("--data", help="Parquet with image, caption and negation columns (see ccneg-convert).")],
@@ -164,13 +187,14 @@ def ccneg(
     from semclip_train.eval_data import load_ccneg
     from semclip_train.evaluate import evaluate_ccneg
 
-    _check_outputs(json_out, plot, model, data)
+    _check_outputs(json_out, plot, cache_dir, model, data, image_root)
     items = load_ccneg(data, image_root, caption_col=caption_col, negation_col=negation_col)
     _evaluate(model, str(data), lambda embedder: evaluate_ccneg(embedder, items, str(data.resolve())),
               json_out, plot, quiet, batch_size, device, cache_dir)
 
 
 @app.command("ccneg-convert", epilog=_examples("semclip-eval ccneg-convert ccneg_preprocessed.pt -o ccneg_eval.parquet \\", "    --strip-prefix /workspace/datasets/ccneg/ccneg_images/"))
+@needs_train_extra("semclip-eval")
 def ccneg_convert(
     source: Annotated[Path, typer.Argument(help="CC-Neg's ccneg_preprocessed.pt (read with weights_only=True).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The Parquet to write (id, image, caption, negation).")],
@@ -186,6 +210,7 @@ def ccneg_convert(
 
 
 @app.command("sugarcrepe-pp", epilog=_examples("semclip-eval sugarcrepe-pp --model runs/x/final --data-dir scpp/data --image-root coco/val2017", "semclip-eval sugarcrepe-pp --model runs/x/final --data-dir scpp/data   (TOT only, no images)"))
+@needs_train_extra("semclip-eval")
 def sugarcrepe_pp(
     model: Model,
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder with replace_att.json ... swap_obj.json.")],
@@ -204,7 +229,7 @@ def sugarcrepe_pp(
 
     from semclip_train.eval_data import SUGARCREPE_SUBSETS
 
-    _check_outputs(json_out, plot, model, *(data_dir / f"{name}.json" for name in subset or SUGARCREPE_SUBSETS))
+    _check_outputs(json_out, plot, cache_dir, model, image_root, data_dir, *(data_dir / f"{name}.json" for name in subset or SUGARCREPE_SUBSETS))
     subsets = load_sugarcrepe(data_dir, image_root, subset)
     _evaluate(model, str(data_dir), lambda embedder: evaluate_sugarcrepe(embedder, subsets, str(data_dir.resolve())),
               json_out, plot, quiet, batch_size, device, cache_dir)
@@ -215,6 +240,7 @@ def sugarcrepe_pp(
     "    --data VOC2007_mcq_llama3.1_rephrased.csv --strip-prefix /path/in/the/csv/ --image-root data/ --json negbench.json",
     "(the CSVs: NegBench's Google Drive folder, linked from datasets.md in github.com/m1k2zoo/negbench)",
 ))
+@needs_train_extra("semclip-eval")
 def negbench(
     model: Model,
     data: Annotated[list[Path], typer.Option("--data", metavar="<path>", help="A NegBench multiple-choice CSV (*_mcq_*.csv); repeat for several.")],
@@ -230,7 +256,7 @@ def negbench(
     """NegBench multiple choice: the image picks the closest caption; accuracy per template of the true caption (affirmation, negation, hybrid) and, for COCO/VOC, which kind of wrong caption was picked."""
     from semclip_train.negbench import evaluate_negbench, load_negbench
 
-    _check_outputs(json_out, plot, model, *data)
+    _check_outputs(json_out, plot, cache_dir, model, image_root, *data)
     sets = load_negbench(data, image_root, strip_prefix)
     dataset = ";".join(str(path.resolve()) for path in data)
     _evaluate(model, ", ".join(str(path) for path in data), lambda embedder: evaluate_negbench(embedder, sets, dataset),
@@ -238,6 +264,7 @@ def negbench(
 
 
 @app.command(epilog=_examples("semclip-eval zeroshot --model runs/x/final --data imagefolder/ --classes classes.txt", "(classes.txt: one class folder per line, optionally a TAB and the name used in prompts)"))
+@needs_train_extra("semclip-eval")
 def zeroshot(
     model: Model,
     data: Annotated[Path, typer.Option("--data", help="imagefolder/<class>/*.jpg")],
@@ -255,7 +282,7 @@ def zeroshot(
     from semclip_train.eval_data import load_image_folder
     from semclip_train.evaluate import evaluate_zeroshot
 
-    _check_outputs(json_out, plot, model, data, classes)
+    _check_outputs(json_out, plot, cache_dir, model, data, classes)
     folder = load_image_folder(data, classes)
     _evaluate(model, str(data),
               lambda embedder: evaluate_zeroshot(embedder, folder, prompt, negated_prompt, str(data.resolve())),
@@ -263,6 +290,7 @@ def zeroshot(
 
 
 @app.command(epilog=_examples("semclip-eval retrieval --model runs/x/final --triples test.parquet --image-root /data/coco"))
+@needs_train_extra("semclip-eval")
 def retrieval(
     model: Model,
     triples: Annotated[Path, typer.Option("--triples", help="A triple Parquet (image, caption, paraphrase, negation).")],
@@ -278,13 +306,14 @@ def retrieval(
     from semclip_train.eval_data import load_triples
     from semclip_train.evaluate import evaluate_retrieval
 
-    _check_outputs(json_out, plot, model, triples)
+    _check_outputs(json_out, plot, cache_dir, model, triples, image_root)
     items = load_triples(triples, image_root)
     _evaluate(model, str(triples), lambda embedder: evaluate_retrieval(embedder, items, str(triples.resolve())),
               json_out, plot, quiet, batch_size, device, cache_dir)
 
 
 @app.command(epilog=_examples("semclip-eval synthetic --model runs/x/final   (generates the held-out split of seed 0)", "semclip-eval synthetic --model runs/x/final --world 101   (world 101 of the family)", "semclip-eval synthetic --model runs/x/final --data bench/test.parquet --plot synthetic.png"))
+@needs_train_extra("semclip-eval")
 def synthetic(
     model: Model,
     data: Annotated[Optional[Path], typer.Option("--data", help="A test.parquet written by the synthetic generator (default: generate it); it names its world.")] = None,
@@ -305,7 +334,7 @@ def synthetic(
     from semclip_train.synthetic_data import load_scenes, load_world, write_benchmark
     from semclip_train.worlds import world_from_spec
 
-    _check_outputs(json_out, plot, model, data)
+    _check_outputs(json_out, plot, cache_dir, model, data)
     if data is not None and world != "default":
         raise SemClipError("--world generates a test split and --data reads one (which names its own world); give one")
     try:

@@ -40,7 +40,7 @@ def render_model_card(config: TrainConfig, steps: int, samples_seen: int, record
         f"| steps | {steps} |",
         f"| samples seen | {samples_seen:,} |",
         f"| batch size | {config.batch_size} per process, gradient accumulation {config.grad_accum} |",
-        f"| learning rate | {config.lr:g} (warm-up {config.warmup_steps} steps, then cosine) |",
+        _lr_line(config, records),
         f"| frozen | {', '.join(t for t, f in (('vision tower', config.freeze_vision), ('text tower', config.freeze_text)) if f) or 'nothing'} |",
         f"| seed | {config.seed} |",
     ]
@@ -70,6 +70,16 @@ def _results(records: list[dict[str, Any]]) -> list[str]:
     return ["", "## Evaluation (last values during training)", "", "| metric | value |", "|---|---|",
             *(f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |"
               for name, value in results.items())]
+
+
+def _lr_line(config: TrainConfig, records: list[dict[str, Any]]) -> str:
+    """The learning rate as the run's schedule reached it (metrics.jsonl's last `schedule` record)."""
+    plan = next((r for r in reversed(records) if r.get("event") == "schedule"), None)
+    if plan is None:  # a run logged before schedules were recorded
+        warmup = config.warmup_steps if config.warmup_steps is not None else "min(50, a tenth of the run)"
+        return f"| learning rate | {config.lr:g} (warm-up {warmup} steps, then cosine) |"
+    return (f"| learning rate | peak {plan['peak_lr']:g} at step {plan['peak_step']} (warm-up {plan['warmup_steps']} "
+            f"steps, then cosine to {config.min_lr:g} at step {plan['total_steps']}) |")
 
 
 def _absent_line(config: TrainConfig, data_line: dict[str, Any]) -> list[str]:

@@ -4,11 +4,13 @@ also go, under `train/`, `val/` and `eval/` names, one step axis.
 Each tracker is optional (its package is an extra) and imported only when asked for. A run folder
 remembers its W&B run id and MLflow run id in `trackers.json`, so `--resume` continues the same
 tracked run instead of starting a second one. They read their usual settings from the environment:
-`WANDB_PROJECT`, `WANDB_MODE=offline`, `MLFLOW_TRACKING_URI`, `MLFLOW_EXPERIMENT_NAME`.
+`WANDB_PROJECT`, `WANDB_MODE=offline`, `MLFLOW_TRACKING_URI`, `MLFLOW_EXPERIMENT_NAME`. A tracker that
+cannot start (a bad URI, a server that does not answer) is one line before training, in bounded time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -91,16 +93,26 @@ class MLflow:
             from mlflow.tracking import MlflowClient
         except ImportError:
             raise SemClipError("--report-to mlflow needs mlflow: pip install 'semclip[mlflow]'") from None
-        self.client = MlflowClient()  # MLFLOW_TRACKING_URI, else MLflow's default store
-        if "mlflow" not in ids:
-            name = os.environ.get("MLFLOW_EXPERIMENT_NAME", PROJECT)
-            experiment = self.client.get_experiment_by_name(name)
-            experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
-            run = self.client.create_run(experiment_id, run_name=run_dir.resolve().name)
-            ids["mlflow"] = run.info.run_id
-            for key, value in config.items():  # parameters cannot change, so only a new run logs them
-                self.client.log_param(ids["mlflow"], key, json.dumps(value) if isinstance(value, (list, dict)) else value)
+        uri = os.environ.get("MLFLOW_TRACKING_URI", "MLflow's default store")
+        try:
+            with _bounded_http():
+                self.client = MlflowClient()  # MLFLOW_TRACKING_URI, else MLflow's default store
+                if "mlflow" not in ids:
+                    ids["mlflow"] = self._new_run(run_dir, config)
+        except Exception as exc:  # any failure to reach or use the store is the user's set-up to fix
+            message = _root_cause(exc)
+            raise SemClipError(f"--report-to mlflow: cannot start a run at MLFLOW_TRACKING_URI {uri} ({message}); "
+                               "start the tracking server or fix the URI, or leave out --report-to mlflow") from None
         self.run_id = ids["mlflow"]
+
+    def _new_run(self, run_dir: Path, config: dict) -> str:
+        name = os.environ.get("MLFLOW_EXPERIMENT_NAME", PROJECT)
+        experiment = self.client.get_experiment_by_name(name)
+        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
+        run_id = self.client.create_run(experiment_id, run_name=run_dir.resolve().name).info.run_id
+        for key, value in config.items():  # parameters cannot change, so only a new run logs them
+            self.client.log_param(run_id, key, json.dumps(value) if isinstance(value, (list, dict)) else value)
+        return run_id
 
     def log(self, values: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
@@ -110,6 +122,34 @@ class MLflow:
 
     def close(self) -> None:
         self.client.set_terminated(self.run_id)
+
+
+# While a run starts, an unreachable tracking server fails in seconds instead of after MLflow's
+# default retries with back-off (minutes of silence); settings the user made are kept.
+STARTUP_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+@contextlib.contextmanager
+def _bounded_http():
+    added = {key: value for key, value in STARTUP_HTTP.items() if key not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def _root_cause(exc: BaseException) -> str:
+    """A failure in one short line: the network error under the wrappers ('Connection refused'),
+    else the error's own message."""
+    inner: BaseException | None = exc
+    while inner is not None:
+        if isinstance(inner, OSError) and inner.strerror:
+            return inner.strerror
+        inner = inner.__cause__ or inner.__context__
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return (text[:200] + "...") if len(text) > 200 else text
 
 
 TRACKERS = {"tensorboard": TensorBoard, "wandb": WandB, "mlflow": MLflow}

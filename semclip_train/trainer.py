@@ -36,7 +36,8 @@ from semclip_train.components import (
 )
 from semclip_train.config import TrainConfig, save_config
 from semclip_train.data import absent_per_batch
-from semclip_train.errors import SemClipError, TrainingDiverged
+from semclip_train.errors import SemClipError
+from semclip_train.health import check_finite, check_model
 from triplegen.polarity import is_negated
 
 LOCK_NAME = ".semclip-train.lock"
@@ -54,6 +55,7 @@ class TrainResult:
     val_loss: float | None = None
     skipped_images: int = 0
     skipped_rows: int = 0
+    already_complete: bool = False  # a rerun of a finished run: nothing was trained or written
 
 
 def lr_at(step: int, lr: float, min_lr: float, warmup_steps: int, total_steps: int) -> float:
@@ -90,10 +92,19 @@ def _train(config: TrainConfig, context: distributed.DistributedContext) -> Trai
     """One run per folder: rank 0 holds its lock (released by the kernel even on kill -9)."""
     from triplegen.files import RunLock, refuse_file, remove_stale_temps
 
+    from semclip_train.run_folder import (
+        describe_difference, finished_counts, finished_with, refuse_overlapping_inputs,
+    )
+
     run_dir = config.run_dir
     refuse_file(run_dir, "--output")
+    refuse_overlapping_inputs(config)
+    if finished_with(config):
+        steps, samples_seen = finished_counts(run_dir)
+        return TrainResult(run_dir, run_dir / "final", steps, samples_seen, already_complete=True)
     if config.resume is None and ((run_dir / "checkpoints").exists() or (run_dir / "final").exists()):
-        raise SemClipError(f"{run_dir} already holds a run: pass --resume {run_dir} or another --output")
+        raise SemClipError(f"{run_dir} already holds a run with other settings{describe_difference(config)}: "
+                           f"pass --resume {run_dir} to continue it with these, or another --output")
     if not context.is_main:
         return _loop(_prepare(config, context))
     with RunLock(run_dir / LOCK_NAME, f"--output {run_dir}"):
@@ -121,6 +132,7 @@ class Run:
     log: Any
     steps_per_epoch: int
     total_steps: int
+    warmup_steps: int
     step: int = 0
     samples_seen: int = 0
     epoch: int = 0
@@ -146,13 +158,13 @@ class Run:
 def _loop(run: Run) -> TrainResult:
     """The training loop, as nanoGPT's: schedule, forward/backward, a finite check, update, then
     logging, evaluation, validation and checkpoints."""
-    from semclip_train.checkpoint import save_checkpoint, save_final
+    from semclip_train.checkpoint import checkpoint_state, save_checkpoint, save_final
     from semclip_train.model import set_train_mode
 
     config, clip, log = run.config, run.module.clip, run.log
     step, samples_seen = run.step, run.samples_seen
     last_terms: dict[str, float] = {}
-    val_loss = None
+    val_loss, probe = None, None
     tick, tick_step = time.perf_counter(), step
     try:  # the progress bar must stop and metrics.jsonl close even when a step fails
         log.start(run.total_steps, step)
@@ -164,11 +176,12 @@ def _loop(run: Run) -> TrainResult:
                 if step >= run.total_steps:
                     break
                 seed_step(config.seed, run.context.rank, step)
-                lr = lr_at(step, config.lr, config.min_lr, config.warmup_steps, run.total_steps)
+                lr = lr_at(step, config.lr, config.min_lr, run.warmup_steps, run.total_steps)
                 for group in run.optimizer.param_groups:
                     group["lr"] = lr
                 micro_batches = [run.inputs(next(batches)) for _ in range(config.grad_accum)]
                 terms = accumulate_gradients(run.ddp, micro_batches, run.autocast)
+                probe = micro_batches[-1]  # the checks before a checkpoint embed it
                 grad_norm = clip_gradients(run.module, config.grad_clip)
                 check_finite(run, step + 1, terms["loss"], grad_norm)  # before the update touches the weights
                 apply_update(run.module, run.optimizer, config)
@@ -183,6 +196,8 @@ def _loop(run: Run) -> TrainResult:
                                     **last_terms})
                     tick, tick_step = time.perf_counter(), step
                 if config.eval_every is not None and step % config.eval_every == 0:
+                    if run.context.is_main:
+                        check_model(run, step, probe)  # a diverged model is stopped, not scored 0%
                     run_evaluation(config, clip, run.processor, run.device, step, log, run.context)
                     set_train_mode(clip, config.freeze_vision, config.freeze_text)
                 end_of_epoch = step_in_epoch + 1 == run.steps_per_epoch
@@ -193,14 +208,14 @@ def _loop(run: Run) -> TrainResult:
                     set_train_mode(clip, config.freeze_vision, config.freeze_text)
                 if run.context.is_main and (step % config.checkpoint_every == 0 or end_of_epoch
                                             or step == run.total_steps):
-                    check_weights(run, step)
+                    check_model(run, step, probe)
                     position = (epoch + 1, 0) if end_of_epoch else (epoch, step_in_epoch + 1)
                     run.checkpoint = save_checkpoint(config.run_dir, run.module, checkpoint_state(
                         config, run.optimizer, step, samples_seen, position))
             epoch, done_in_epoch = epoch + 1, 0
 
         if run.context.is_main:
-            check_weights(run, step)
+            check_model(run, step, probe)
         final_dir = (save_final(config.run_dir, clip, run.processor, _model_card(config, step, samples_seen))
                      if run.context.is_main else None)
         distributed.barrier()
@@ -212,7 +227,9 @@ def _loop(run: Run) -> TrainResult:
 
 def _prepare(config: TrainConfig, context: distributed.DistributedContext) -> Run:
     """Data, model, checkpoint, optimizer, loaders and log of a run (a resumed one where it stopped)."""
-    from semclip_train.checkpoint import latest_checkpoint, load_checkpoint, set_rng_state
+    from semclip_train.checkpoint import (
+        latest_checkpoint, load_checkpoint, load_optimizer_state, restore_rng_state,
+    )
     from semclip_train.metrics_log import MetricsLog, NullLog
     from semclip_train.model import set_train_mode
 
@@ -260,17 +277,22 @@ def _prepare(config: TrainConfig, context: distributed.DistributedContext) -> Ru
     if steps_per_epoch == 0:
         raise SemClipError(f"{len(data.train)} training rows cannot fill one step of "
                            f"{global_batch * config.grad_accum} (batch x ranks x grad-accum)")
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    if resumed.get("step", 0) > total_steps:
+        raise SemClipError(f"checkpoint {checkpoint} is at step {resumed['step']}, beyond this run's {total_steps} "
+                           "steps (--max-steps, --epochs): raise them to continue it")
+    warmup_steps = config.warmup_for(total_steps)
+    log.event(schedule(config, total_steps, warmup_steps))
     optimizer = build_optimizer(module, config, device)
     if resumed:
-        optimizer.load_state_dict(resumed["optimizer"])
+        load_optimizer_state(optimizer, resumed["optimizer"], checkpoint)
         if context.is_main:
-            set_rng_state(resumed["rng"])
+            restore_rng_state(resumed["rng"], checkpoint)
     ddp = distributed.wrap_ddp(module, context)
     set_train_mode(module.clip, config.freeze_vision, config.freeze_text)
     return Run(config, context, device, data, module, ddp, processor, cache, loader, sampler, optimizer, autocast,
-               log, steps_per_epoch, config.max_steps or config.epochs * steps_per_epoch,
-               step=resumed.get("step", 0), samples_seen=resumed.get("samples_seen", 0),
-               epoch=resumed.get("epoch", 0), step_in_epoch=resumed.get("step_in_epoch", 0), checkpoint=checkpoint)
+               log, steps_per_epoch, total_steps, warmup_steps, step=resumed.get("step", 0),
+               samples_seen=resumed.get("samples_seen", 0), epoch=resumed.get("epoch", 0), step_in_epoch=resumed.get("step_in_epoch", 0), checkpoint=checkpoint)
 
 
 def _report_data(log, data, global_batch: int, texts: tuple[str, ...]) -> None:
@@ -294,32 +316,6 @@ def _report_data(log, data, global_batch: int, texts: tuple[str, ...]) -> None:
     if len(data.val) and not val_batches:
         log.message(f"no validation loss: the validation split has {len(data.val)} rows, fewer than one batch of "
                     f"{global_batch} (batch x ranks); raise --val-fraction or lower --batch-size")
-
-
-def check_finite(run: Run, step: int, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
-    """Stop a diverged run (the same verdict on every rank) before its update, keeping the last good
-    checkpoint and writing nothing to final/."""
-    health = distributed.all_reduce_mean(torch.stack([loss.detach().float(), grad_norm.detach().float()]))
-    if torch.isfinite(health).all():
-        return
-    loss_value, norm = health.tolist()
-    raise TrainingDiverged(f"training diverged at step {step}: the loss is {loss_value:.4g} and the gradient norm "
-                           f"{norm:.4g}; lower --lr (now {run.config.lr:g}) or check the data; {_kept(run)}")
-
-
-def check_weights(run: Run, step: int) -> None:
-    """No checkpoint or final model with a weight that is not finite."""
-    broken = next((name for name, tensor in run.module.state_dict().items()
-                   if tensor.is_floating_point() and not torch.isfinite(tensor).all()), None)
-    if broken is not None:
-        raise TrainingDiverged(f"training diverged by step {step}: {broken} is not finite; lower --lr (now "
-                               f"{run.config.lr:g}); {_kept(run)}")
-
-
-def _kept(run: Run) -> str:
-    if run.checkpoint is None:
-        return "no checkpoint was saved yet and nothing was written to final/"
-    return f"the last good checkpoint is {run.checkpoint} (--resume continues from it); nothing was written to final/"
 
 
 def clip_gradients(module: torch.nn.Module, max_norm: float | None) -> torch.Tensor:
@@ -385,12 +381,9 @@ def run_evaluation(config, clip, processor, device, step, log, context) -> None:
     distributed.barrier()
 
 
-def checkpoint_state(config: TrainConfig, optimizer, step: int, samples_seen: int, position) -> dict[str, Any]:
-    from semclip_train.checkpoint import rng_state
-
-    epoch, step_in_epoch = position
-    return {
-        "step": step, "epoch": epoch, "step_in_epoch": step_in_epoch, "samples_seen": samples_seen,
-        "optimizer": optimizer.state_dict(), "scaler": None, "scheduler": {"step": step},
-        "config": config.model_dump(mode="json"), "rng": rng_state(),
-    }
+def schedule(config: TrainConfig, total_steps: int, warmup_steps: int) -> dict[str, Any]:
+    """The learning-rate schedule as run, for metrics.jsonl and the model card (the default warm-up
+    depends on the run's length): the peak is reached at the last warm-up step."""
+    peak_step = max(warmup_steps, 1)
+    return {"event": "schedule", "total_steps": total_steps, "warmup_steps": warmup_steps, "peak_step": peak_step,
+            "peak_lr": lr_at(peak_step - 1, config.lr, config.min_lr, warmup_steps, total_steps)}

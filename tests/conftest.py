@@ -23,7 +23,9 @@ import pytest
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SUGARCREPE_DIR = SHARED_DATA / "sugarcrepe_pp"
+# SugarCrepe++'s JSON files (the data folder of github.com/Sri-Harsha/scpp): where
+# SEMCLIP_SUGARCREPE_PP_DIR says, else beside the clone, as for the benchmarks (benchmarks/sugarcrepe_data.py)
+SUGARCREPE_DIR = Path(os.environ.get("SEMCLIP_SUGARCREPE_PP_DIR") or SHARED_DATA / "sugarcrepe_pp")
 
 
 def require(module: str, why: str, setting: str = "SEMCLIP_REQUIRE_VLLM") -> None:
@@ -74,9 +76,10 @@ def ray_cluster() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def sugarcrepe_dir() -> Path:
-    """The SugarCrepe++ JSON files (a data folder beside the checkout), or a skip where there are none."""
+    """The SugarCrepe++ JSON files (SUGARCREPE_DIR), or a skip where there are none."""
     if not (SUGARCREPE_DIR / "replace_att.json").exists():
-        pytest.skip(f"SugarCrepe++ data not found at {SUGARCREPE_DIR}")
+        pytest.skip(f"SugarCrepe++ data not found at {SUGARCREPE_DIR}: set SEMCLIP_SUGARCREPE_PP_DIR to the data "
+                    "folder of github.com/Sri-Harsha/scpp")
     return SUGARCREPE_DIR
 
 

@@ -24,6 +24,8 @@ from triplegen.synonyms import ObjectLexicon
 REASONS: dict[str, str] = {
     "empty_caption": "the source caption is missing, empty or only whitespace",
     "caption_too_long": "the source caption is longer than the configured maximum",
+    "caption_control_chars": "the source caption holds a control character (NUL, escape, backspace...): a broken "
+                             "export or binary data, not text to write about",
     "invalid_json": "the model output is not a JSON object",
     "missing_field": "the JSON object lacks the paraphrase or the negation string",
     "truncated": "the output hit the token limit before it was complete",
@@ -199,12 +201,20 @@ class _Text:
         return _META.search(self.raw) is not None
 
 
+# C0 and C1 control characters other than the whitespace ones (tab, newline, carriage return), which
+# captions scraped from the web hold and the checks read as spaces.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def check_caption(caption: str | None, config: CheckConfig = CheckConfig()) -> str | None:
-    """None when the caption is usable as a source, else `empty_caption` or `caption_too_long`."""
+    """None when the caption is usable as a source, else `empty_caption`, `caption_too_long` or
+    `caption_control_chars` (a NUL or an escape code: a model would copy it into the texts, or stop at it)."""
     if caption is None or not caption.strip():
         return "empty_caption"
     if len(caption) > config.max_caption_chars:
         return "caption_too_long"
+    if _CONTROL.search(caption):
+        return "caption_control_chars"
     return None
 
 

@@ -10,19 +10,24 @@ and the largest file (train2017 instances, about 450 MB) fits in memory once its
 by far its bulk, are dropped as each annotation is decoded. Converting train2017 (590k captions,
 860k instances) peaks at about 1.5 GB and takes about 15 s (measured on a synthetic file of the same
 size and shape); val2017 needs a tenth of that.
+
+Each output records what it was made from (key `semclip.made_from` of its Parquet metadata: the
+inputs' names, sizes and SHA-256 digests, and the settings), so the same command run again finds it
+complete and rewrites nothing, and one with other inputs or settings is refused unless `--overwrite`.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from triplegen.cooccurrence import Cooccurrence, refuse_cooccurrence_output, write_cooccurrence
+from triplegen.cooccurrence import Cooccurrence, file_digest, refuse_cooccurrence_output, write_cooccurrence
 from triplegen.errors import TripleGenError
 from triplegen.readers import PARQUET_SUFFIXES
 from triplegen.files import same_file
@@ -38,6 +43,7 @@ COCO_FIELDS: list[pa.Field] = [
     pa.field("image_id", pa.int64(), nullable=False),
 ]
 OBJECTS = "objects"
+MADE_FROM = b"semclip.made_from"  # the inputs and settings an output was made from: a rerun compares them
 
 
 def coco_schema(with_objects: bool) -> pa.Schema:
@@ -54,6 +60,7 @@ class CocoSummary:
     categories: int | None  # distinct category names that occur in the rows
     bytes: int
     cooccurrence: Path | None = None  # the label co-occurrence table, when asked for
+    complete: tuple[Path, ...] = ()  # outputs an earlier run made from the same inputs: not rewritten
 
 
 @dataclass(frozen=True)
@@ -119,15 +126,47 @@ def write_coco_captions(captions_json: Path | str, output: Path | str, instances
         raise TripleGenError(f"the output {output} must end in .parquet (triplegen generate reads by suffix)")
     if output.is_dir():
         raise TripleGenError(f"the output {output} is a folder; name a .parquet file")
-    if output.exists() and not overwrite:
-        raise TripleGenError(f"{output} already exists; pass --overwrite to replace it")
-    table, instances = _convert(captions_json, instances_json, image_prefix)
-    written = write_parquet_atomic(output, table, table.schema)
+    wanted = {output: _made_from(inputs, image_prefix=_as_folder(image_prefix))}
+    if cooccurrence is not None:
+        wanted[Path(cooccurrence)] = _made_from({"instances": inputs["instances"]}, table="cooccurrence")
+    complete = tuple(path for path, made_from in wanted.items() if not overwrite and _is_complete(path, made_from))
+    if output in complete:
+        table, instances = pq.read_table(output), None
+    else:
+        table, instances = _convert(captions_json, instances_json, image_prefix)
+        table = table.replace_schema_metadata({MADE_FROM: json.dumps(wanted[output], sort_keys=True)})
+        write_parquet_atomic(output, table, table.schema)
     cooc = None
     if cooccurrence is not None:
-        cooc = write_cooccurrence(instances.cooccurrence(Path(instances_json).name), cooccurrence,
-                                  {f"{role} input": path for role, path in inputs.items()}, overwrite)
-    return _summarise(table, written.path, written.bytes, cooc)
+        cooc = Path(cooccurrence)
+        if cooc not in complete:
+            counts = (instances.cooccurrence(Path(instances_json).name) if instances
+                      else coco_cooccurrence(instances_json))
+            write_cooccurrence(counts, cooc, {f"{role} input": path for role, path in inputs.items()}, True,
+                               made_from={MADE_FROM: json.dumps(wanted[cooc], sort_keys=True)})
+    return replace(_summarise(table, output, output.stat().st_size, cooc), complete=complete)
+
+
+def _made_from(inputs: dict[str, Path], **settings) -> dict:
+    """What an output is made from: each input's name, size and content digest, and the settings."""
+    files = {role: {"name": path.name, "bytes": path.stat().st_size, "sha256": file_digest(path)}
+             for role, path in inputs.items() if path.is_file()}
+    return {"inputs": files, **settings}
+
+
+def _is_complete(path: Path, made_from: dict) -> bool:
+    """True when `path` was made from these inputs and settings; a file made otherwise is refused here."""
+    if not path.exists():
+        return False
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(MADE_FROM)
+        recorded = json.loads(raw) if raw else None
+    except (OSError, ValueError):  # not Parquet, or not ours
+        recorded = None
+    if recorded == made_from:
+        return True
+    why = "" if recorded is None else " (it was made from other inputs or settings)"
+    raise TripleGenError(f"{path} already exists; pass --overwrite to replace it{why}")
 
 
 def _check_cooccurrence_output(path: Path, output: Path, inputs: dict[str, Path], overwrite: bool) -> None:
@@ -136,7 +175,8 @@ def _check_cooccurrence_output(path: Path, output: Path, inputs: dict[str, Path]
         raise TripleGenError("--cooccurrence counts the labels of the instances file; name it after the captions file")
     if same_file(path, output):
         raise TripleGenError(f"--cooccurrence {path} is the captions output -o; name another file")
-    refuse_cooccurrence_output(path, {f"{role} input": source for role, source in inputs.items()}, overwrite)
+    # an existing table is compared with what this run would write (write_coco_captions)
+    refuse_cooccurrence_output(path, {f"{role} input": source for role, source in inputs.items()}, overwrite=True)
 
 
 def load_json(path: Path, role: str) -> dict:
@@ -157,6 +197,8 @@ def load_json(path: Path, role: str) -> dict:
         raise TripleGenError(f"{path} is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except UnicodeDecodeError:
         raise TripleGenError(f"{path} is not JSON: it is not UTF-8 text") from None
+    except RecursionError:  # arrays or objects nested thousands deep: no COCO file is
+        raise TripleGenError(f"{path} is not a COCO {role} file: its JSON is nested too deeply to read") from None
     except OSError as exc:
         raise TripleGenError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not isinstance(data, dict):

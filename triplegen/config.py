@@ -50,7 +50,7 @@ class EngineOptions(BaseModel):
     data_parallel_size: int = 1
     dtype: str = "auto"
     max_model_len: int | None = None
-    gpu_memory_utilization: float = 0.9
+    gpu_memory_utilization: float | None = None  # None: 0.9 on a GPU; on a CPU the KV cache is sized from free memory
     enforce_eager: bool = False
     seed: int = 0
 
@@ -72,6 +72,9 @@ class ServerOptions(BaseModel):
     # an outage is not a reason to reject rows (the rerun of the same command resumes).
     max_outage_s: float = Field(default=30.0, gt=0)
     max_outage_failures: int | None = Field(default=None, ge=1)
+    # A server that refuses this many requests in a row (HTTP 400/413/422), none answered between them,
+    # is set up wrong for the run (e.g. a context shorter than the prompt): the run stops, nothing rejected.
+    max_refusals_in_a_row: int = Field(default=16, ge=1)
 
 
 class RayOptions(BaseModel):

@@ -76,6 +76,13 @@ class Cooccurrence:
     def together(self, label: str, other: str) -> int:
         return self.pairs.get(label, {}).get(other, 0)
 
+    def digest(self) -> str:
+        """A hash of the counts (not the source name): a resumed run must choose from the same ones."""
+        import hashlib
+
+        rows = self.to_table().select(["label", "other", "images"]).to_pylist()
+        return hashlib.blake2b(json.dumps([self.images, rows]).encode(), digest_size=16).hexdigest()
+
     def to_table(self) -> pa.Table:
         """Sorted rows (label, then its own count before its pairs), so the same counts give the same file."""
         rows = []
@@ -89,10 +96,13 @@ class Cooccurrence:
 
 
 def write_cooccurrence(table: Cooccurrence, output: Path | str, inputs: dict[str, Path] | None = None,
-                       overwrite: bool = False) -> Path:
-    """Write atomically; refuse to replace an input (`inputs`: role -> path) or, without `overwrite`, any file."""
+                       overwrite: bool = False, made_from: dict[bytes, str] | None = None) -> Path:
+    """Write atomically; refuse to replace an input (`inputs`: role -> path) or, without `overwrite`, any file.
+    `made_from`: more key-value metadata (what the table was counted from, triplegen.coco)."""
     refuse_cooccurrence_output(Path(output), inputs or {}, overwrite)
     arrow = table.to_table()
+    if made_from:
+        arrow = arrow.replace_schema_metadata({**arrow.schema.metadata, **made_from})
     return write_parquet_atomic(Path(output), arrow, arrow.schema).path
 
 

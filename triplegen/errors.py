@@ -22,10 +22,9 @@ TripleGenError = UserError  # the name triplegen's modules raise it under
 class MissingExtraError(UserError):
     """An optional dependency is needed for the feature the user asked for."""
 
-    def __init__(self, feature: str, extra: str, module: str):
-        super().__init__(
-            f"{feature} needs the '{module}' package: pip install 'semclip[{extra}]'"
-        )
+    def __init__(self, feature: str, extra: str, module: str, install: str | None = None):
+        install = install or f"pip install 'semclip[{extra}]'"
+        super().__init__(f"{feature} needs the '{module}' package: {install}")
 
 
 class BackendUnavailable(UserError):

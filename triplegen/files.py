@@ -8,19 +8,29 @@ shell creates; `tempfile.mkstemp`/`mkdtemp` would make them private (0600/0700) 
 that, so a colleague could not read a triples file or a checkpoint in a shared folder. A process
 killed mid-write leaves its temporary file behind; the next run, holding the run's lock, removes
 it (`remove_stale_temps`).
+
+Nothing is written through a symbolic link: a destination or lock file that is a link (which no
+command makes) is refused, so a link planted at an output's name cannot make a run truncate or
+replace the file it points to. `refuse_unsafe_output` is the one check a command runs on a path it
+will write: not a link, not an input, not outside its output folder. A full disk or an exceeded quota
+during any write here is one line naming the path and the free space there (`DiskFull`); the
+temporary file is removed, so the same command reruns (and a generate run resumes) once there is room.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import secrets
 import shutil
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from triplegen.disk_full import DiskFull, failed_for_space, is_disk_full, is_quota
 from triplegen.errors import UserError
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
@@ -37,6 +47,8 @@ def _temp_name(path: Path) -> Path:
 
 
 def cannot_write(path: Path, exc: OSError) -> UserError:
+    if is_disk_full(exc):
+        return DiskFull(path, quota=is_quota(exc))
     return UserError(f"cannot write {path}: {exc.strerror or exc}"
                      + (f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""))
 
@@ -69,17 +81,22 @@ def temp_path(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, needed: int | None = None) -> Iterator[Path]:
     """A temporary file for any writer (pyarrow, safetensors, torch.save), moved onto `path` only
-    when the block finishes; on an exception it is removed and `path` is left as it was."""
+    when the block finishes; on an exception it is removed and `path` is left as it was. A full disk
+    becomes `DiskFull` (`needed`: the bytes the write needs, when known)."""
     path = Path(path)
+    refuse_link(path, "the output")
     temp = temp_path(path)
     try:
         yield temp
         os.chmod(temp, 0o666 & ~current_umask())  # a writer that recreated the file chose its own mode
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
+        full = failed_for_space(exc, path.parent)
         temp.unlink(missing_ok=True)
+        if full:
+            raise DiskFull(path, needed, is_quota(exc)) from None
         raise
 
 
@@ -91,6 +108,7 @@ def atomic_folder(path: Path) -> Iterator[Path]:
     (`save_pretrained` and safetensors create some files private).
     """
     path = Path(path)
+    refuse_link(path, "the output")
     make_parent(path)
     temp = _temp_name(path)
     try:
@@ -107,8 +125,11 @@ def atomic_folder(path: Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
+        full = failed_for_space(exc, path.parent)
         shutil.rmtree(temp, ignore_errors=True)
+        if full:
+            raise DiskFull(path, quota=is_quota(exc)) from None
         raise
 
 
@@ -122,10 +143,27 @@ def _apply_umask(folder: Path) -> None:
             os.chmod(os.path.join(parent, name), 0o666 & ~mask)
 
 
+def move_into_place(staged: Path, path: Path) -> None:
+    """Put a file written beside `path` (see `temp_path`) in its place in one step."""
+    refuse_link(Path(path), "the output")
+    os.replace(staged, path)
+
+
+def remove_folder(path: Path) -> None:
+    """Delete a folder as a whole: renamed to a temporary name first, so a kill during the deletion
+    leaves a temporary that `remove_stale_temps` clears, never a half-deleted folder."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir():
+        return
+    doomed = _temp_name(path)
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> Path:
     """A small file (card, marker, report, image) through a temp file, fsync and a rename."""
     path = Path(path)
-    with atomic_path(path) as temp:
+    with atomic_path(path, len(data)) as temp:
         with open(temp, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -190,6 +228,29 @@ def refuse_overwriting_inputs(outputs: dict[str, Path | None], inputs: Iterable[
                                 "it as input: write it elsewhere")
 
 
+def refuse_link(path: Path, what: str) -> None:
+    """Refuse to write at a path that is a symbolic link: no command makes one, so it leads to a file
+    that is not this run's, which writing through it (or replacing it) would change or hide."""
+    path = Path(path)
+    if path.is_symlink():
+        raise UserError(f"{what} {path} is a symbolic link (to {os.readlink(path)}); nothing is written through "
+                        "a link: remove the link or name another path")
+
+
+def refuse_unsafe_output(path: Path, flag: str, inputs: Iterable[Path] = (), within: Path | None = None) -> None:
+    """The one input-protection rule for any path a command writes (a file, a folder, a lock, a cache):
+    not a symbolic link, not an input or inside an input folder, and, given `within` (the output
+    folder), inside it once every link on the way is followed."""
+    path = Path(path)
+    refuse_overwriting_inputs({flag: path}, inputs, read_folders=True)
+    refuse_link(path, flag)
+    if within is not None:
+        real = Path(os.path.realpath(path))
+        if not real.is_relative_to(os.path.realpath(within)):
+            raise UserError(f"{flag} {path} leads to {real}, outside the output folder {within} "
+                            "(a link on the way?); remove the link or name another path")
+
+
 def refuse_folder(path: Path | None, flag: str) -> None:
     """An output file that names an existing folder is a mistake, not something to replace; one
     whose folder cannot be made (a file in the way) is refused before any work."""
@@ -225,12 +286,10 @@ class RunLock:
     def __enter__(self) -> "RunLock":
         import fcntl
 
+        refuse_link(self.path, f"{self.what}: the lock")
         make_parent(self.path)
         while True:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-            except OSError as exc:
-                raise UserError(f"{self.what}: cannot write in {self.path.parent} ({exc.strerror or exc})") from None
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -239,16 +298,39 @@ class RunLock:
                 raise UserError(f"{self.what} is in use by another run (pid {holder or '?'}, lock {self.path}); "
                                 "wait for it to finish or stop it") from None
             try:  # the holder before us may have removed the file between our open and our lock
-                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+                same = os.fstat(fd).st_ino == os.lstat(self.path).st_ino
             except FileNotFoundError:
                 same = False
             if same:
                 break
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:
+            self.__exit__()
+            raise cannot_write(self.path, exc) from None
         return self
+
+    def _open(self) -> int:
+        """The lock file, never through a link (O_NOFOLLOW) and only a plain file of its own: a hard
+        link to another file would be truncated to the pid."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # made a link since refuse_link looked
+                refuse_link(self.path, f"{self.what}: the lock")
+            if is_disk_full(exc):
+                raise DiskFull(self.path) from None
+            raise UserError(f"{self.what}: cannot write in {self.path.parent} ({exc.strerror or exc})") from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            os.close(fd)
+            kind = "a hard link to another file" if stat.S_ISREG(info.st_mode) else "not a plain file"
+            raise UserError(f"{self.what}: the lock {self.path} is {kind}, not a lock a run made; "
+                            "nothing is written into it: remove it and rerun")
+        return fd
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:

@@ -4,6 +4,11 @@ The YAML's `configs` are what make `load_dataset("out/coco")` return the triples
 config) and `load_dataset("out/coco", "rejects")` the rejects: without them `datasets` would read both
 Parquet files as one table and fail on their different columns. The card is built with
 `huggingface_hub`'s `DatasetCard`, so `hf upload` pushes a folder the Hub renders and loads as is.
+
+A run without rejects still writes `rejects.parquet` (0 rows, its columns), but its card lists no
+`rejects` config: `datasets` cannot load a split of 0 rows ("Instruction "train" corresponds to no
+data!", with or without `features` in the card), nor can the Hub's viewer show one, so
+`load_dataset(folder, "rejects")` then says that the folder has no such config, and the card why.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ def render_dataset_card(run: dict, triples: Path, rejects: Path, card: Path) -> 
     from huggingface_hub import DatasetCard, DatasetCardData
 
     same_folder = rejects.parent.resolve() == triples.parent.resolve()
+    loadable = same_folder and run["counts"]["rejected"] > 0  # datasets cannot load a split of 0 rows
     configs = [{"config_name": "default", "data_files": [{"split": "train", "path": triples.name}], "default": True}]
-    if same_folder:
+    if loadable:
         configs.append({"config_name": "rejects", "data_files": [{"split": "train", "path": rejects.name}]})
     data = DatasetCardData(
         license=run["config"].get("license") or "unknown",
@@ -39,7 +45,8 @@ def render_dataset_card(run: dict, triples: Path, rejects: Path, card: Path) -> 
         configs=configs,
     )
     title = triples.parent.name if card.name == CARD_NAME and triples.name == TRIPLES_NAME else triples.name
-    body = render_card(run, triples, rejects, title) + "\n" + _prompt_section(run) + _load_section(triples, rejects, card, same_folder)
+    body = (render_card(run, triples, rejects, title) + "\n\n" + _prompt_section(run)
+            + _load_section(triples, rejects, card, same_folder, loadable))
     return str(DatasetCard.from_template(data, template_str="---\n{{ card_data }}\n---\n\n" + body))
 
 
@@ -52,14 +59,17 @@ def _prompt_section(run: dict) -> str:
                       "", "```text", prompt["user"].strip(), "```", "", ""])
 
 
-def _load_section(triples: Path, rejects: Path, card: Path, same_folder: bool) -> str:
+def _load_section(triples: Path, rejects: Path, card: Path, same_folder: bool, loadable: bool) -> str:
     folder = "path/to/" + (triples.parent.name or "folder")
     target = folder if triples.name == TRIPLES_NAME or card.name == CARD_NAME else f"{folder}/{triples.name}"
     lines = ["## Load it", "", "```python", "from datasets import load_dataset", ""]
     if card.name == CARD_NAME:
         lines += [f'ds = load_dataset("{folder}")["train"]            # the triples; or "user/name" once pushed']
-        if same_folder:
+        if loadable:
             lines += [f'rejects = load_dataset("{folder}", "rejects")["train"]']
+        elif same_folder:
+            lines += [f"# no row was rejected: {rejects.name} has 0 rows, and no \"rejects\" config (datasets cannot "
+                      "load an empty split)"]
     else:
         lines += [f'ds = load_dataset("parquet", data_files="{folder}/{triples.name}")["train"]']
     lines += [

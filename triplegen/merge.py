@@ -4,6 +4,11 @@ A run's chunk parts are joined at its end; the outputs of `--shard i/N` runs are
 `triplegen merge`, which also proves that no id is doubled and, given the input, none is missing.
 `triplegen merge part*.parquet` also matches the rejects files beside the parts; those are taken as
 the parts' rejects, not as parts.
+
+The parts must come from one run cut into shards: parts made with other settings (`--absent-objects`,
+`--seed`, the prompt, the model, ...) are refused, naming the two parts and the setting (triplegen.shards).
+A merged output records a digest of every part it was joined from, so the same merge run again finds
+it complete and rewrites nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from triplegen.layout import card_file, find_rejects, output_files, resolve_trip
 from triplegen.objects import ABSENT_SUFFIX
 from triplegen.readers import CaptionSource, Columns
 from triplegen.records import BlindCounts, add_blind
+from triplegen.shards import MERGED, merged_before, parts_digest, refuse_mixed_settings
 from triplegen.schema import METADATA_KEY, REQUIRED_TRIPLE_COLUMNS, reject_schema
 from triplegen.writer import ParquetSink, WriteSummary
 
@@ -67,6 +73,7 @@ class MergeSummary:
     ids: int = 0
     notes: list[str] = field(default_factory=list)
     card: Path | None = None
+    complete: bool = False  # the same parts were merged into it before: nothing was rewritten
 
 
 def merge_shards(parts: list[Path], output: Path, rejects: Path | None = None, input: Path | None = None,
@@ -87,28 +94,33 @@ def merge_shards(parts: list[Path], output: Path, rejects: Path | None = None, i
     refuse_folder(output, "-o")
     refuse_folder(rejects, "--rejects")
     refuse_overwriting_inputs({"-o": output, "--rejects": rejects}, parts + reject_parts + ([input] if input else []))
-    for target in (output, rejects):
-        if target.exists() and not overwrite:
-            raise TripleGenError(f"{target} already exists; pass --overwrite to replace it")
     schema = _triples_schema(parts)
+    runs = [read_run_metadata(p) for p in parts]
+    refuse_mixed_settings(parts, runs)
+    sources = parts_digest(parts, reject_parts)
+    complete = not overwrite and merged_before(output, rejects, sources)
 
     seen = _collect_ids(parts + reject_parts)
     checked = False
     if input is not None:
         _compare_with_input(seen, input, read_run_metadata(parts[0]))
         checked = True
-    runs = [read_run_metadata(p) for p in parts]
     combined = combine_runs(runs)
-    run = {**(combined or {}), "merged_from": [str(p) for p in parts], "runs": runs}
-    card = card_file(output)
+    card = card_file(output) if combined is not None else None
+    if complete:  # the same merge ran before: its files stay as they are
+        return MergeSummary(_written(output), _written(rejects), parts, checked, len(seen), notes, card, True)
+    run = {**(combined or {}), "merged_from": [str(p) for p in parts], "runs": runs, MERGED: sources}
     out = concat_parquet(parts, output, schema, run)
     rej = concat_parquet(reject_parts, rejects, reject_schema(), run)
-    if combined is not None:
+    if card is not None:
         write_text_atomic(card, render_dataset_card(combined, output, rejects, card))
     else:
         notes.append("the parts carry no triplegen run metadata: no dataset card written")
-        card = None
     return MergeSummary(out, rej, parts, checked, len(seen), notes, card)
+
+
+def _written(path: Path) -> WriteSummary:
+    return WriteSummary(path, pq.read_metadata(path).num_rows, path.stat().st_size)
 
 
 def combine_runs(runs: list[dict | None]) -> dict | None:
@@ -125,7 +137,8 @@ def combine_runs(runs: list[dict | None]) -> dict | None:
         return total
 
     first = known[0]
-    return {**{k: v for k, v in first.items() if k not in ("merged_from", "runs")},
+    own = ("merged_from", "runs", MERGED, "fingerprint", "input_digest")  # of the first part, not of the merge
+    return {**{k: v for k, v in first.items() if k not in own},
             "config": {**first["config"], "shard": None},
             **{key: summed(key) for key in ("counts", "tokens", "reject_reasons", "check_failures", "absent_notes")},
             "blind_counts": _summed_blind(known)}

@@ -16,12 +16,16 @@ from __future__ import annotations
 import json
 import math
 import random
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+import pyarrow as pa
+
 from triplegen.cooccurrence import Cooccurrence, read_cooccurrence
 from triplegen.errors import TripleGenError
+from triplegen.polarity import cue_spans
 from triplegen.synonyms import ObjectLexicon
 
 if TYPE_CHECKING:
@@ -34,6 +38,13 @@ if TYPE_CHECKING:
 MIN_FIT = 0.25
 SCENE_CACHE = 65_536  # scenes whose plausible labels are kept (COCO has 5 captions per image)
 ABSENT_SUFFIX = "#absent-"
+# Distinct labels one row may hold. The input's statistics count every pair of a row's labels, so a
+# row of n labels costs n^2/2 counts: 5 rows of 20,000 labels took 8.4 GB and 498 s, of 2,000 20 s
+# and 0.7 GB, of 256 0.7 s (reading and planning; docs/benchmarks.md).
+MAX_LABELS = 256
+MAX_LABEL_WORDS = 5  # COCO's and Open Images' longest labels have 2 and 4 words
+_ARTICLES = frozenset({"a", "an", "the"})
+_NOT_IN_NAMES = frozenset('|;[]{}<>"\\')  # delimiters, list and markup syntax
 
 
 def derived_id(source_id: str, index: int) -> str:
@@ -45,6 +56,9 @@ def parse_labels(value: Any) -> list[str]:
     """Labels from a list column, or from text: a JSON array or comma-separated names (CSV input).
 
     Labels are stripped and lower-cased, repeats dropped (order kept): "Dog" and "dog " are one object.
+    In comma-separated text, commas with nothing between them name nothing ("cat, sofa,"). A label
+    that cannot name an object (`label_problem`) and a row of more than MAX_LABELS labels are refused
+    (TripleGenError): each would be written into rows as "no <label>".
     """
     if value is None:
         return []
@@ -56,19 +70,51 @@ def parse_labels(value: Any) -> list[str]:
             except json.JSONDecodeError:
                 raise TripleGenError(f"objects value {text[:60]!r} is not a JSON list of names") from None
         else:
-            value = text.split(",")
+            value = [piece for piece in text.split(",") if piece.strip()]
     if not isinstance(value, (list, tuple)):
         raise TripleGenError(f"objects must be a list of names, got {type(value).__name__}")
     labels: dict[str, None] = {}
     for item in value:
-        if item is None:
-            continue
-        if not isinstance(item, str):
+        if item is not None and not isinstance(item, str):
             raise TripleGenError(f"object names must be text, got {item!r}")
-        label = " ".join(item.lower().split())
-        if label:
-            labels[label] = None
+        label = " ".join((item or "").lower().split())
+        problem = label_problem(label)
+        if problem is not None:
+            raise TripleGenError(f"object label {item!r} {problem}")
+        labels[label] = None
+    if len(labels) > MAX_LABELS:
+        raise TripleGenError(f"{len(labels):,} distinct object labels in one row; at most {MAX_LABELS} per image are "
+                             "read (every pair of an image's labels is counted, so the cost grows with the square "
+                             "of their number): keep the objects the image shows")
     return list(labels)
+
+
+def label_problem(label: str) -> str | None:
+    """Why a normalised label cannot name an object, or None.
+
+    Each rule stands for a wrong column or a wrong format rather than an odd vocabulary: a caption
+    ("a cat sleeps on a sofa": an article, many words), labels joined by another delimiter ("cat|dog"),
+    class ids instead of names, a broken export (a control character, an empty item), or a label that
+    is itself a negation ("no", "not a dog"), which "no <label>" would turn into a double negation.
+    """
+    if not label:
+        return "is empty (null or blank); drop it from the list"
+    if any(unicodedata.category(char) == "Cc" for char in label):
+        return "holds a control character (a broken export?)"
+    odd = next((char for char in label if char in _NOT_IN_NAMES), None)
+    if odd is not None:
+        return (f"holds {odd!r}, which no object name does (labels joined by {odd!r}? give a list, "
+                "or comma-separated names)")
+    if not any(char.isalpha() for char in label):
+        return "has no letters (class ids? map them to names)"
+    words = label.split()
+    if words[0] in _ARTICLES or len(words) > MAX_LABEL_WORDS:
+        return ("is a phrase, not an object name (\"dog\", \"dining table\"): is --objects-col a column of "
+                "captions?")
+    cues = cue_spans(label)
+    if cues:
+        return f"holds the negation {cues[0][2]!r}: a label names an object that an image shows"
+    return None
 
 
 @dataclass
@@ -170,16 +216,52 @@ class ObjectVocabulary:
 def read_vocabulary(source: CaptionSource, objects_col: str, cooccurrence: Path | None = None,
                     object_synonyms: Path | None = None) -> ObjectVocabulary:
     """The labels of the whole input (any shard: the choice must not depend on it), with the table."""
-    names = source.raw_schema.names
-    if objects_col not in names:
-        raise TripleGenError(f"--absent-objects needs object labels per image: {source.path} has no column "
-                             f"{objects_col!r} (--objects-col); available: {', '.join(names)}")
+    _check_objects_column(source, objects_col)
     vocabulary = ObjectVocabulary(table=read_cooccurrence(cooccurrence) if cooccurrence else None,
                                   lexicon=ObjectLexicon.load(object_synonyms))
+    row = 0
     for batch in source.raw_batches([objects_col]):
         for value in batch.column(0).to_pylist():
-            vocabulary.add(parse_labels(value))
+            row += 1
+            try:
+                labels = parse_labels(value)
+            except TripleGenError as exc:
+                where = f"{source.path}, row {row:,}, column {objects_col!r} (--objects-col)"
+                raise TripleGenError(f"{where}: {exc}") from None
+            vocabulary.add(labels)
     if len(vocabulary) < 2:
         raise TripleGenError(f"--absent-objects needs at least two distinct object labels in column "
                              f"{objects_col!r}; found {len(vocabulary)}")
     return vocabulary.freeze()
+
+
+def _check_objects_column(source: CaptionSource, objects_col: str) -> None:
+    """The column exists, is none of the caption, image and id columns, and holds lists of names or text."""
+    names = source.raw_schema.names
+    if objects_col not in names:
+        raise TripleGenError(f"--absent-objects needs object labels per image: {source.path} has no column "
+                             f"{objects_col!r} (--objects-col); available: {', '.join(names)}")
+    columns = source.columns
+    for role, name in (("caption", columns.caption), ("image", columns.image), ("id", columns.id)):
+        if objects_col == name:
+            raise TripleGenError(f"--objects-col {objects_col!r} is the {role} column of {source.path}; name the "
+                                 "column that lists the objects each image shows")
+    kind = source.raw_schema.field(objects_col).type
+    if not _labels_type(kind):
+        raise TripleGenError(f"{source.path}: column {objects_col!r} (--objects-col) has type {kind}; object labels "
+                             "must be a list of names (list<string>), or text: a JSON array or comma-separated names")
+
+
+def _labels_type(kind: pa.DataType, inside_list: bool = False) -> bool:
+    """A list of text (or of nulls: every list empty), text (the JSON or comma-separated form), or nulls."""
+    if _is_list(kind):
+        return not inside_list and _labels_type(kind.value_type, inside_list=True)
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_null(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind) \
+        or pa.types.is_string_view(kind)
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind) \
+        or pa.types.is_list_view(kind) or pa.types.is_large_list_view(kind)

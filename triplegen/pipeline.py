@@ -231,7 +231,8 @@ class Generate(Step):
             pending = {
                 caption: lambda attempt, c=caption: Request(
                     key=keys[c], caption=c, messages=chunk.messages.get(c, []),
-                    seed=row_seed(self.seed, c, attempt), attempt=attempt, schema=schemas[c])
+                    seed=row_seed(self.seed, c, attempt), attempt=attempt, schema=schemas[c],
+                    rows=len(chunk.groups[c]) if attempt == 1 else 0)  # the progress counts them once
                 for caption in todo
             }
             chunk.generated = len(pending)

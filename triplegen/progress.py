@@ -1,7 +1,9 @@
 """Live progress of a generate run: rows/s and accepted/rejected, plus the backend's own counters.
 
 The backend's counters (tokens, retries, server errors) are read live from its optional `stats`
-attribute (a `BackendStats`), so a served run shows tokens/s while a chunk is still in flight.
+attribute (a `BackendStats`), so a served run shows tokens/s while a chunk is still in flight. The
+rows move with requests too: those of finished chunks, plus the rows of the chunk in flight whose
+request came back (`BackendStats.answered_rows`); a backend without stats moves chunk by chunk.
 Rows skipped because an earlier run finished them are not counted in rows/s.
 
 When stderr is not a terminal (Slurm, nohup, a CI log), a bar would print nothing until the end, so
@@ -24,6 +26,9 @@ from triplegen.backends.base import BackendStats
 from triplegen.records import ChunkSummary
 
 
+BAR_REFRESH_S = 0.5  # how often the bar follows the requests of the chunk in flight
+
+
 def stderr_console() -> Console:
     return Console(file=sys.stderr, highlight=False)
 
@@ -43,30 +48,37 @@ def format_eta(seconds: float | None) -> str:
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-class PlainTicker:
-    """Prints `line()` every `interval` seconds from a daemon thread, and once more at `stop()`."""
+class Ticker:
+    """Calls `action()` every `interval` seconds from a daemon thread, and once more at `stop()`."""
 
-    def __init__(self, line, console: Console, interval: float | None = None):
-        self.line, self.console = line, console
-        self.interval = interval or progress_interval()
+    def __init__(self, action, interval: float):
+        self.action, self.interval = action, interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="progress-lines")
+        self._thread = threading.Thread(target=self._run, daemon=True, name="progress")
 
     def start(self) -> None:
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self._print()
-
-    def _print(self) -> None:
-        self.console.print(self.line(), markup=False, highlight=False, soft_wrap=True)
-        self.console.file.flush()
+            self.action()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
-        self._print()
+        self.action()
+
+
+class PlainTicker(Ticker):
+    """Prints `line()` every `interval` seconds (off a terminal), and once more at `stop()`."""
+
+    def __init__(self, line, console: Console, interval: float | None = None):
+        super().__init__(self._print, interval or progress_interval())
+        self.line, self.console = line, console
+
+    def _print(self) -> None:
+        self.console.print(self.line(), markup=False, highlight=False, soft_wrap=True)
+        self.console.file.flush()
 
 
 class _Counters(ProgressColumn):
@@ -85,6 +97,7 @@ class RunProgress:
                  console: Console | None = None):
         self.total, self.quiet, self.stats = total, quiet, stats
         self.accepted = self.rejected = self.retries = self.new_rows = self.done = 0
+        self._answered_before = stats.answered_rows if stats is not None else 0.0  # by earlier chunks
         self.started = time.monotonic()
         self._progress = self._ticker = None
         console = console or stderr_console()
@@ -96,6 +109,7 @@ class RunProgress:
                 _Counters(self), console=console, transient=False,
             )
             self._task = self._progress.add_task("rows", total=total)
+            self._ticker = Ticker(self._move_bar, BAR_REFRESH_S)
 
     def __enter__(self) -> "RunProgress":
         self.started = time.monotonic()
@@ -106,10 +120,12 @@ class RunProgress:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        if exc[0] is not None and self.stats is not None:  # a stopped run keeps only its finished chunks
+            self._answered_before = self.stats.answered_rows
         if self._ticker is not None:
             self._ticker.stop()
+        if self._progress is not None:
+            self._progress.stop()
 
     def advance(self, summary: ChunkSummary, resumed: bool = False) -> None:
         """Count one finished chunk (from its completion marker)."""
@@ -118,20 +134,35 @@ class RunProgress:
         self.retries += summary.retries
         if not resumed:
             self.new_rows += summary.rows
+            if self.stats is not None:  # the chunk's answered rows are in `done` now
+                self._answered_before = self.stats.answered_rows
         self.done += summary.rows
+        self._move_bar()
+
+    def in_flight(self) -> int:
+        """Rows of the chunk being generated whose request came back (0 without backend stats)."""
+        if self.stats is None:
+            return 0
+        return max(0, min(int(self.stats.answered_rows - self._answered_before), self.total - self.done))
+
+    def rows_done(self) -> int:
+        return self.done + self.in_flight()
+
+    def _move_bar(self) -> None:
         if self._progress is not None:
-            self._progress.advance(self._task, summary.rows)
+            self._progress.update(self._task, completed=self.rows_done())
 
     def rows_per_s(self) -> float:
-        return self.new_rows / max(time.monotonic() - self.started, 1e-9)
+        return (self.new_rows + self.in_flight()) / max(time.monotonic() - self.started, 1e-9)
 
     def plain_line(self) -> str:
         """One log line: where the run is, its speed and its ETA (from this run's own rows/s)."""
         rate = self.rows_per_s()
-        left = self.total - self.done
+        done = self.rows_done()
+        left = self.total - done
         eta = left / rate if rate > 0 else (0 if left == 0 else None)
-        share = self.done / self.total if self.total else 1.0
-        return (f"generate {self.done:,}/{self.total:,} rows ({share:.0%}) · ETA {format_eta(eta)} · "
+        share = done / self.total if self.total else 1.0
+        return (f"generate {done:,}/{self.total:,} rows ({share:.0%}) · ETA {format_eta(eta)} · "
                 f"{time.strftime('%H:%M:%S')} · {self.describe()}")
 
     def describe(self) -> str:

@@ -11,6 +11,8 @@ and says how to re-encode it (rather than failing after hours, or captions silen
 replacement characters). The same pass finds the longest line, so a row of any size is read (the
 reader's blocks are made larger than it). In a folder of Parquet files, names starting with "." or
 "_" (Spark's `_SUCCESS`, hidden files) are not data; any other file that is not Parquet is refused.
+The caption column must hold text: numbers or lists turned into text would be written about as
+captions. Ids may be of any type that converts to text (COCO's are integers).
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class CaptionSource:
             self.block_bytes = max(_BLOCK_BYTES, 2 * _check_text(self.path))
         self.raw_schema = self._read_schema()
         self.columns = self._resolve_columns(columns)
+        self._check_caption_type()
         image_type = self._field(self.columns.image).type if self.columns.image else None
         if image_type is not None and pa.types.is_large_string(image_type):
             image_type = pa.string()
@@ -186,6 +189,15 @@ class CaptionSource:
         else:
             id_col = "id" if "id" in names else None
         return Columns(caption=caption, image=image, id=id_col)
+
+    def _check_caption_type(self) -> None:
+        """Captions must be text: a number or a list cast to text would be written about as a caption."""
+        kind = self._field(self.columns.caption).type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if not (_is_text(kind) or pa.types.is_null(kind)):
+            raise TripleGenError(f"{self.path}: column {self.columns.caption!r} (--caption-col) has type {kind}; "
+                                 "captions must be text (string)")
 
     # -- streaming -------------------------------------------------------------------------------
 
@@ -285,6 +297,10 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         else:
             arrays.append(pa.nulls(batch.num_rows, field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
 
 
 def _as_text(column: pa.Array, name: str) -> pa.Array:

@@ -14,20 +14,26 @@ two runs in one file, so it is refused unless the user asks to start over.
 An input edited in place can keep its size and modification time, which the fingerprint holds; so
 each marker also holds a digest of its chunk's input rows, and a resumed run compares them before it
 generates anything (`verify_input`), at the cost of reading the finished part of the input once more.
+What a run computes over the whole input, not chunk by chunk (the object vocabulary of
+`--absent-objects`), is a digest in the fingerprint: an edit of unfinished rows that changes it is
+refused too, since finished chunks were made with the old one.
+
+The folder is the run's own: one that is a symbolic link (say, to the input folder) is refused, never
+written through. A finished run moves it aside before deleting it, so a kill during the deletion
+leaves a temporary folder the next run removes, not a folder of half the markers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
 
 from triplegen.errors import TripleGenError
-from triplegen.files import write_json_atomic
+from triplegen.files import remove_folder, write_json_atomic
 from triplegen.records import ChunkSummary
 
 FINGERPRINT = "fingerprint.json"
@@ -43,11 +49,21 @@ class WorkFolder:
     def __init__(self, output: Path):
         self.output = output
         self.path = work_folder_for(output)
+        self._refuse_a_link()
+
+    def _refuse_a_link(self) -> None:
+        if self.path.is_symlink():
+            raise TripleGenError(f"{self.path} is a symbolic link; a run keeps its unfinished chunks in a folder of "
+                                 "its own there and never writes through a link: remove the link")
+        if self.path.exists() and not self.path.is_dir():
+            raise TripleGenError(f"{self.path} is a file; a run keeps its unfinished chunks in a folder there: "
+                                 "move the file away")
 
     def open(self, fingerprint: dict, overwrite: bool, extra_outputs: tuple[Path, ...] = ()) -> int:
         """Prepare the folder for a run; returns how many chunks a previous run already finished."""
+        self._refuse_a_link()
         if overwrite and self.path.exists():
-            shutil.rmtree(self.path)
+            self.remove()
         if not self.path.exists():
             existing = [p for p in (self.output, *extra_outputs) if p.exists()]
             if existing and not overwrite:
@@ -60,7 +76,7 @@ class WorkFolder:
         if stored is None:  # killed before the fingerprint was written: nothing was finished
             write_json_atomic(self.path / FINGERPRINT, fingerprint)
             return len(self.done_chunks())
-        changed = _differences(stored, fingerprint)
+        changed = differences(stored, fingerprint)
         if changed:
             raise TripleGenError(
                 f"{self.path} holds an unfinished run with a different {', '.join(changed)}; "
@@ -117,7 +133,18 @@ class WorkFolder:
                 )
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Delete the folder: first renamed to a temporary name (atomic), so that it is gone as a whole."""
+        remove_folder(self.path)
+
+
+def combined_digest(digests: Iterable[str | None]) -> str | None:
+    """One digest of the chunks' input digests, in chunk order (None if a chunk has none)."""
+    combined = hashlib.blake2b(digest_size=16)
+    for digest in digests:
+        if digest is None:
+            return None
+        combined.update(digest.encode())
+    return combined.hexdigest()
 
 
 def input_digest(rows: pa.Table) -> str:
@@ -144,9 +171,13 @@ _LABELS = {
     "sampling": "sampling settings",
     "max_attempts": "max attempts",
     "checks": "checks",
+    "vocabulary": "input (its object labels, which absent objects are chosen from)",
 }
+# Keys newer versions added to the fingerprint: a folder started by an older version, without them, still resumes.
+_ADDED_LATER = {"vocabulary"}
 
 
-def _differences(stored: dict, current: dict) -> list[str]:
-    keys = sorted(set(stored) | set(current))
+def differences(stored: dict, current: dict) -> list[str]:
+    """The user-facing names of the fingerprint entries that differ."""
+    keys = sorted((set(stored) | set(current)) - {key for key in _ADDED_LATER if key not in stored})
     return [_LABELS.get(key, key) for key in keys if stored.get(key) != current.get(key)]

@@ -20,9 +20,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from triplegen.card import render_card
 from triplegen.errors import TripleGenError
 from triplegen.files import write_json_atomic, write_text_atomic
+from triplegen.hubcard import render_dataset_card
 from triplegen.merge import read_run_metadata
 from triplegen.objects import ABSENT_SUFFIX
 from triplegen.pipeline import Step
@@ -121,7 +121,8 @@ def _rewrite(job, work: WorkFolder, base: RunMetadata, wanted: set[str]) -> RunM
     metadata = run.json_dict()
     _replace(config.output, parts, produced, pq.read_schema(config.output).remove_metadata(), metadata)
     _replace(config.rejects_path, reject_parts, produced, reject_schema(), metadata)
-    write_text_atomic(config.card_path, render_card(metadata, config.output, config.rejects_path))
+    write_text_atomic(config.card_path, render_dataset_card(metadata, config.output, config.rejects_path,
+                                                            config.card_path))
     return run
 
 

@@ -2,15 +2,19 @@
 
 The order matters for resume: the input is scanned first (row count, duplicate ids), the work folder
 is opened against the run's fingerprint, the pipeline writes finished chunks, and only then are the
-parts joined into the final files, the card written and the work folder removed.
+parts joined into the final files, the card written and the work folder removed. A rerun of a finished
+run checks that its output is what it would write and rewrites nothing (triplegen.finished). A run
+that fails before it finished a chunk (a missing extra, an engine that does not start) leaves no
+work folder, and no output folder it created, behind.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from rich.console import Console
 
@@ -20,8 +24,10 @@ from triplegen.blind import blind_settings, check_model_folder
 from triplegen.checks import CheckConfig
 from triplegen.config import GenerateConfig
 from triplegen.constraints import choose_constraint
-from triplegen.cooccurrence import file_digest
 from triplegen.errors import BackendUnavailable, TripleGenError
+from triplegen.executors.local import LocalExecutor
+from triplegen.finished import check_complete, stamp
+from triplegen.fingerprint import run_fingerprint
 from triplegen.files import (
     RunLock, refuse_folder, refuse_overwriting_inputs, remove_stale_temps, same_file, write_text_atomic,
 )
@@ -59,6 +65,7 @@ class RunSummary:
     rows_per_s: float
     reject_reasons: dict[str, int] = field(default_factory=dict)
     run: dict = field(default_factory=dict)
+    complete: bool = False  # an earlier run with the same input and settings wrote it: nothing was rewritten
 
 
 def generate(config, backend: Backend | None = None, console: Console | None = None, *,
@@ -97,27 +104,65 @@ def _generate(config: GenerateConfig, backend: Backend | None, console: Console 
     template = load_template(config.prompt)
     source = CaptionSource(config.input, Columns(config.caption_col, config.image_col, config.id_col))
     _check_paths(config, source)
-    with RunLock(config.output.with_name(f".{config.output.name}.lock"), f"-o {config.output}"):
-        work = WorkFolder(config.output)
-        # left by a killed run; safe to remove now that this run holds the lock
-        remove_stale_temps(config.output.parent, [config.output.name, config.card_path.name])
-        remove_stale_temps(config.rejects_path.parent, [config.rejects_path.name])
-        remove_stale_temps(work.path)
-        job = Job.prepare(config, template, source)
-        if config.retry_backend_errors and config.output.exists() and not work.path.exists():
-            summary = None  # finished by an earlier run: only its backend_error rows are redone
-        else:
-            summary = _run(job, work, backend, console, started)
-        retried = retry_backend_errors(job, backend, console) if config.retry_backend_errors else None
+    work = WorkFolder(config.output)  # a link there is refused before anything is written
+    made = _missing_folders(config.output, config.rejects_path)
+    try:
+        with RunLock(config.output.with_name(f".{config.output.name}.lock"), f"-o {config.output}"):
+            # left by a killed run; safe to remove now that this run holds the lock
+            remove_stale_temps(config.output.parent, [config.output.name, config.card_path.name, work.path.name])
+            remove_stale_temps(config.rejects_path.parent, [config.rejects_path.name])
+            remove_stale_temps(work.path)
+            job = Job.prepare(config, template, source)
+            finished = config.output.exists() and not work.path.exists()
+            if finished and config.retry_backend_errors:
+                summary = None  # finished by an earlier run: only its backend_error rows are redone
+            elif finished and not config.overwrite:
+                check_complete(job)  # a rerun of a finished run: refused unless it would write the same
+                summary = replace(_summary_of_output(config, started), complete=True)
+            else:
+                summary = _run(job, work, backend, console, started)
+            retried = retry_backend_errors(job, backend, console) if config.retry_backend_errors else None
+    except BaseException:
+        _remove_empty(made)
+        raise
     if retried is not None:
         return run_summary(config, retried[0], 0, started, retried[1])
     return summary or _summary_of_output(config, started)
 
 
+def _missing_folders(*paths: Path) -> list[Path]:
+    """The folders above `paths` that do not exist yet (the run creates them), deepest first."""
+    missing = {parent for path in paths for parent in Path(path).parents if not parent.exists()}
+    return sorted(missing, key=lambda folder: len(folder.parts), reverse=True)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed run created, where it left nothing in them."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty (a kept chunk, an engine log) or already gone
+            pass
+
+
 def _run(job: "Job", work: WorkFolder, backend: Backend | None, console: Console, started: float) -> RunSummary:
     config = job.config
     planned = _scan(job.source, config)
-    resumed = work.open(job.fingerprint(), config.overwrite, (config.rejects_path,))
+    fingerprint = job.fingerprint()
+    created = not work.path.exists()
+    resumed = work.open(fingerprint, config.overwrite, (config.rejects_path,))
+    try:
+        return _finish(job, work, backend, console, started, planned, resumed, fingerprint)
+    except BaseException:
+        if created and not work.done_chunks():  # nothing to resume: leave nothing behind
+            work.remove()
+        raise
+
+
+def _finish(job: "Job", work: WorkFolder, backend: Backend | None, console: Console, started: float, planned: int,
+            resumed: int, fingerprint: dict) -> RunSummary:
+    """Generate what is left, then join the parts into the output, the rejects and the card."""
+    config = job.config
     if resumed:  # before the backend loads: an input changed in place is refused at once
         work.verify_input(job.reader(), str(config.input))
     chunks_total = -(-planned // config.chunk_size)
@@ -139,9 +184,10 @@ def _run(job: "Job", work: WorkFolder, backend: Backend | None, console: Console
     if run.counts.rows != planned or len(summaries) != chunks_total:
         raise RuntimeError(f"chunks cover {run.counts.rows} rows, expected {planned}")
     chunks = work.done_chunks()
-    concat_parquet([work.part(i) for i in chunks], config.output, job.schema, run.json_dict())
-    concat_parquet([work.rejects_part(i) for i in chunks], config.rejects_path, reject_schema(), run.json_dict())
-    write_text_atomic(config.card_path, render_dataset_card(run.json_dict(), config.output, config.rejects_path,
+    record = {**run.json_dict(), **stamp(fingerprint, summaries)}  # a rerun compares it (triplegen.finished)
+    concat_parquet([work.part(i) for i in chunks], config.output, job.schema, record)
+    concat_parquet([work.rejects_part(i) for i in chunks], config.rejects_path, reject_schema(), record)
+    write_text_atomic(config.card_path, render_dataset_card(record, config.output, config.rejects_path,
                                                             config.card_path))
     work.remove()
     return run_summary(config, run, resumed, started, rows_per_s)
@@ -193,7 +239,7 @@ class Job:
         return ReadChunks(self.source, self.config.chunk_size, self.config.shard, self.config.limit)
 
     def fingerprint(self) -> dict:
-        return _fingerprint(self.config, self.template, self.source, self.plan)
+        return run_fingerprint(self.config, self.template, self.source, self.plan)
 
     def executor(self, backend: Backend | None, console: Console):
         """Where chunks are generated: the given backend, one made from the config, or Ray workers.
@@ -246,8 +292,10 @@ class Job:
                 for summary in write.run(generated):
                     progress.advance(summary)
             except BackendUnavailable as exc:
-                raise BackendUnavailable(f"{exc}; stopped: {len(work.done_chunks())} chunk(s) are finished and kept "
-                                         f"in {work.path}, run the same command again once it is back") from None
+                done = len(work.done_chunks())  # none: the work folder goes too (_run)
+                kept = f"{done} chunk(s) are finished and kept in {work.path}" if done else "no chunk was finished"
+                raise BackendUnavailable(f"{exc}; stopped: {kept}, run the same command again once it is "
+                                         "back") from None
             return progress.rows_per_s()
 
     def provenance(self, backend: Backend | None) -> dict:
@@ -277,27 +325,6 @@ class Job:
                                               "prompt": _prompt_provenance(judge), "reasons": judge_reasons(judge)},
             blind=None if config.blind_model is None else blind_settings(config.blind_model),
         )
-
-
-@dataclass
-class LocalExecutor:
-    """Chunks generated in this process by one backend and the judge's (each closed at the end when
-    the run made it)."""
-
-    backend: Backend
-    plan: GenerationPlan
-    owned: bool
-    judge: Backend | None = None
-    owns_judge: bool = False
-
-    def run(self, chunks: Iterable) -> Iterator:
-        return run_steps(chunks, self.plan.steps(self.backend, self.judge))
-
-    def close(self) -> None:
-        if self.owned:
-            self.backend.close()
-        if self.owns_judge:
-            self.judge.close()
 
 
 def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
@@ -334,22 +361,26 @@ def _absent_setup(config: GenerateConfig, source: CaptionSource):
 
 
 def _scan(source: CaptionSource, config: GenerateConfig) -> int:
-    """Count the rows this run will handle, and refuse duplicate ids (a cheap pass over the ids only)."""
-    seen: set[str] = set()
+    """Count the rows this run will handle, and refuse duplicate ids (a cheap pass over the ids only,
+    in bounded memory: the ids' hashes spill beside the output, triplegen.idcheck)."""
+    from triplegen.idcheck import DuplicateIds
+
     total = selected = 0
-    for ids in source.id_batches():
-        for row_id in ids:
-            if config.absent_objects and ABSENT_SUFFIX in row_id:
-                raise TripleGenError(f"id {row_id!r} contains {ABSENT_SUFFIX!r}, which marks the ids of "
-                                     "absent-object rows; rename the ids or drop --absent-objects")
-            if row_id in seen:
-                hint = ("--id-col names a column with repeats" if source.columns.id
-                        else "two rows have the same image and caption; drop the repeats")
-                raise TripleGenError(f"duplicate id {row_id!r} in {source.path} ({hint})")
-            seen.add(row_id)
-            total += 1
-            if config.shard is None or shard_of(row_id, config.shard.count) == config.shard.index:
-                selected += 1
+    with DuplicateIds(config.output) as ids:
+        for batch in source.id_batches():
+            ids.add(batch)
+            for row_id in batch:
+                if config.absent_objects and ABSENT_SUFFIX in row_id:
+                    raise TripleGenError(f"id {row_id!r} contains {ABSENT_SUFFIX!r}, which marks the ids of "
+                                         "absent-object rows; rename the ids or drop --absent-objects")
+                total += 1
+                if config.shard is None or shard_of(row_id, config.shard.count) == config.shard.index:
+                    selected += 1
+        duplicate = ids.first_duplicate(source.id_batches)
+    if duplicate is not None:
+        hint = ("--id-col names a column with repeats" if source.columns.id
+                else "two rows have the same image and caption; drop the repeats")
+        raise TripleGenError(f"duplicate id {duplicate!r} in {source.path} ({hint})")
     if total == 0:
         raise TripleGenError(f"{source.path} has no rows")
     return selected if config.limit is None else min(selected, config.limit)
@@ -362,39 +393,6 @@ def _sampling(template, config: GenerateConfig) -> dict:
     if config.max_tokens is not None:
         sampling["max_tokens"] = config.max_tokens
     return sampling
-
-
-def _fingerprint(config: GenerateConfig, template, source: CaptionSource, plan: GenerationPlan) -> dict:
-    fingerprint = {
-        "prompt_hash": template.hash,
-        "prompt": f"{template.name} v{template.version}",
-        "backend": config.resolved_backend(),
-        "model": config.model,
-        "seed": config.seed,
-        "columns": [source.columns.caption, source.columns.image, source.columns.id],
-        "input": source.fingerprint()["files"],
-        "shard": str(config.shard) if config.shard else None,
-        "limit": config.limit,
-        "chunk_size": config.chunk_size,
-        "sampling": plan.sampling,
-        "max_attempts": config.max_attempts,
-        "checks": {"semantic": config.semantic_check},
-        "constrain": config.constrain,
-        "retry_temperature": config.retry_temperature,
-    }
-    if plan.judge_template is not None:
-        fingerprint["judge"] = {"model": config.judge_model, "base_url": config.judge_base_url,
-                                "prompt_hash": plan.judge_template.hash}
-    if config.blind_model is not None:
-        fingerprint["blind"] = blind_settings(config.blind_model)
-    if plan.absent_template is not None:  # only then, so that older runs still resume
-        fingerprint["absent"] = {"count": config.absent_objects, "objects_col": config.objects_col,
-                                 "prompt_hash": plan.absent_template.hash}
-        if config.cooccurrence is not None:  # only then, so that runs without a table still resume
-            fingerprint["cooccurrence"] = file_digest(config.cooccurrence)  # its content: a table edited in place too
-        if config.object_synonyms is not None:
-            fingerprint["object_synonyms"] = plan.vocabulary.lexicon.fingerprint()
-    return fingerprint
 
 
 def _announce(config: GenerateConfig, backend, console: Console, resumed: int) -> None:

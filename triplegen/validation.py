@@ -5,11 +5,16 @@ failure here means the file was edited, produced elsewhere, or checked with stri
 (`--semantic-check`, `--blind-model`). Rows the blind model flags fail like any other reason (exit
 code 1), and the report says per kind how often it prefers the caption to the negation. Several files are checked as one set, which is how shard outputs are proven
 free of doubled ids.
+
+Memory: a first pass looks for repeated ids in bounded memory (triplegen.idcheck); only when one
+repeats are the ids kept in a set (about 100 bytes an id) to flag every repeat. The report keeps
+every failing row, so a file where most rows fail needs memory in proportion.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +25,7 @@ import pyarrow.parquet as pq
 from triplegen.blind import BlindScorer, FileCheck
 from triplegen.checks import REASONS, CheckConfig, check_absent_triple, check_caption, check_triple
 from triplegen.errors import TripleGenError
+from triplegen.idcheck import DuplicateIds
 from triplegen.layout import resolve_triples
 from triplegen.objects import parse_labels
 from triplegen.schema import METADATA_KEY, REQUIRED_TRIPLE_COLUMNS, ROW_KINDS
@@ -32,6 +38,8 @@ FILE_REASONS = {
     "duplicate_id": "the id appeared earlier in the checked files",
     "missing_id": "the id is null or empty",
     "unknown_kind": f"the kind is not one of {', '.join(ROW_KINDS)}",
+    "invalid_objects": "an absent-object row's objects are not a list of object labels (a label that is empty, "
+                       "a phrase, a negation, or holds a delimiter or a control character)",
 }
 BATCH_ROWS = 8192
 
@@ -98,7 +106,8 @@ def validate(paths: list[Path], semantic_check: bool = False, write_clean: Path 
     semantic = _semantic_checker() if semantic_check else None
     blind = FileCheck(BlindScorer(blind_model)) if blind_model is not None else None
     result = ValidationReport(files=[str(p) for p in paths])
-    seen: set[str] = set()
+    # the set of ids that flags each repeat is kept only when a bounded first pass found one
+    seen: set[str] | None = set() if _ids_repeat(paths, files, write_clean or report) else None
     sink = _clean_sink(write_clean, files) if write_clean else None
     try:
         for path, parquet in zip(paths, files):
@@ -149,7 +158,29 @@ def _optional(batch: pa.RecordBatch, name: str) -> list:
     return batch.column(name).to_pylist() if name in batch.schema.names else [None] * batch.num_rows
 
 
-def _check_batch(batch: pa.RecordBatch, seen: set[str], checks: CheckConfig, semantic,
+def _ids_repeat(paths: list[Path], files: list[pq.ParquetFile], output: Path | None) -> bool:
+    """Whether any id repeats across the files, found in bounded memory (triplegen.idcheck): a clean
+    file of 10^8 rows is checked without a set of its ids. The hashes spill beside the output, or
+    into the system's temporary folder when there is none (never beside an input)."""
+    beside = output or Path(tempfile.gettempdir()) / "triplegen-validate-ids"
+    with DuplicateIds(beside) as ids:
+        for path, parquet in zip(paths, files):
+            try:
+                for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=["id"]):
+                    ids.add([row_id for row_id in batch.column(0).to_pylist() if row_id])
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise unreadable(path, exc) from None
+        return ids.first_duplicate(lambda: _present_ids(files)) is not None
+
+
+def _present_ids(files: list[pq.ParquetFile]):
+    """The ids that are not missing, as `_ids_repeat` read them."""
+    for parquet in files:
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=["id"]):
+            yield [row_id for row_id in batch.column(0).to_pylist() if row_id]
+
+
+def _check_batch(batch: pa.RecordBatch, seen: set[str] | None, checks: CheckConfig, semantic,
                  objects_col: str = "objects") -> list[tuple[str, list[str]]]:
     """Each row's reasons; an absent-object row (kind absent-*) gets the checks of its kind."""
     columns = {name: batch.column(name).to_pylist() for name in REQUIRED_TRIPLE_COLUMNS}
@@ -160,9 +191,9 @@ def _check_batch(batch: pa.RecordBatch, seen: set[str], checks: CheckConfig, sem
         reasons: list[str] = []
         if not row_id:
             reasons.append("missing_id")
-        elif row_id in seen:
+        elif seen is not None and row_id in seen:
             reasons.append("duplicate_id")
-        else:
+        elif seen is not None:
             seen.add(row_id)
         source_problem = check_caption(caption, checks)
         if kind not in (None, *ROW_KINDS):
@@ -172,8 +203,7 @@ def _check_batch(batch: pa.RecordBatch, seen: set[str], checks: CheckConfig, sem
         elif kind in (None, "caption"):
             reasons += check_triple(caption, paraphrase, negation, checks)
         else:
-            reasons += check_absent_triple(None, parse_labels(labels), absent_object or "", caption, paraphrase,
-                                           negation, checks)
+            reasons += _absent_reasons(labels, absent_object, caption, paraphrase, negation, checks)
         verdicts.append((row_id, reasons))
     if semantic is not None:
         rows = [i for i, (_, reasons) in enumerate(verdicts) if not reasons]
@@ -183,6 +213,14 @@ def _check_batch(batch: pa.RecordBatch, seen: set[str], checks: CheckConfig, sem
             for i, reasons in zip(rows, found):
                 verdicts[i][1].extend(reasons)
     return verdicts
+
+
+def _absent_reasons(labels, absent_object, caption, paraphrase, negation, checks: CheckConfig) -> list[str]:
+    try:
+        shown = parse_labels(labels)
+    except TripleGenError:
+        return ["invalid_objects"]
+    return check_absent_triple(None, shown, absent_object or "", caption, paraphrase, negation, checks)
 
 
 def _add_blind(blind: FileCheck, batch: pa.RecordBatch, verdicts: list[tuple[str, list[str]]]) -> None:

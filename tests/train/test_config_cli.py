@@ -20,7 +20,7 @@ def test_flags_override_the_config_file_which_overrides_defaults(tmp_path):
     config = resolve_config({"lr": 3e-4}, file)
     assert config.lr == 3e-4  # flag beats file
     assert config.batch_size == 32 and config.loss == "clip"  # file beats defaults
-    assert config.weight_decay == 0.2 and config.warmup_steps == 50 and config.freeze_vision  # defaults
+    assert config.weight_decay == 0.2 and config.warmup_for(1000) == 50 and config.freeze_vision  # defaults
     as_json = tmp_path / "train.json"
     as_json.write_text(json.dumps({"triples": "t.parquet", "model": "m", "output": "o", "epochs": 3}))
     assert resolve_config({}, as_json).epochs == 3
@@ -113,9 +113,10 @@ def test_one_epoch_from_the_cli(tmp_path, triples_file, tiny_clip_dir):
     assert model.config.text_config.hidden_size == 32
 
 
-def test_existing_run_is_not_overwritten(tmp_path, triples_file, tiny_clip_dir):
+def test_existing_run_is_not_overwritten_by_other_settings(tmp_path, triples_file, tiny_clip_dir):
     args = ["--triples", triples_file, "--model-config", tiny_clip_dir, "-o", tmp_path / "r",
             "--batch-size", "4", "--max-steps", "1", "--workers", "0", "--quiet"]
     assert _run(args).exit_code == 0
-    second = _run(args)
-    assert second.exit_code == 2 and "already holds a run: pass --resume" in second.output
+    second = _run([*args, "--lr", "1e-3"])
+    assert second.exit_code == 2 and "already holds a run with other settings" in second.output
+    assert "(its lr is 5e-05, here 0.001): pass --resume" in second.output

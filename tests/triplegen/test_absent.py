@@ -26,6 +26,7 @@ from triplegen.absent import AbsentSpec, absent_row, plan_absent
 from triplegen.checks import check_absent_triple
 from triplegen.cli import app
 from triplegen.config import GenerateConfig
+from triplegen.errors import TripleGenError
 from triplegen.denials import PAIR_WORDINGS, WORDINGS, caption_form, indefinite, swap_site, wordings_for
 from triplegen.merge import read_run_metadata
 from triplegen.objects import ObjectVocabulary, parse_labels
@@ -70,10 +71,17 @@ def test_indefinite_articles():
 
 
 def test_parse_labels_from_lists_and_text():
-    assert parse_labels(["Dog", " dog ", "Hot  Dog", None]) == ["dog", "hot dog"]
+    assert parse_labels(["Dog", " dog ", "Hot  Dog"]) == ["dog", "hot dog"]
     assert parse_labels('["cat", "sofa"]') == ["cat", "sofa"]
     assert parse_labels("cat, sofa,") == ["cat", "sofa"]
-    assert parse_labels(None) == [] and parse_labels("") == []
+    assert parse_labels(None) == [] and parse_labels("") == [] and parse_labels([]) == []
+
+
+@pytest.mark.parametrize("value", [["dog", None], ["dog", " "], '["dog", ""]', ["no"], ["a|b"], "cat|dog"])
+def test_parse_labels_refuses_what_cannot_name_an_object(value):
+    """An empty item in a list is a broken export, not "no objects" (test_input_validation.py: the CLI)."""
+    with pytest.raises(TripleGenError, match="object label"):
+        parse_labels(value)
 
 
 # --- the caption's form and the wordings that fit it ----------------------------------------------

@@ -48,8 +48,14 @@ def test_the_readme_first_command_runs_on_the_bundled_example(tmp_path):
     assert "configs:" in output.with_name("README.md").read_text()  # the earlier -o FILE form gets a Hub card too
     validated = runner.invoke(app, ["validate", str(output)])
     assert validated.exit_code == 0, validated.output
-    again = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(output)])
-    assert again.exit_code == 2 and "already exists; pass --overwrite" in again.output
+    written = {p.name: p.stat().st_mtime_ns for p in output.parent.iterdir()}
+    again = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(output)])  # a rerun: Slurm --requeue, a retry
+    assert again.exit_code == 0 and "already complete (same input and settings), nothing rewritten" in again.output
+    assert "298 accepted, 2 rejected" in again.output
+    assert {p.name: p.stat().st_mtime_ns for p in output.parent.iterdir()} == written
+    other = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(output), "--seed", "1"])
+    assert other.exit_code == 2 and "already exists; pass --overwrite" in other.output
+    assert "(it was made with a different seed)" in other.output
 
 
 def test_overwrite_and_a_custom_rejects_path(tmp_path):
@@ -93,6 +99,20 @@ def test_flags_map_onto_the_config(tmp_path, monkeypatch):
             engine.gpu_memory_utilization, engine.enforce_eager, engine.seed) == (2, 4, "bfloat16", 1024, 0.5, True, 9)
     assert (str(config.shard), config.seed, config.temperature, config.max_tokens, config.backend, config.id_col,
             config.max_attempts) == ("1/4", 9, 0.3, 99, "openai", "key", 5)
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a shell")
+def test_the_readme_set_up_line_runs_twice_in_the_same_folder(tmp_path):
+    line = "triplegen generate examples/captions.parquet -o out/example && triplegen validate out/example"
+    assert line in (REPO / "README.md").read_text()
+    (tmp_path / "examples").symlink_to(REPO / "examples")
+    bin_dir = Path(sys.executable).parent  # the triplegen script of this environment
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    runs = [subprocess.run(line, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True) for _ in range(2)]
+    for done in runs:
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "already complete" in runs[1].stdout and "298 pass" in runs[1].stdout
 
 
 @pytest.mark.skipif(shutil.which("sh") is None, reason="needs a shell")

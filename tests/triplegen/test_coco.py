@@ -275,3 +275,13 @@ def test_help_has_examples_and_the_group_help_names_the_command():
     assert result.exit_code == 0
     assert "Examples:" in result.output and "--image-prefix val2017/" in result.output
     assert "triplegen coco" in runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+
+
+@pytest.mark.parametrize("role", ["captions", "instances"])
+def test_json_nested_100000_deep_is_one_line(tmp_path, role):
+    captions, instances = _coco(tmp_path)
+    deep = captions if role == "captions" else instances
+    deep.write_text('{"images": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    _one_line_error(_run(captions, instances, "-o", tmp_path / "caps.parquet"),
+                    f"{deep} is not a COCO {role} file: its JSON is nested too deeply to read")
+    assert not (tmp_path / "caps.parquet").exists()

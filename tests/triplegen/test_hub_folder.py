@@ -45,9 +45,34 @@ def test_a_dataset_folder_loads_both_configs_with_load_dataset(tmp_path):
     for text in ("| accepted | 298", "## Checks", "rules (the built-in rules generator", "load_dataset(",
                  'cast_column("image", Image())', "hf upload"):
         assert text in card, text
-    again = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(folder), "--quiet"])
-    assert again.exit_code == 2 and "already exists" in again.output
+    written = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    again = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(folder), "--quiet", "--license", "cc-by-4.0"])
+    assert again.exit_code == 0 and "already complete" in again.output, again.output
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == written  # nothing rewritten
     assert runner.invoke(app, ["validate", str(folder)]).exit_code == 0
+
+
+def test_a_run_without_rejects_loads_and_its_card_says_why_there_is_no_rejects_config(tmp_path):
+    """The README's COCO demo rejects nothing: `datasets` cannot load a split of 0 rows, so the card lists
+    no rejects config (its load_dataset says so in one line) and says why; the file has the rejects' columns."""
+    coco = Path(__file__).resolve().parents[2] / "examples" / "coco" / "annotations"
+    captions, table, folder = tmp_path / "captions.parquet", tmp_path / "cooc.parquet", tmp_path / "triples"
+    made = runner.invoke(app, ["coco", str(coco / "captions_val2017.json"), str(coco / "instances_val2017.json"),
+                               "-o", str(captions), "--image-prefix", "val2017/", "--cooccurrence", str(table)])
+    assert made.exit_code == 0, made.output
+    _generate_from(captions, "-o", str(folder), "--absent-objects", "1", "--cooccurrence", str(table))
+    rejects = pq.read_table(folder / "rejects.parquet")
+    assert rejects.num_rows == 0 and rejects.schema.names[:4] == ["id", "caption", "raw_output", "reason"]
+    assert _load(tmp_path, str(folder), split="train").num_rows == 40
+    with pytest.raises(ValueError, match="BuilderConfig 'rejects' not found"):
+        _load(tmp_path, str(folder), "rejects")
+    assert [c["config_name"] for c in _front_matter(folder / "README.md")["configs"]] == ["default"]
+    assert "no row was rejected" in (folder / "README.md").read_text()
+
+
+def _generate_from(source: Path, *args: str) -> None:
+    result = runner.invoke(app, ["generate", str(source), "--quiet", *args])
+    assert result.exit_code == 0, result.output
 
 
 def test_the_card_documents_how_local_images_become_datasets_images(tmp_path):

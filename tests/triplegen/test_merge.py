@@ -64,3 +64,36 @@ def test_an_existing_output_is_refused(shards):
     (folder / "all.parquet").write_bytes(b"x")
     result = runner.invoke(app, ["merge", *map(str, parts), "-o", str(folder / "all.parquet")])
     assert result.exit_code == 2 and "--overwrite" in result.output
+
+
+def _one_line(result, *texts: str) -> None:
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("error: "), result.output
+    for text in texts:
+        assert text in result.output, result.output
+
+
+def test_parts_made_with_other_settings_are_refused_naming_the_parts_and_the_setting(tmp_path):
+    rows = [{"id": f"r{i}", "caption": f"A dog number {i} runs on the beach.",
+             "objects": [["dog", "ball"], ["dog", "tree"], ["cat", "sofa"]][i % 3]} for i in range(30)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "caps.parquet")
+
+    def part(name: str, *flags: str):
+        result = runner.invoke(app, ["generate", str(tmp_path / "caps.parquet"), "-o", str(tmp_path / name), "-q",
+                                     *flags])
+        assert result.exit_code == 0, result.output
+        return str(tmp_path / name)
+
+    with_absent = part("a0", "--shard", "0/2", "--absent-objects", "1")
+    without = part("b1", "--shard", "1/2")
+    other_seed = part("c1", "--shard", "1/2", "--absent-objects", "1", "--seed", "7")
+    same = part("d1", "--shard", "1/2", "--absent-objects", "1", "--concurrency", "3")  # where it ran: no matter
+    _one_line(runner.invoke(app, ["merge", with_absent, without, "-o", str(tmp_path / "m1")]),
+              f"{with_absent}/triples.parquet and {without}/triples.parquet", "different --absent-objects (1 and 0)",
+              "only the shard may differ")
+    _one_line(runner.invoke(app, ["merge", with_absent, other_seed, "-o", str(tmp_path / "m2")]),
+              "different --seed (0 and 7)")
+    assert not (tmp_path / "m1").exists() and not (tmp_path / "m2").exists()
+    merged = runner.invoke(app, ["merge", with_absent, same, "-o", str(tmp_path / "m3"), "--input",
+                                 str(tmp_path / "caps.parquet")])
+    assert merged.exit_code == 0 and "input ids present once" in merged.output, merged.output

@@ -178,6 +178,30 @@ def test_a_killed_driver_resumes_without_repeating_finished_chunks(ray_cluster, 
     assert_same_rows(local, output, output.with_name("t.rejects.parquet"))
 
 
+def test_a_ray_run_killed_near_the_end_is_finished_then_complete_on_reruns(ray_cluster, tmp_path, monkeypatch):
+    """The driver killed after the final files were written, before its clean-up; the same command then
+    finishes it, and once more finds it complete (Slurm --requeue) without writing anything."""
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(120)],
+                             "caption": [f"A dog number {i} runs on the beach." for i in range(120)]}),
+                   tmp_path / "c.parquet")
+    output = tmp_path / "out"
+    config = GenerateConfig(input=tmp_path / "c.parquet", output=output, chunk_size=40, quiet=True, executor="ray",
+                            ray=RayOptions(address=ray_cluster, workers=1))
+    monkeypatch.setattr(WorkFolder, "remove", lambda self: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        generate(config)
+    monkeypatch.undo()
+    rerun = [sys.executable, "-c", "from triplegen.cli import main; main()", "generate", str(tmp_path / "c.parquet"),
+             "-o", str(output), "--chunk-size", "40", "--executor", "ray", "--ray-address", ray_cluster, "-q"]
+    finished = subprocess.run(rerun, env=environment(), capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0 and "120 accepted" in finished.stdout, finished.stderr
+    before = {p.name: p.stat().st_mtime_ns for p in output.iterdir()}
+    again = subprocess.run(rerun, env=environment(), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "already complete" in again.stdout, again.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in output.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.parquet", "out"]
+
+
 def test_a_wrong_address_is_one_line_not_a_hang(tmp_path):
     require("ray", "the error comes from joining a Ray cluster", "SEMCLIP_REQUIRE_RAY")
     captions = write_small(tmp_path / "c.parquet")

@@ -48,6 +48,7 @@ def test_an_existing_final_output_is_refused_without_overwrite(tmp_path):
 
 # -- a real run killed with SIGKILL at several moments, then finished by the same command ------------
 
+import json
 import os
 import random
 import signal
@@ -164,3 +165,110 @@ def test_a_rerun_with_another_prompt_is_refused(tmp_path, monkeypatch):
     with pytest.raises(TripleGenError, match="different seed"):
         generate(config.model_copy(update={"seed": 3}))
     assert generate(config.model_copy(update={"seed": 3, "overwrite": True})).rows == 300
+
+
+# -- what a run depends on beyond its finished chunks; what it writes where -------------------------
+
+SCENES = [["dog", "ball"], ["dog", "tree"], ["cat", "sofa"], ["cat", "lamp"], ["dog", "grass"], ["cat", "bed"]]
+
+
+def _objects_input(path: Path, rows: int = 40) -> Path:
+    """JSON lines with object labels: an edit that swaps a label for one of the same length keeps the size."""
+    lines = [json.dumps({"id": f"r{i:03d}", "caption": f"A pet number {i} rests in the house.",
+                         "objects": SCENES[i % len(SCENES)]}) for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _interrupt_after_chunks(config, chunks: int) -> None:
+    """Run until `chunks` chunks are finished, then stop as Ctrl-C (or kill -9) would."""
+    from triplegen import progress
+    from triplegen.run import generate
+
+    original, seen = progress.RunProgress.advance, []
+
+    def advance(self, summary, resumed=False):
+        original(self, summary, resumed)
+        seen.append(summary)
+        if len(seen) == chunks:
+            raise KeyboardInterrupt
+
+    progress.RunProgress.advance = advance
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            generate(config)
+    finally:
+        progress.RunProgress.advance = original
+
+
+def _edit_in_place(path: Path, old: str, new: str, after: int) -> None:
+    """Replace `old` by `new` (same length) from character `after` on, keeping size and modification time."""
+    before = path.stat()
+    text = path.read_text()
+    path.write_text(text[:after] + text[after:].replace(old, new))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+def test_unfinished_rows_edited_in_place_are_refused_or_redone_as_a_fresh_run_would(tmp_path):
+    from triplegen.config import GenerateConfig
+    from triplegen.run import generate
+
+    source = _objects_input(tmp_path / "caps.jsonl")
+
+    def make(name: str) -> GenerateConfig:
+        return GenerateConfig(input=source, output=tmp_path / name, chunk_size=10, absent_objects=1, quiet=True)
+
+    config = make("t.parquet")
+    _interrupt_after_chunks(config, 2)  # rows r000-r019 finished, r020-r039 not
+    unfinished = source.read_text().index('"r020"')
+
+    # object labels of unfinished rows: the vocabulary, counted over the whole input, changes
+    _edit_in_place(source, '"cat", "sofa"', '"dog", "sofa"', unfinished)
+    fresh = generate(make("fresh.parquet"))
+    with pytest.raises(TripleGenError, match=r"different input \(its object labels"):
+        generate(config)
+    assert len(WorkFolder(config.output).done_chunks()) == 2 and not config.output.exists()
+    _edit_in_place(source, '"dog", "sofa"', '"cat", "sofa"', unfinished)  # back as it was: it resumes
+
+    # captions of unfinished rows: only those rows depend on them, and they are generated now
+    _edit_in_place(source, "rests in the house", "sleeps in the hall", unfinished)
+    resumed = generate(config)
+    assert resumed.resumed_chunks == 2
+    clean = generate(make("clean.parquet"))
+    assert pq.read_table(resumed.output).equals(pq.read_table(clean.output))
+    assert not pq.read_table(fresh.output).equals(pq.read_table(clean.output))  # the label edit mattered
+
+
+def test_a_parts_folder_that_is_a_link_is_refused_and_never_written_through(tmp_path):
+    from typer.testing import CliRunner
+
+    from triplegen.cli import app
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    source = _big_input(inputs / "caps.parquet", 30)
+    before = {p.name: p.read_bytes() for p in inputs.iterdir()}
+    output = tmp_path / "out" / "t.parquet"
+    output.parent.mkdir()
+    output.with_name("t.parquet.parts").symlink_to(inputs)
+    for extra in ([], ["--overwrite"]):
+        result = CliRunner().invoke(app, ["generate", str(source), "-o", str(output), "-q", *extra])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert result.output.startswith("error: ") and result.output.count("\n") == 1
+        assert "is a symbolic link" in result.output
+    assert {p.name: p.read_bytes() for p in inputs.iterdir()} == before
+    assert sorted(p.name for p in output.parent.iterdir()) == ["t.parquet.parts"]
+
+
+def test_a_run_that_fails_before_generating_leaves_nothing_behind(tmp_path):
+    """The missing-vLLM error (vLLM hidden from the import system) comes before any chunk: no work folder,
+    no output folder; a run that had finished chunks keeps them."""
+    source = _big_input(tmp_path / "caps.parquet", 30)
+    hide_vllm = "import sys; sys.modules['vllm'] = None; from triplegen.cli import main; main()"
+    failed = subprocess.run([sys.executable, "-c", hide_vllm, "generate", str(source), "-o",
+                             str(tmp_path / "out" / "llm.parquet"), "--model", "some/model"],
+                            env=_env(), capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2 and "needs the 'vllm' package" in failed.stderr, failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["caps.parquet"]

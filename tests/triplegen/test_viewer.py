@@ -88,3 +88,53 @@ def test_a_hundred_thousand_rows_page_quickly(chromium, page, tmp_path):
 def test_a_path_without_triples_is_one_line(tmp_path):
     result = runner.invoke(app, ["view", str(tmp_path)])
     assert result.exit_code == 2 and "no triples file there" in result.output
+
+
+# Names and captions are data, never markup: the page is filled in one pass and every value escaped.
+
+HOSTILE = ["<img src=x onerror=document.body.dataset.pwned=1>", "<!--<script>", "a line\u2028break & <b>bold</b>",
+           "</script><script>document.body.dataset.pwned=1</script>"]
+
+
+def _hostile_triples(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    n = len(HOSTILE)
+    pq.write_table(pa.table({"id": [f"h{i}" for i in range(n)], "caption": HOSTILE, "paraphrase": HOSTILE,
+                             "negation": [f"no {text}" for text in HOSTILE]}), folder / "triples.parquet")
+    return folder
+
+
+def test_a_name_holding_the_data_placeholder_shows_no_caption_as_markup(chromium, tmp_path):
+    folder = _hostile_triples(tmp_path / "evil__DATA__")
+    result = runner.invoke(app, ["view", str(folder)])
+    assert result.exit_code == 0, result.output
+    dom = _browser(chromium, tmp_path, folder.with_name("evil__DATA__.html"), "--dump-dom")
+    assert "data-pwned" not in dom and 'data-ready="1"' in dom
+    assert "<title>evil__DATA__/triples.parquet</title>" in dom and "<h1>evil__DATA__/triples.parquet</h1>" in dom
+    assert _rows(dom) == ["accepted"] * len(HOSTILE)
+    body = dom.split('<tbody id="rows">', 1)[1]
+    assert "&lt;img src=x onerror=document.body.dataset.pwned=1&gt;" in body and "&lt;!--&lt;script&gt;" in body
+
+
+def test_a_caption_opening_a_comment_in_the_script_does_not_blank_the_page(chromium, tmp_path):
+    folder = _hostile_triples(tmp_path / "plain")
+    assert runner.invoke(app, ["view", str(folder), "-o", str(tmp_path / "plain.html")]).exit_code == 0
+    page = (tmp_path / "plain.html").read_text(encoding="utf-8")
+    data = page.split('<script type="application/json" id="data">', 1)[1].split("</script>", 1)[0]
+    assert not set("<>&\u2028\u2029") & set(data), "unescaped in the embedded JSON"
+    dom = _browser(chromium, tmp_path, tmp_path / "plain.html", "--dump-dom")
+    assert 'data-ready="1"' in dom and "data-pwned" not in dom
+    assert _rows(dom) == ["accepted"] * len(HOSTILE) and "page 1 of 1 · 4 of 4 rows" in dom
+
+
+def test_tampered_counts_in_the_metadata_show_as_numbers(chromium, tmp_path):
+    import json
+
+    run = {"counts": {"judged": "<img src=x onerror=document.body.dataset.pwned=1>"},
+           "check_failures": {"copy": "<img src=x onerror=document.body.dataset.pwned=1>"}, "backend": "rules"}
+    table = pa.table({"id": ["a"], "caption": ["a dog"], "paraphrase": ["a hound"], "negation": ["no dog"]})
+    table = table.replace_schema_metadata({"triplegen": json.dumps(run)})
+    pq.write_table(table, tmp_path / "t.parquet")
+    assert runner.invoke(app, ["view", str(tmp_path / "t.parquet")]).exit_code == 0
+    dom = _browser(chromium, tmp_path, tmp_path / "t.html", "--dump-dom")
+    assert 'data-ready="1"' in dom and "data-pwned" not in dom and "check failures over 0 judged" in dom

@@ -8,6 +8,7 @@ row can always show exactly what the model wrote.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -26,6 +27,9 @@ class Request:
     attempt: int = 1
     absent: AbsentSpec | None = None  # set for an absent-object row: what it must deny
     schema: dict | None = None  # the JSON schema of this answer when it is not the backend's own
+    # input rows the progress display counts when this request comes back: the rows that share the
+    # caption on a first attempt; 0 for a retry (counted already) or an absent-object row (not an input row)
+    rows: int = 0
 
 
 @dataclass
@@ -83,3 +87,16 @@ class BackendStats:
     server_errors: int = 0
     retries: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+    # input rows whose request came back (`Request.rows`), counted live as each request finishes so
+    # that the progress moves within a chunk; fractional where an engine says only how many finished
+    answered_rows: float = 0.0
+
+    def finished(self, requests: Sequence[Request], count: int | None = None) -> None:
+        """Count requests that came back: all of `requests`, or `count` of them when the engine says only
+        how many (their rows then taken at the batch's average)."""
+        if count is None:
+            self.requests += len(requests)
+            self.answered_rows += sum(r.rows for r in requests)
+        elif requests:
+            self.requests += count
+            self.answered_rows += count * sum(r.rows for r in requests) / len(requests)

@@ -77,6 +77,11 @@ class EndpointPool:
             return 0.0
         return (time.monotonic() if now is None else now) - self.failing_since
 
+    def silent_since(self, since: float) -> None:
+        """No server has answered anything since `since` (a stopped or hung server fails nothing until
+        its requests time out): the outage began then, unless a failure dated it earlier."""
+        self.failing_since = since if self.failing_since is None else min(self.failing_since, since)
+
     def failed(self, endpoint: Endpoint, now: float | None = None) -> bool:
         """Count a failure; return True when it takes the server out of rotation."""
         now = time.monotonic() if now is None else now

@@ -5,16 +5,26 @@ compilation) from this process and from the engine's worker processes, which inh
 stderr; around a progress bar they bury it. While the engine starts, both file descriptors point at
 the log file, so the workers write there for good; afterwards vLLM's logger in this process writes
 there too. `--verbose` leaves everything on the terminal.
+
+When the engine fails to start, the exception this process gets says only "Engine core
+initialization failed. See root cause above"; the cause is a worker's traceback in the log, which
+`root_cause` reads back (from where this start began writing) for the one-line error.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+# "ValueError: ..." at the start of a line or after a log prefix "(Worker pid=1) ERROR ... [f.py:1] "
+_EXCEPTION_LINE = re.compile(r"(?:^|\] )((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception)): (.+)$")
+# what vLLM wraps the cause in, on its way to this process
+_WRAPPERS = ("Engine core initialization failed", "Worker failed with error", "Worker proc")
 
 
 @contextmanager
@@ -53,3 +63,29 @@ def _vllm_logger_to(path: Path) -> None:
     for stream in streams:
         logger.removeHandler(stream)
     logger.addHandler(handler)
+
+
+def log_size(path: Path | None) -> int:
+    """Where the next engine start begins writing in `path` (the log is appended to)."""
+    try:
+        return path.stat().st_size if path is not None else 0
+    except OSError:
+        return 0
+
+
+def root_cause(path: Path | None, offset: int = 0) -> str | None:
+    """The first exception line ("ValueError: Available memory ...") written to `path` after `offset`,
+    without vLLM's wrappers around it; None when there is none (or no log)."""
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        match = _EXCEPTION_LINE.search(line.rstrip())
+        if match and not match.group(2).startswith(_WRAPPERS):
+            return f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2).strip()}"
+    return None

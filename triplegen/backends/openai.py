@@ -11,6 +11,14 @@ keeps failing `max_retries` times while the servers answer other requests, comes
 that fails while *no* server answers anything is never rejected: it keeps retrying, and when every
 server has been failing for `max_outage_s` (or `max_outage_failures` requests in a row) the batch
 is cancelled and `BackendUnavailable` stops the run, whose finished chunks a rerun resumes.
+
+A server that stops answering without failing (a stopped or hung process) gives no failure until the
+request timeout (120 s); so when no server has answered anything for half of `max_outage_s` while
+requests are in flight, each is asked for `/models`, and if none answers within the other half, the
+outage began when the last answer came. A server that refuses every request is set up wrong (a
+context shorter than the prompt, a proxy that rejects the schema): after `max_refusals_in_a_row`
+refusals with no success between them the run stops the same way, quoting the server's message,
+instead of rejecting every row.
 """
 
 from __future__ import annotations
@@ -110,6 +118,9 @@ class OpenAIBackend:
         )
         self._random = random.Random(config.seed)
         self._last_error = ""
+        self._last_heard = time.monotonic()  # the last HTTP answer of any kind from any server
+        self._refusals_in_a_row = 0
+        self._last_refusal = ""
         # The backend owns its event loop on a thread, so generate() works from plain scripts,
         # notebooks (which already run a loop) and the pipeline alike, and keeps its connections.
         self._loop = asyncio.new_event_loop()
@@ -128,17 +139,68 @@ class OpenAIBackend:
                     base_url=endpoint.url, api_key=self._key, max_retries=0, timeout=self.options.timeout_s
                 )
         semaphore = asyncio.Semaphore(self.options.concurrency)
+        self._last_heard = time.monotonic()
         tasks = [asyncio.ensure_future(self._one(r, kwargs, semaphore)) for r in requests]
         batch = asyncio.gather(*tasks)
         while not batch.done():
             await asyncio.wait({batch}, timeout=WATCH_S)
-            if not batch.done() and self._outage():
+            if not batch.done() and self._silent_s() >= self._stall_s():
+                await self._check_alive()
+            stop = self._stop_reason()
+            if not batch.done() and stop:
                 batch.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 with contextlib.suppress(asyncio.CancelledError):
                     await batch  # retrieved, or asyncio prints it when the future is collected
-                raise BackendUnavailable(self._outage_message())
+                self._refusals_in_a_row = 0  # a later call (the server fixed) starts afresh
+                raise BackendUnavailable(stop)
+        stop = self._refusal_stop()  # a small batch may be refused whole between two looks
+        if stop:
+            self._refusals_in_a_row = 0
+            raise BackendUnavailable(stop)
         return list(batch.result())
+
+    def _stop_reason(self) -> str | None:
+        """Why the run must stop now (every server down, or refusing every request); None: go on."""
+        return self._outage_message() if self._outage() else self._refusal_stop()
+
+    def _refusal_stop(self) -> str | None:
+        if self._refusals_in_a_row < self.options.max_refusals_in_a_row:
+            return None
+        return (f"the server refuses every request ({self._refusals_in_a_row} in a row, none answered between "
+                f"them; last: {self._last_refusal}): fix the server's settings (e.g. its --max-model-len) or "
+                "the prompt")
+
+    def _silent_s(self) -> float:
+        """Seconds since any server answered anything, while requests wait for an answer (else 0)."""
+        if not any(e.in_flight for e in self.pool.endpoints):
+            return 0.0
+        return time.monotonic() - self._last_heard
+
+    def _stall_s(self) -> float:
+        """Silence after which the servers are asked whether they are alive (and how long they get)."""
+        return self.options.max_outage_s / 2
+
+    async def _check_alive(self) -> None:
+        """Ask every server for `/models`: one answer proves a slow server, not a stopped one; with
+        none, the outage began at the last answer (and `_outage` stops the run once it is long enough)."""
+        silent_since = self._last_heard
+        answers = await asyncio.gather(*(self._answers(e) for e in self.pool.endpoints))
+        if any(answers):
+            self._last_heard = time.monotonic()
+            return
+        self._last_error = (f"no answer for {time.monotonic() - silent_since:.0f} s, not even to GET /models "
+                            "(a stopped or hung server)")
+        self.pool.silent_since(silent_since)
+
+    async def _answers(self, endpoint: Endpoint) -> bool:
+        try:
+            await endpoint.client.with_options(timeout=self._stall_s(), max_retries=0).models.list()
+        except self._openai.APIStatusError:
+            return True  # an HTTP answer, whatever it says: the server is there
+        except self._openai.APIError:
+            return False
+        return True
 
     def _outage(self) -> bool:
         too_many = self.options.max_outage_failures
@@ -147,8 +209,9 @@ class OpenAIBackend:
 
     def _outage_message(self) -> str:
         urls = ", ".join(e.url for e in self.pool.endpoints)
-        return (f"no answer from {urls} for {self.pool.outage_s():.0f} s ({self.pool.failures_in_a_row} failed "
-                f"requests in a row; last: {self._last_error})")
+        failed = self.pool.failures_in_a_row
+        return (f"no answer from {urls} for {self.pool.outage_s():.0f} s ("
+                f"{f'{failed} failed requests in a row; ' if failed else ''}last: {self._last_error})")
 
     async def _one(self, request: Request, kwargs: dict[str, Any], semaphore: asyncio.Semaphore) -> Completion:
         async with semaphore:
@@ -163,7 +226,7 @@ class OpenAIBackend:
                 await asyncio.sleep(self.pool.wait_s(endpoint))
                 outcome = await self._attempt(endpoint, request, kwargs)
                 if isinstance(outcome, Completion):
-                    self.stats.requests += 1
+                    self.stats.finished([request])
                     return outcome
                 failures.append(outcome)
                 first_failure = time.monotonic() if first_failure is None else first_failure
@@ -173,7 +236,7 @@ class OpenAIBackend:
                 # while no server answers anything, it waits for them (or for the outage to stop the run)
                 if len(failures) > self.options.max_retries and self.pool.last_success > first_failure:
                     break
-            self.stats.requests += 1
+            self.stats.finished([request])
             return Completion(
                 text=None,
                 finish_reason=None,
@@ -193,10 +256,12 @@ class OpenAIBackend:
                 seed=request.seed,
                 **kwargs,
             )
+            self._last_heard = time.monotonic()
             completion = self._completion(response, endpoint)
         except openai.APIStatusError as exc:
+            self._last_heard = time.monotonic()
             if exc.status_code in REQUEST_ERRORS:
-                return Failure(f"HTTP {exc.status_code} from {endpoint.url}: {exc.message}", fatal=True)
+                return self._refused(f"HTTP {exc.status_code} from {endpoint.url}: {exc.message}")
             return self._failed(endpoint, f"HTTP {exc.status_code} from {endpoint.url}", exc)
         except openai.APITimeoutError:
             return self._failed(endpoint, f"timeout after {self.options.timeout_s}s from {endpoint.url}")
@@ -207,7 +272,14 @@ class OpenAIBackend:
         finally:
             endpoint.in_flight -= 1
         self.pool.succeeded(endpoint)
+        self._refusals_in_a_row = 0
         return completion
+
+    def _refused(self, message: str) -> Failure:
+        """The server refused this request as such: the row's reject, unless it refuses every request."""
+        self._refusals_in_a_row += 1
+        self._last_refusal = " ".join(message.split())[:300]
+        return Failure(message, fatal=True)
 
     def _failed(self, endpoint: Endpoint, message: str, exc=None) -> Failure:
         self.stats.server_errors += 1

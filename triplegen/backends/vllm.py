@@ -8,22 +8,29 @@ An engine that dies is not bad output: vLLM's own `LLM.chat` can wait forever fo
 that was killed, so each call runs on a helper thread while this one watches the engine's processes;
 if one exits, or the engine raises anything but a request refusal, `BackendUnavailable` stops the
 run and no row of the unfinished chunk is rejected for it.
+
+Progress moves with requests, not chunks: vLLM's `use_tqdm` takes a callable that builds a tqdm-like
+counter, and each request the engine finishes is counted in the backend's stats at once.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
+import sys
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any
 
 from triplegen.backends.base import BackendStats, Completion, Request
-from triplegen.backends.engine_log import engine_output_to
+from triplegen.backends.engine_log import engine_output_to, log_size
+from triplegen.backends.engine_start import CPU_BATCHED_TOKENS, cpu_kv_cache, import_vllm, start_failure
 from triplegen.backends.replicas import ReplicaPool
 from triplegen.config import EngineOptions, GenerateConfig
-from triplegen.errors import BackendUnavailable, MissingExtraError, TripleGenError
+from triplegen.errors import BackendUnavailable, TripleGenError
 from triplegen.layout import REJECTS_NAME, TRIPLES_NAME
 
 log = logging.getLogger(__name__)
@@ -43,22 +50,13 @@ SAMPLING_KEYS = frozenset(
     }
 )
 
-CPU_BATCHED_TOKENS = 8192  # tokens per engine step on a CPU, where prompts are not split
+GPU_MEMORY_UTILIZATION = 0.9  # vLLM's default, when --gpu-memory-utilization is not given
 
 # An engine takes from seconds to minutes to load, so a process that runs several generate calls
 # with the same model and options (a notebook, a test session) loads it once.
 _ENGINES: dict[tuple, Any] = {}
 _PROCESSES: "weakref.WeakKeyDictionary[Any, list]" = weakref.WeakKeyDictionary()  # engine -> its processes
 WATCH_S = 0.5
-
-
-def _import_vllm():
-    try:
-        import vllm
-        from vllm.sampling_params import StructuredOutputsParams
-    except ImportError:
-        raise MissingExtraError("the vllm backend", "vllm", "vllm") from None
-    return vllm, StructuredOutputsParams
 
 
 def _request_errors() -> tuple[type[Exception], ...]:
@@ -76,7 +74,7 @@ def engine_kwargs(model: str, options: EngineOptions) -> dict[str, Any]:
         "model": model,
         "tensor_parallel_size": options.tensor_parallel_size,
         "dtype": options.dtype,
-        "gpu_memory_utilization": options.gpu_memory_utilization,
+        "gpu_memory_utilization": options.gpu_memory_utilization or GPU_MEMORY_UTILIZATION,
         "enforce_eager": options.enforce_eager,
         "seed": options.seed,
     }
@@ -110,48 +108,90 @@ def engine_log_path(config: GenerateConfig) -> Path | None:
 
 def shared_engine(model: str, options: EngineOptions, log_file: Path | None = None):
     """The process's engine for this model and these options, created on first use: a `vllm.LLM`,
-    or a `ReplicaPool` of them for `data_parallel_size > 1`; what they print goes to `log_file`."""
-    vllm, _ = _import_vllm()
+    or a `ReplicaPool` of them for `data_parallel_size > 1`; what they print goes to `log_file`.
+
+    A start that fails is one line with its cause (TripleGenError), never vLLM's traceback."""
+    import_vllm()
     kwargs = engine_kwargs(model, options)
     key = (*sorted(kwargs.items()), ("data_parallel_size", options.data_parallel_size))
-    if key not in _ENGINES and options.data_parallel_size > 1:
-        # vLLM refuses LLM(data_parallel_size>1) in one process; replicas in worker processes
-        # give the same throughput for a dense model without any coordination between them.
+    if key in _ENGINES:
+        return _ENGINES[key]
+    kv = cpu_kv_cache(options) if _on_cpu() else None
+    if kv is not None and kv.bytes is not None:  # not in the key: free memory differs from call to call
+        kwargs["kv_cache_memory_bytes"] = kv.bytes
+    offset = log_size(log_file)
+    log.info("loading vLLM engine for %s", model)
+    try:
         with engine_output_to(log_file):
-            _ENGINES[key] = ReplicaPool(kwargs, options.data_parallel_size, options.tensor_parallel_size)
-    if key not in _ENGINES:
-        log.info("loading vLLM engine for %s", model)
-        try:
-            with engine_output_to(log_file):
+            if kv is not None:
+                print(f"triplegen: vLLM on a CPU, {kv.note}", file=sys.stderr, flush=True)
+            if options.data_parallel_size > 1:
+                # vLLM refuses LLM(data_parallel_size>1) in one process; replicas in worker processes
+                # give the same throughput for a dense model without any coordination between them.
+                _ENGINES[key] = ReplicaPool(kwargs, options.data_parallel_size, options.tensor_parallel_size)
+            else:
                 _ENGINES[key] = load_engine(kwargs)
-        except (OSError, ValueError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if "max_num_batched_tokens" in first_line and options.max_model_len is None:
-                first_line += f" On a CPU, pass --max-model-len {CPU_BATCHED_TOKENS} or less."
-            where = f" (engine log: {log_file})" if log_file else ""
-            raise TripleGenError(f"vLLM could not load model {model!r}: {first_line}{where}") from exc
+    except Exception as exc:
+        raise start_failure(model, exc, log_file, offset, kv, options) from exc
     return _ENGINES[key]
 
 
 def load_engine(kwargs: dict[str, Any]):
     """A `vllm.LLM`, with the processes it started remembered, so that their death is noticed."""
-    vllm, _ = _import_vllm()
+    vllm, _ = import_vllm()
     before = set(multiprocessing.active_children())
     llm = vllm.LLM(**kwargs)
     _PROCESSES[llm] = [p for p in multiprocessing.active_children() if p not in before]
     return llm
 
 
-def _watched_chat(llm, conversations, params):
+class FinishedRequests:
+    """The tqdm-like counter vLLM's `LLM.chat(use_tqdm=...)` drives: each `update(n)` is n requests the
+    engine finished, handed to `on_finished(n)`. vLLM also wraps the prompts it renders in one (an
+    iterable, passed through)."""
+
+    def __init__(self, iterable=None, *, on_finished, **_tqdm_options):
+        self.iterable, self.on_finished = iterable, on_finished
+        self.n = 0
+        self.postfix = ""
+        self._started = time.monotonic()
+
+    def __iter__(self):
+        return iter(self.iterable if self.iterable is not None else ())
+
+    def __len__(self) -> int:
+        return len(self.iterable)
+
+    @property
+    def format_dict(self) -> dict[str, float]:
+        return {"n": self.n, "elapsed": max(time.monotonic() - self._started, 1e-6)}
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self.on_finished(n)
+
+    def refresh(self, *args) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _counter(on_finished):
+    """`use_tqdm` for `LLM.chat`: False (nothing to count) or a FinishedRequests factory."""
+    return False if on_finished is None else functools.partial(FinishedRequests, on_finished=on_finished)
+
+
+def _watched_chat(llm, conversations, params, on_finished=None):
     """`llm.chat` on a helper thread, while this thread checks that the engine's processes live."""
     processes = _PROCESSES.get(llm)
     if not processes:  # an engine loaded elsewhere (or without processes): call it directly
-        return llm.chat(conversations, params, use_tqdm=False)
+        return llm.chat(conversations, params, use_tqdm=_counter(on_finished))
     result: dict[str, Any] = {}
 
     def call() -> None:
         try:
-            result["outputs"] = llm.chat(conversations, params, use_tqdm=False)
+            result["outputs"] = llm.chat(conversations, params, use_tqdm=_counter(on_finished))
         except BaseException as exc:  # handed to the watching thread
             result["error"] = exc
 
@@ -191,27 +231,28 @@ def check_sampling(sampling: dict[str, Any]) -> None:
         )
 
 
-def run_chat(llm, conversations: list[list[dict]], specs: list[dict[str, Any]], schemas: list[dict]) -> list[Completion]:
+def run_chat(llm, conversations: list[list[dict]], specs: list[dict[str, Any]], schemas: list[dict],
+             on_finished=None) -> list[Completion]:
     """Completions from one engine; `specs` are plain sampling dicts (seed included) and `schemas`
     the JSON schema of each answer, so the same function serves the in-process engine and the
-    data-parallel replica processes."""
-    vllm, structured_cls = _import_vllm()
+    data-parallel replica processes. `on_finished(n)` is called as n more requests finish."""
+    vllm, structured_cls = import_vllm()
     refused = _request_errors()
     params = [vllm.SamplingParams(**spec, structured_outputs=structured_cls(json=schema))
               for spec, schema in zip(specs, schemas)]
     try:
-        outputs = _engine_call(llm, conversations, params, refused)
+        outputs = _engine_call(llm, conversations, params, refused, on_finished)
     except refused:
         # vLLM validates the whole batch up front (e.g. a prompt longer than max_model_len)
         # and refuses all of it; submit one by one so only the offending rows fail.
-        return [_run_one(llm, c, p, refused) for c, p in zip(conversations, params)]
+        return [_run_one(llm, c, p, refused, on_finished) for c, p in zip(conversations, params)]
     return [_completion(output) for output in outputs]
 
 
-def _engine_call(llm, conversations, params, refused):
+def _engine_call(llm, conversations, params, refused, on_finished=None):
     """The engine's outputs; anything but a request refusal means the engine itself failed."""
     try:
-        return _watched_chat(llm, conversations, params)
+        return _watched_chat(llm, conversations, params, on_finished)
     except (*refused, BackendUnavailable):
         raise
     except Exception as exc:
@@ -219,10 +260,12 @@ def _engine_call(llm, conversations, params, refused):
         raise BackendUnavailable(f"{type(exc).__name__}: {first}".rstrip(": ")) from exc
 
 
-def _run_one(llm, conversation, params, refused) -> Completion:
+def _run_one(llm, conversation, params, refused, on_finished=None) -> Completion:
     try:
-        (output,) = _engine_call(llm, [conversation], [params], refused)
+        (output,) = _engine_call(llm, [conversation], [params], refused, on_finished)
     except refused as exc:
+        if on_finished is not None:
+            on_finished(1)
         return Completion(text=None, finish_reason=None, error=f"vllm refused: {exc}")
     return _completion(output)
 
@@ -256,7 +299,7 @@ class VllmBackend:
     def __init__(self, config: GenerateConfig, output_schema: dict, llm=None):
         if not config.model:
             raise TripleGenError("the vllm backend needs --model NAME_OR_PATH")
-        _import_vllm()
+        import_vllm()
         self.model = config.model
         self.schema = output_schema
         self.stats = BackendStats()
@@ -270,15 +313,19 @@ class VllmBackend:
         conversations = [r.messages for r in requests]
         specs = [{**sampling, "seed": r.seed} for r in requests]
         schemas = [r.schema or self.schema for r in requests]
+        before = self.stats.requests, self.stats.answered_rows
         try:
             if isinstance(self._engine, ReplicaPool):
                 completions = self._engine.chat(conversations, specs, schemas)
             else:
-                completions = run_chat(self._engine, conversations, specs, schemas)
+                completions = run_chat(self._engine, conversations, specs, schemas,
+                                       on_finished=functools.partial(self.stats.finished, requests))
         except BackendUnavailable as exc:
             release_engines(only=self._engine)  # never reused by a later run in this process
             raise BackendUnavailable(f"the vLLM engine for {self.model} failed: {exc}") from None
-        self.stats.requests += len(completions)
+        # the live counts were estimates (and replicas report none): the exact ones now
+        self.stats.requests, self.stats.answered_rows = before
+        self.stats.finished(requests)
         self.stats.server_errors += sum(c.text is None for c in completions)
         self.stats.prompt_tokens += sum(c.prompt_tokens for c in completions)
         self.stats.completion_tokens += sum(c.completion_tokens for c in completions)

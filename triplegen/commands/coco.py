@@ -21,7 +21,8 @@ Examples:
   triplegen coco annotations/captions_train2017.json -o captions.parquet --image-prefix train2017/
 
 Without the instances file there is no objects column (rather than empty lists that would read as
-"no objects"). Empty captions are kept; generate rejects them as empty_caption.
+"no objects"). Empty captions are kept; generate rejects them as empty_caption. The same command run
+again leaves finished outputs as they are; other inputs or settings need --overwrite.
 """
 
 
@@ -52,9 +53,14 @@ def coco(
         parts.append(_count(summary.categories, "category", "categories"))
     if summary.empty_captions:
         parts.append(f"{_count(summary.empty_captions, 'empty caption')} (generate rejects them as empty_caption)")
-    typer.echo(f"{summary.output}: " + "; ".join(parts))
+    typer.echo(f"{summary.output}:{_kept(summary, summary.output)} " + "; ".join(parts))
     if summary.cooccurrence is not None:
-        typer.echo(f"{summary.cooccurrence}: label co-occurrence table (triplegen generate --cooccurrence)")
+        typer.echo(f"{summary.cooccurrence}:{_kept(summary, summary.cooccurrence)} label co-occurrence table "
+                   "(triplegen generate --cooccurrence)")
+
+
+def _kept(summary, path: Path) -> str:
+    return " already complete (same inputs and settings), nothing rewritten;" if path in summary.complete else ""
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:

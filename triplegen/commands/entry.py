@@ -8,6 +8,10 @@ pyproject.toml): `typer.core.TyperGroup` / `TyperCommand` and their `main(standa
 `exit_code` and `format_message()`, and `typer.Exit` / `typer.Abort`. With
 `standalone_mode=False` Typer raises those errors instead of printing them, returns the code of a
 `typer.Exit`, and turns Ctrl-C into exit code 130.
+
+A full disk (or an exceeded quota) is one line too: writes through `triplegen.files` report it with
+the path and the free space (`triplegen.disk_full`); any other write that runs out of space (a
+library writing on its own, whose error carries errno 28 or says so) ends here as the last resort.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from triplegen.errors import UserError
+from triplegen.disk_full import disk_full_error
 
 
 def fail(message: str, exit_code: int) -> None:
@@ -46,6 +51,11 @@ class OneLineErrors:
             fail(f"{message}{hint}", error.exit_code)
         except typer.Abort:
             fail("aborted", 1)
+        except Exception as error:
+            full = disk_full_error(error)
+            if full is None:
+                raise
+            fail(str(full), full.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -44,7 +44,8 @@ Examples:
   triplegen generate caps.parquet -o t.parquet --blind-model models/smollm2
   (rejects rows a text-only LM tells apart without the image; the card says how often it prefers the caption)
 
-A killed run resumes when the same command is run again. When the server (or the engine) fails
+A killed run resumes when the same command is run again; a finished one is left as it is (exit 0),
+unless the input or the settings changed (refused without --overwrite). When the server (or the engine) fails
 for longer than --max-outage-s, the run stops with exit code 3 and no row rejected for it; the same
 command resumes it once the server is back.
 """
@@ -135,14 +136,16 @@ def generate(
         min=1, help="GPUs that split one model (vLLM tensor parallelism).", rich_help_panel=ENGINE)] = 1,
     data_parallel_size: Annotated[int, typer.Option(
         min=1, help="Model replicas on this node, each with --tensor-parallel-size GPUs.", rich_help_panel=ENGINE)] = 1,
-    dtype: Annotated[Dtype, typer.Option(help="Weights and activations (auto: the model's own; float32 on a CPU).",
+    dtype: Annotated[Dtype, typer.Option(help="Weights and activations (auto: vLLM's choice, the model's own "
+                                              "except float32 models, which run in bfloat16, on a CPU too).",
                                          rich_help_panel=ENGINE)] = Dtype.auto,
     max_model_len: Annotated[int | None, typer.Option(
         min=1, help="Longest prompt + answer in tokens (default: the model's; lower it to fit memory).",
         rich_help_panel=ENGINE, show_default=False)] = None,
-    gpu_memory_utilization: Annotated[float, typer.Option(
-        min=0.05, max=1.0, help="Share of each GPU's memory vLLM may take (weights + KV cache).",
-        rich_help_panel=ENGINE)] = 0.9,
+    gpu_memory_utilization: Annotated[float | None, typer.Option(
+        min=0.05, max=1.0, help="Share of each GPU's memory vLLM may take (weights + KV cache; default 0.9). On a "
+                                "CPU, without it or VLLM_CPU_KVCACHE_SPACE, the KV cache is sized from free memory.",
+        rich_help_panel=ENGINE, show_default=False)] = None,
     enforce_eager: Annotated[bool, typer.Option(help="Disable CUDA graphs (faster start).",
                                                 rich_help_panel=ENGINE)] = False,
     verbose: Annotated[bool, typer.Option(
@@ -201,8 +204,9 @@ def generate(
     except KeyboardInterrupt:
         typer.echo("interrupted: finished chunks are kept; run the same command again to resume", err=True)
         raise typer.Exit(130) from None
+    done = " already complete (same input and settings), nothing rewritten;" if summary.complete else ""
     typer.echo(
-        f"{summary.output}: {summary.accepted:,} accepted, {summary.rejected:,} rejected ({summary.rejects}); "
+        f"{summary.output}:{done} {summary.accepted:,} accepted, {summary.rejected:,} rejected ({summary.rejects}); "
         f"backend {summary.backend}; card {summary.card}"
     )
 

@@ -17,7 +17,8 @@ Examples:
 
 Each part is a dataset folder written by generate -o DIR --shard i/N, or a triples file; its rejects
 are taken from beside it (rejects.parquet, or <stem>.rejects.parquet). The merged folder gets a
-dataset card (README.md) with the summed counts, so load_dataset(folder) reads it.
+dataset card (README.md) with the summed counts, so load_dataset(folder) reads it. The parts must be
+shards of one run (only --shard may differ). The same merge run again leaves a finished output as it is.
 """
 
 
@@ -40,7 +41,8 @@ def merge(
         typer.echo(f"note: {note}", err=True)
     proof = f"all {summary.ids:,} input ids present once" if summary.checked_against_input else (
         f"{summary.ids:,} ids, none doubled (pass --input to prove none is missing)")
-    typer.echo(f"{summary.output.path}: {summary.output.rows:,} rows, {summary.rejects.path}: "
+    done = " already complete (merged from the same parts), nothing rewritten;" if summary.complete else ""
+    typer.echo(f"{summary.output.path}:{done} {summary.output.rows:,} rows, {summary.rejects.path}: "
                f"{summary.rejects.rows:,} rejects from {len(summary.parts)} parts; {proof}"
                + (f"; card {summary.card}" if summary.card else ""))
 

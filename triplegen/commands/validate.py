@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import filecmp
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +13,7 @@ from rich.table import Table
 
 from triplegen.commands.options import BlindModel, ObjectSynonyms, SemanticCheck
 from triplegen.errors import TripleGenError
+from triplegen.files import move_into_place, refuse_folder, refuse_overwriting_inputs, temp_path
 
 EXAMPLES = """\
 Examples:
@@ -24,7 +27,8 @@ Examples:
   triplegen validate out/triples --blind-model models/smollm2 --report report.json
   (how often a text-only LM prefers the caption to the negation, per kind; rows it tells apart fail)
 
-Exit codes: 0 clean (or within --max-fail-rate), 1 rows fail, 2 unusable input.
+Exit codes: 0 clean (or within --max-fail-rate), 1 rows fail, 2 unusable input. Run again on the same
+files, a --report or --write-clean file it wrote before is left as it is; one that differs needs --overwrite.
 """
 
 
@@ -46,15 +50,15 @@ def validate(
     """Check triples files: schema, the quality checks on every row, duplicate ids."""
     from triplegen.validation import describe, validate as run_validate
 
-    for target in (report, write_clean):
-        if target is not None and target.is_file() and not overwrite:
-            raise TripleGenError(f"{target} already exists; pass --overwrite to replace it")
     from triplegen.checks import CheckConfig
     from triplegen.synonyms import ObjectLexicon
 
     checks = CheckConfig(lexicon=ObjectLexicon.load(object_synonyms)) if object_synonyms else CheckConfig()
-    result = run_validate(files, semantic_check=semantic_check, write_clean=write_clean, report=report,
-                          blind_model=blind_model, checks=checks)
+    targets = {"--report": report, "--write-clean": write_clean}
+    with _staged(targets, files, overwrite) as staged:
+        result = run_validate(files, semantic_check=semantic_check, write_clean=staged["--write-clean"],
+                              report=staged["--report"], blind_model=blind_model, checks=checks)
+        kept = staged.settle()
     console = Console(highlight=False, soft_wrap=True)
     console.print(f"{result.rows:,} rows in {len(files)} file(s): {result.rows - result.failed:,} pass, "
                   f"{result.failed:,} fail ({result.fail_rate:.2%})")
@@ -65,12 +69,63 @@ def validate(
         console.print(table)
     if result.blind is not None:
         console.print(_blind_table(result.blind))
+    same = " (already there from an earlier run with the same files and settings, not rewritten)"
     if result.clean_rows is not None:
-        console.print(f"wrote {result.clean_rows:,} passing rows to {write_clean}")
+        verb, note = ("kept", same) if write_clean in kept else ("wrote", "")
+        console.print(f"{verb} {result.clean_rows:,} passing rows to {write_clean}{note}")
     if report is not None:
-        console.print(f"report: {report}")
+        console.print(f"report: {report}" + (same if report in kept else ""))
     if result.failed and result.fail_rate > max_fail_rate:
         raise typer.Exit(1)
+
+
+class _Staged(dict):
+    """Where validate writes each output: the output itself, or, when some output exists already and
+    --overwrite is not given, a temporary file beside it. `settle` then keeps an existing output that
+    is what this run wrote (a rerun: nothing rewritten), moves new ones into place, and refuses one
+    that differs, as before."""
+
+    def __init__(self, targets: dict[str, Path | None], overwrite: bool):
+        existing = [t for t in targets.values() if t is not None and t.exists()]
+        self.targets = targets
+        self.staging = bool(existing) and not overwrite
+        super().__init__({flag: (temp_path(t) if self.staging and t is not None else t) for flag, t in targets.items()})
+
+    def settle(self) -> set[Path]:
+        if not self.staging:
+            return set()
+        kept = set()
+        for flag, target in self.targets.items():
+            if target is not None and target.exists():
+                if not target.is_file() or not filecmp.cmp(self[flag], target, shallow=False):
+                    raise TripleGenError(f"{target} already exists; pass --overwrite to replace it (this run's "
+                                         f"{flag} differs from it)")
+                kept.add(target)
+        for flag, target in self.targets.items():
+            if target is not None and target not in kept:
+                move_into_place(self[flag], target)
+        return kept
+
+    def discard(self) -> None:
+        if self.staging:
+            for staged in self.values():
+                if staged is not None:
+                    Path(staged).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _staged(targets: dict[str, Path | None], files: list[Path], overwrite: bool):
+    from triplegen.layout import resolve_triples
+
+    # refused before anything (validate checks them too, but on the staged names)
+    for flag, target in targets.items():
+        refuse_folder(target, flag)
+    refuse_overwriting_inputs(targets, [resolve_triples(p) for p in files])
+    staged = _Staged(targets, overwrite)
+    try:
+        yield staged
+    finally:
+        staged.discard()
 
 
 def _blind_table(blind: dict) -> Table:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from semclip_train.errors import SemClipError
+from triplegen.mapping_text import DuplicateKey, parse_mapping_text
 
 LossName = Literal["semclip-hardneg", "clip", "semclip", "paraphrase-only", "negation-only", "negclip", "conclip"]
 Precision = Literal["auto", "bf16", "fp32"]
@@ -185,37 +186,6 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SemClipError(f"config file {path} must hold a mapping of option names to values")
     return config_keys(data, str(path))
-
-
-class DuplicateKey(ValueError):
-    """A key given twice in one mapping: YAML and JSON parsers keep the last silently."""
-
-
-def parse_mapping_text(text: str, json_format: bool) -> Any:
-    """YAML (or JSON) as Python values, refusing a key given twice in any mapping."""
-    if json_format:
-        return json.loads(text, object_pairs_hook=_unique_pairs)
-    import yaml
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        def construct_mapping(self, node, deep=False):
-            seen = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                if key in seen:
-                    raise DuplicateKey(f"key {key!r} is given twice (line {key_node.start_mark.line + 1})")
-                seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    twice = next((key for key in keys if keys.count(key) > 1), None)
-    if twice is not None:
-        raise DuplicateKey(f"key {twice!r} is given twice")
-    return dict(pairs)
 
 
 def config_keys(data: dict[str, Any], where: str) -> dict[str, Any]:

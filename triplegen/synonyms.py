@@ -14,7 +14,6 @@ vocabulary of one's own behaves as before unless it says otherwise.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,6 +24,7 @@ import yaml
 from lemminflect import getInflection
 
 from triplegen.errors import TripleGenError
+from triplegen.mapping_text import parse_mapping_text
 
 OTHER_GROUP = "*"  # the swap group of labels that no table describes
 # Nouns whose written form says nothing about number: plural-only ones (no article, "are"), those
@@ -134,13 +134,13 @@ def _unknown(label: str) -> ObjectName:
 def _builtin() -> ObjectLexicon:
     text = resources.files("triplegen.data").joinpath("coco_objects.yaml").read_text(encoding="utf-8")
     return ObjectLexicon({label: _entry(label, value, "the built-in table")
-                          for label, value in yaml.safe_load(text).items()})
+                          for label, value in parse_mapping_text(text).items()})
 
 
 def _read_table(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
-        table = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        table = parse_mapping_text(text, json_format=path.suffix.lower() == ".json")
     except OSError as error:
         raise TripleGenError(f"--object-synonyms {path}: cannot read it ({error.strerror or error})") from None
     except (ValueError, yaml.YAMLError) as error:

@@ -23,6 +23,7 @@ from jinja2 import Template
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from triplegen.errors import TripleGenError
+from triplegen.mapping_text import DuplicateKey, parse_mapping_text
 from triplegen.tasks import TASKS, Task
 from triplegen.template_checks import CAPTION_VARIABLE, ENV, content_problems, one_line, plain_bounds
 
@@ -176,25 +177,11 @@ class PromptTemplate(BaseModel):
         return [dict(message) for message in self._prefix] + [user]
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe YAML loading that refuses duplicate keys (PyYAML silently keeps the last one)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def inspect_template(file: str, text: str) -> tuple[PromptTemplate | None, list[Problem]]:
     """The template in `text` (from `file`) and every problem found; the template is None if any."""
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as error:
+        data = parse_mapping_text(text)
+    except (yaml.YAMLError, DuplicateKey) as error:
         return None, [Problem(file, "(yaml)", one_line(str(error)))]
     if not isinstance(data, dict):
         return None, [Problem(file, "(top level)", f"expected a mapping of keys (name, version, ...), "

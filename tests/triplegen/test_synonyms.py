@@ -130,3 +130,19 @@ def test_bad_object_synonyms_options_are_one_line_errors(tmp_path, args, message
     captions = _captions(tmp_path / "caps.parquet")
     result = runner.invoke(app, ["generate", str(captions), "-o", str(tmp_path / "out"), *args])
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name, text", [
+    ("syn.yaml", "cat: [kitty]\ndog: [puppy]\ncat: [tabby]\n"),
+    ("syn.json", '{"cat": ["kitty"], "cat": ["tabby"]}'),
+])
+def test_a_label_given_twice_in_object_synonyms_is_one_line_naming_it(tmp_path, name, text):
+    """YAML and JSON keep the last of two equal keys silently; one label's words would be lost."""
+    captions = _captions(tmp_path / "caps.parquet")
+    synonyms = tmp_path / name
+    synonyms.write_text(text)
+    result = runner.invoke(app, ["generate", str(captions), "-o", str(tmp_path / "out"), "--absent-objects", "1",
+                                 "--object-synonyms", str(synonyms)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert "key 'cat' is given twice" in result.output
+    assert not (tmp_path / "out").exists()

@@ -221,5 +221,6 @@ def test_the_engine_output_goes_to_a_log_file_not_over_the_progress(tiny_llama_d
     assert "INFO" in engine_lines and len(engine_lines.splitlines()) >= 10
     screen = done.stderr.splitlines()
     assert not [line for line in screen if "INFO" in line or "WARNING" in line], screen
-    assert len(screen) < 12 and any(line.startswith("generate 4/4 rows") for line in screen), screen
+    progress = [line for line in screen if line.startswith("generate ")]  # one a second: as many as the run is slow
+    assert len(screen) - len(progress) < 12 and any(line.startswith("generate 4/4 rows") for line in progress), screen
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "rejects.parquet", "triples.parquet"]

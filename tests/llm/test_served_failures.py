@@ -58,14 +58,14 @@ def test_a_stopped_server_stops_the_run_within_max_outage_s(tiny_server, pinned_
             wait_for_a_finished_chunk(run, work)
             proxy.hang = True  # every request from now on, and those in flight, go unanswered
             stopped = time.monotonic()
-            _, stderr = run.communicate(timeout=25)  # the request timeout is 120 s
+            _, stderr = run.communicate(timeout=60)  # the request timeout is 120 s
             waited = time.monotonic() - stopped
         finally:
             if run.poll() is None:
                 run.kill()
                 run.wait()
             proxy.hang = False
-    assert waited < 5 + 6, waited
+    assert waited < 30, waited  # about 6 s; the bound leaves room for a loaded machine, far below 120 s
     line = assert_stopped_cleanly(stderr, run.returncode, proxy.base_url)
     assert "not even to GET /models" in line and "run the same command again" in line, line
     finished = assert_nothing_rejected_for_it(work)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.eval.test_eval_safety import save_model
+
 REPO = Path(__file__).resolve().parents[2]
 BLOCKER = '''\
 import os, sys
@@ -93,12 +95,4 @@ def test_piped_output_starts_with_the_results_not_blank_lines(tmp_path, tiny_mod
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    from semclip_train.random_model import build_random_clip
-    from semclip_train.synthetic import generate_items
-
-    texts = [t for item in generate_items(50, 0) for t in (item.caption, item.paraphrase, item.negation)]
-    model, processor = build_random_clip(texts, seed=0, vocab_size=200)
-    folder = tmp_path_factory.mktemp("tiny_model")
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    return save_model(tmp_path_factory.mktemp("tiny") / "model")

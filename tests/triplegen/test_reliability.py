@@ -103,7 +103,7 @@ def test_resume_refuses_an_input_changed_in_place_with_the_same_size_and_mtime(t
     source.write_text("id,caption\n" + "".join(f"r{i:03d},a dog number {i} runs on the grass\n" for i in range(40)))
     config = GenerateConfig(input=source, output=tmp_path / "t.parquet", chunk_size=8, quiet=True)
     with pytest.raises(KeyboardInterrupt):
-        _interrupt_after_chunks(config, 2)
+        interrupt_after_chunks(config, 2)
     work = WorkFolder(config.output)
     assert len(work.done_chunks()) == 2
     before = source.stat()
@@ -116,7 +116,7 @@ def test_resume_refuses_an_input_changed_in_place_with_the_same_size_and_mtime(t
     assert invoke("generate", source, "-o", config.output, "--chunk-size", 8, "-q", "--overwrite").exit_code == 0
 
 
-def _interrupt_after_chunks(config: GenerateConfig, chunks: int) -> None:
+def interrupt_after_chunks(config: GenerateConfig, chunks: int) -> None:
     """Run until `chunks` chunks are finished, then stop as Ctrl-C would."""
     from triplegen import progress
 

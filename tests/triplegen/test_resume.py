@@ -60,6 +60,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tests.triplegen.test_reliability import interrupt_after_chunks
+
 REPO = Path(__file__).resolve().parents[2]
 SUBJECTS = ["A dog", "Two cats", "A man", "A woman", "Three birds", "A child", "An old car", "A red bus"]
 ACTIONS = ["runs on the beach", "sleeps on a sofa", "rides a horse", "sits near a window", "is eating an apple",
@@ -180,27 +182,6 @@ def _objects_input(path: Path, rows: int = 40) -> Path:
     return path
 
 
-def _interrupt_after_chunks(config, chunks: int) -> None:
-    """Run until `chunks` chunks are finished, then stop as Ctrl-C (or kill -9) would."""
-    from triplegen import progress
-    from triplegen.run import generate
-
-    original, seen = progress.RunProgress.advance, []
-
-    def advance(self, summary, resumed=False):
-        original(self, summary, resumed)
-        seen.append(summary)
-        if len(seen) == chunks:
-            raise KeyboardInterrupt
-
-    progress.RunProgress.advance = advance
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            generate(config)
-    finally:
-        progress.RunProgress.advance = original
-
-
 def _edit_in_place(path: Path, old: str, new: str, after: int) -> None:
     """Replace `old` by `new` (same length) from character `after` on, keeping size and modification time."""
     before = path.stat()
@@ -220,7 +201,8 @@ def test_unfinished_rows_edited_in_place_are_refused_or_redone_as_a_fresh_run_wo
         return GenerateConfig(input=source, output=tmp_path / name, chunk_size=10, absent_objects=1, quiet=True)
 
     config = make("t.parquet")
-    _interrupt_after_chunks(config, 2)  # rows r000-r019 finished, r020-r039 not
+    with pytest.raises(KeyboardInterrupt):
+        interrupt_after_chunks(config, 2)  # rows r000-r019 finished, r020-r039 not
     unfinished = source.read_text().index('"r020"')
 
     # object labels of unfinished rows: the vocabulary, counted over the whole input, changes

@@ -135,7 +135,7 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
 def _save(path: Path, rows: dict[str, torch.Tensor]) -> None:
     from safetensors.torch import save_file
 
-    from triplegen.files import atomic_path
+    from semclip_core.files import atomic_path
 
     keys = list(rows)
     with atomic_path(path) as tmp:

@@ -5,7 +5,7 @@ A checkpoint is a folder `checkpoints/step-<N>/` with
   - `state.pt`: optimizer state, step, epoch position, samples seen, config and the RNG states
     (python, numpy, torch, cuda), all plain tensors and containers, read with
     `torch.load(weights_only=True)` so a checkpoint from elsewhere cannot run code.
-The folder is written under a temporary name and renamed (`triplegen.files.atomic_folder`, with the
+The folder is written under a temporary name and renamed (`semclip_core.files.atomic_folder`, with the
 umask's permissions); then `checkpoints/latest` (a text file, also replaced atomically) is pointed at
 it. A crash at any moment leaves the previous checkpoint usable; its temporary folder is removed by
 the next run of the same folder. There is no scheduler object (the learning rate is `lr_at(step)`) and no gradient scaler
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from semclip_core.files import atomic_folder, write_text_atomic
 from semclip_train.errors import SemClipError
-from triplegen.files import atomic_folder, write_text_atomic
 
 LATEST = "latest"
 KEEP = 2  # checkpoints kept on disk; older ones are removed after a new one is complete

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from triplegen.commands.entry import Command
+from semclip_core.cli_errors import Command
 
 EXAMPLES = """\
 Examples:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from semclip_train.errors import SemClipError
-from triplegen.mapping_text import DuplicateKey, parse_mapping_text
+from semclip_core.mapping_text import DuplicateKey, parse_mapping_text
 
 LossName = Literal["semclip-hardneg", "clip", "semclip", "paraphrase-only", "negation-only", "negclip", "conclip"]
 Precision = Literal["auto", "bf16", "fp32"]
@@ -247,6 +247,6 @@ def resolve_config(flags: dict[str, Any], config_file: Path | None = None) -> Tr
 
 def save_config(config: TrainConfig, folder: Path) -> Path:
     """Write the resolved config as JSON, atomically."""
-    from triplegen.files import write_text_atomic
+    from semclip_core.files import write_text_atomic
 
     return write_text_atomic(folder / CONFIG_NAME, config.model_dump_json(indent=2))

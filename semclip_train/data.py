@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from semclip_core.parquet import unreadable
 from semclip_train.errors import SemClipError
 
 TEXT_COLUMNS = ("caption", "paraphrase", "negation")
@@ -112,7 +113,7 @@ def read_triples(path: Path, image_root: Path | None = None) -> Triples:
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SemClipError(f"cannot read {path} as Parquet: {str(exc).strip().splitlines()[0]}") from None
+        raise unreadable(path, exc) from None
     missing = [name for name in ("image", *TEXT_COLUMNS) if name not in table.column_names]
     if missing:
         raise SemClipError(f"{path} lacks the column(s) {', '.join(missing)} of the triple record")

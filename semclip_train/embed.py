@@ -168,7 +168,7 @@ def _load(path: Path, fingerprint: str, memory: dict[str, torch.Tensor]) -> list
 def _save(path: Path, rows: dict[str, torch.Tensor], fingerprint: str) -> None:
     from safetensors.torch import save_file
 
-    from triplegen.files import atomic_path
+    from semclip_core.files import atomic_path
 
     metadata = {"keys": json.dumps(list(rows)), "fingerprint": fingerprint}
     with atomic_path(path) as tmp:

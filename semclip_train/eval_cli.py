@@ -12,10 +12,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from semclip_core.cli_errors import Group
+from semclip_core.files import refuse_folder, refuse_link, refuse_overwriting_inputs, write_text_atomic
 from semclip_train.errors import SemClipError
 from semclip_train.extras import needs_train_extra, require_matplotlib
-from triplegen.commands.entry import Group
-from triplegen.files import refuse_folder, refuse_link, refuse_overwriting_inputs, write_text_atomic
 
 
 def _examples(*lines: str) -> str:
@@ -24,7 +24,7 @@ def _examples(*lines: str) -> str:
 
 
 app = typer.Typer(
-    cls=Group,  # errors: one line and an exit code (triplegen.commands.entry)
+    cls=Group,  # errors: one line and an exit code (semclip_core.cli_errors)
     help="Evaluate a CLIP checkpoint on negation, paraphrase and retrieval benchmarks.",
     epilog=_examples(
         "semclip-eval ccneg --model runs/x/final --data ccneg.parquet --image-root ccneg_images",

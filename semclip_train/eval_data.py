@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from semclip_core.files import atomic_path, refuse_folder, refuse_overwriting_inputs
 from semclip_train.data import ImageRef, image_ref, image_root_for, read_triples
 from semclip_train.errors import SemClipError
-from triplegen.files import atomic_path, refuse_folder, refuse_overwriting_inputs
 
 SUGARCREPE_SUBSETS = ("replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 SUGARCREPE_FIELDS = ("id", "filename", "caption", "caption2", "negative_caption")

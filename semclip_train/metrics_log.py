@@ -79,7 +79,7 @@ class MetricsLog(NullLog):
 
     def _line_due(self, step: int) -> bool:
         """Off a terminal: a line at most every SEMCLIP_PROGRESS_INTERVAL seconds, and at the last step."""
-        from triplegen.progress import progress_interval
+        from semclip_core.progress import progress_interval
 
         now = time.monotonic()
         if step >= self.total_steps or self.last_line is None or now - self.last_line >= progress_interval():
@@ -88,7 +88,7 @@ class MetricsLog(NullLog):
         return False
 
     def _eta(self, step: int) -> str:
-        from triplegen.progress import format_eta
+        from semclip_core.progress import format_eta
 
         done = step - self.first_step
         rate = done / max(time.monotonic() - self.started, 1e-9)
@@ -122,7 +122,7 @@ class MetricsLog(NullLog):
 
 def _truncate_after(path: Path, step: int) -> None:
     """Keep lines logged up to `step` (those past it are recomputed by the resumed run)."""
-    from triplegen.files import write_text_atomic
+    from semclip_core.files import write_text_atomic
 
     kept = []
     for line in path.read_text(encoding="utf-8").splitlines():

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from semclip_core.files import atomic_path
 from semclip_train.errors import SemClipError
-from triplegen.files import atomic_path
 
 if TYPE_CHECKING:
     from semclip_train.evaluate import EvalResult

@@ -17,7 +17,7 @@ from semclip_train.synthetic import (
     object_labels,
 )
 from semclip_train.worlds import DEFAULT, PALETTE, World
-from triplegen.files import atomic_path, write_bytes_atomic
+from semclip_core.files import atomic_path, write_bytes_atomic
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -157,7 +157,7 @@ TRACKERS = {"tensorboard": TensorBoard, "wandb": WandB, "mlflow": MLflow}
 
 def open_trackers(names: list[str], run_dir: Path, config: dict) -> list:
     """The trackers `names` asks for; their run ids are kept in `run_dir/trackers.json` for --resume."""
-    from triplegen.files import write_text_atomic
+    from semclip_core.files import write_text_atomic
 
     path = run_dir / IDS_NAME
     ids = json.loads(path.read_text()) if path.exists() else {}

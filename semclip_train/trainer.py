@@ -90,7 +90,7 @@ def train(config: TrainConfig) -> TrainResult:
 
 def _train(config: TrainConfig, context: distributed.DistributedContext) -> TrainResult:
     """One run per folder: rank 0 holds its lock (released by the kernel even on kill -9)."""
-    from triplegen.files import RunLock, refuse_file, remove_stale_temps
+    from semclip_core.files import RunLock, refuse_file, remove_stale_temps
 
     from semclip_train.run_folder import (
         describe_difference, finished_counts, finished_with, refuse_overlapping_inputs,

@@ -103,10 +103,10 @@ def smollm2_model(tmp_path_factory) -> Path:
 
 @contextlib.contextmanager
 def lock_held_elsewhere(lock: Path):
-    """Another process holding a run's lock file (`triplegen.files.RunLock`); yields its pid, then
+    """Another process holding a run's lock file (`semclip_core.files.RunLock`); yields its pid, then
     kills it with SIGKILL, as a crash would."""
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import time; from pathlib import Path; from triplegen.files import RunLock\n"
+        "import time; from pathlib import Path; from semclip_core.files import RunLock\n"
         f"with RunLock(Path({str(lock)!r}), 'x'):\n"
         "    print('locked', flush=True); time.sleep(300)")],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}, stdout=subprocess.PIPE, text=True)

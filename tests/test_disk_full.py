@@ -15,10 +15,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from semclip_core.cli_errors import Command
+from semclip_core.disk_full import DiskFull
+from semclip_core.files import atomic_path
 from triplegen.cli import app
-from triplegen.commands.entry import Command
-from triplegen.disk_full import DiskFull
-from triplegen.files import atomic_path
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "captions.parquet"

@@ -13,11 +13,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from semclip_core.errors import UserError
 from semclip_train.cli import app as train_app
 from semclip_train.errors import SemClipError
 from semclip_train.eval_cli import app as eval_app
 from triplegen.cli import app as triplegen_app
-from triplegen.errors import TripleGenError, UserError
+from triplegen.errors import TripleGenError
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -79,11 +80,12 @@ def _calls(path: Path) -> set[str]:
 
 
 def test_files_are_moved_into_place_in_one_module_only():
-    """Every atomic write goes through triplegen.files (the umask, temporaries, cleanup on resume)."""
-    sources = [p for package in ("triplegen", "semclip_train", "prompts") for p in (REPO / package).rglob("*.py")]
+    """Every atomic write goes through semclip_core.files (the umask, temporaries, cleanup on resume)."""
+    packages = ("semclip_core", "triplegen", "semclip_train", "prompts")
+    sources = [p for package in packages for p in (REPO / package).rglob("*.py")]
     writers = {str(p.relative_to(REPO)) for p in sources
                if _calls(p) & {"os.replace", "os.rename", "tempfile.mkstemp", "tempfile.mkdtemp"}}
-    assert writers == {"triplegen/files.py"}
+    assert writers == {"semclip_core/files.py"}
 
 
 def test_training_and_evaluation_read_triples_and_image_paths_the_same_way(tmp_path):

@@ -1,15 +1,15 @@
 """The `triplegen` command: thin Typer commands over the library.
 
 Each command lives in its own module under `triplegen/commands/`; this module only assembles them.
-Errors go through the one error path of `triplegen.commands.entry`: one line and an exit code.
+Errors go through the one error path of `semclip_core.cli_errors`: one line and an exit code.
 """
 
 from __future__ import annotations
 
 import typer
 
+from semclip_core.cli_errors import Group
 from triplegen.commands import check_server, coco, generate, merge, prepare_smollm2, prompts, validate, view
-from triplegen.commands.entry import Group
 
 app = typer.Typer(
     cls=Group,

@@ -27,10 +27,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from semclip_core.files import same_file
 from triplegen.cooccurrence import Cooccurrence, file_digest, refuse_cooccurrence_output, write_cooccurrence
 from triplegen.errors import TripleGenError
 from triplegen.readers import PARQUET_SUFFIXES
-from triplegen.files import same_file
 from triplegen.writer import write_parquet_atomic
 
 # The captions file's columns, declared once. `objects` is left out when no instances file is given:

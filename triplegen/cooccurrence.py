@@ -30,8 +30,8 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from semclip_core.files import same_file
 from triplegen.errors import TripleGenError
-from triplegen.files import same_file
 from triplegen.writer import write_parquet_atomic
 
 METADATA_KEY = b"semclip.cooccurrence"

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from semclip_core.files import write_text_atomic
 from triplegen.errors import TripleGenError
 from triplegen.hubcard import render_dataset_card
-from triplegen.files import write_text_atomic
-from triplegen.merge import read_run_metadata
+from triplegen.parquet_files import read_run_metadata
 from triplegen.records import ChunkSummary
 from triplegen.resume import combined_digest, differences, input_digest
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from triplegen.errors import UserError
-from triplegen.files import make_parent
+from semclip_core.errors import UserError
+from semclip_core.files import make_parent
 
 BLOCK_ROWS = 1 << 21  # (hash, row) pairs held in memory before a spill: 32 MiB
 PARTITIONS = 256  # spill files by the hash's top byte; each is read and sorted on its own

@@ -1,7 +1,7 @@
-"""Join Parquet parts into one file, streaming; and join shard outputs with a proof of completeness.
+"""Join shard outputs with a proof of completeness (`triplegen merge`).
 
-A run's chunk parts are joined at its end; the outputs of `--shard i/N` runs are joined by
-`triplegen merge`, which also proves that no id is doubled and, given the input, none is missing.
+The outputs of `--shard i/N` runs are streamed into one file (`triplegen.parquet_files`), proving
+that no id is doubled and, given the input, none is missing.
 `triplegen merge part*.parquet` also matches the rejects files beside the parts; those are taken as
 the parts' rejects, not as parts.
 
@@ -13,55 +13,26 @@ it complete and rewrites nothing.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from semclip_core.files import refuse_folder, refuse_overwriting_inputs, write_text_atomic
+from semclip_core.parquet import unreadable
 from triplegen.errors import TripleGenError
-from triplegen.files import refuse_folder, refuse_overwriting_inputs, write_text_atomic
 from triplegen.hubcard import render_dataset_card
 from triplegen.layout import card_file, find_rejects, output_files, resolve_triples
 from triplegen.objects import ABSENT_SUFFIX
+from triplegen.parquet_files import concat_parquet, read_run_metadata
 from triplegen.readers import CaptionSource, Columns
 from triplegen.records import BlindCounts, add_blind
 from triplegen.shards import MERGED, merged_before, parts_digest, refuse_mixed_settings
-from triplegen.schema import METADATA_KEY, REQUIRED_TRIPLE_COLUMNS, reject_schema
-from triplegen.writer import ParquetSink, WriteSummary
+from triplegen.schema import REQUIRED_TRIPLE_COLUMNS, reject_schema
+from triplegen.writer import WriteSummary
 
 REJECTS_SUFFIX = ".rejects.parquet"
-
-
-def read_run_metadata(path: Path) -> dict | None:
-    """The `triplegen` key-value metadata of a Parquet file, or None if it has none."""
-    metadata = pq.read_schema(path).metadata or {}
-    raw = metadata.get(METADATA_KEY)
-    return json.loads(raw) if raw else None
-
-
-def concat_parquet(inputs: Iterable[Path], output: Path, schema: pa.Schema, run: dict | None = None) -> WriteSummary:
-    """Stream the row groups of `inputs` into `output` (atomically); memory is one row group."""
-    with ParquetSink(output, schema, run) as sink:
-        for path in inputs:
-            try:
-                parquet = pq.ParquetFile(path)
-                for group in range(parquet.num_row_groups):
-                    sink.write(parquet.read_row_group(group))
-            except (pa.ArrowInvalid, OSError) as exc:  # a corrupt page is found only as it is read
-                raise unreadable(path, exc) from None
-        return sink.finalize()
-
-
-def unreadable(path: Path, exc: BaseException) -> TripleGenError:
-    """A Parquet file that cannot be read (not Parquet, truncated, a corrupt page), as one line."""
-    return TripleGenError(f"cannot read {path} as Parquet: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}")
-
-
-def rejects_beside(path: Path) -> Path:
-    return path.with_name(path.stem + REJECTS_SUFFIX)
 
 
 @dataclass

@@ -30,6 +30,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from semclip_core.parquet import unreadable
 from triplegen.errors import TripleGenError
 from triplegen.schema import IMAGE_COLUMN
 
@@ -144,7 +145,7 @@ class CaptionSource:
         try:
             return pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise TripleGenError(f"cannot read {path} as Parquet: {_first_line(exc)}") from None
+            raise unreadable(path, exc) from None
 
     def _csv_header(self) -> list[str]:
         try:

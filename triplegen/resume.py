@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from semclip_core.files import remove_folder, write_json_atomic
 from triplegen.errors import TripleGenError
-from triplegen.files import remove_folder, write_json_atomic
 from triplegen.records import ChunkSummary
 
 FINGERPRINT = "fingerprint.json"

@@ -20,10 +20,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
 
+from semclip_core.files import write_json_atomic, write_text_atomic
 from triplegen.errors import TripleGenError
-from triplegen.files import write_json_atomic, write_text_atomic
 from triplegen.hubcard import render_dataset_card
-from triplegen.merge import read_run_metadata
+from triplegen.parquet_files import read_run_metadata
 from triplegen.objects import ABSENT_SUFFIX
 from triplegen.pipeline import Step
 from triplegen.records import ChunkSummary, RunMetadata

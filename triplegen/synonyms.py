@@ -23,8 +23,8 @@ from pathlib import Path
 import yaml
 from lemminflect import getInflection
 
+from semclip_core.mapping_text import parse_mapping_text
 from triplegen.errors import TripleGenError
-from triplegen.mapping_text import parse_mapping_text
 
 OTHER_GROUP = "*"  # the swap group of labels that no table describes
 # Nouns whose written form says nothing about number: plural-only ones (no article, "are"), those

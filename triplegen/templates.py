@@ -22,8 +22,8 @@ import yaml
 from jinja2 import Template
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from semclip_core.mapping_text import DuplicateKey, parse_mapping_text
 from triplegen.errors import TripleGenError
-from triplegen.mapping_text import DuplicateKey, parse_mapping_text
 from triplegen.tasks import TASKS, Task
 from triplegen.template_checks import CAPTION_VARIABLE, ENV, content_problems, one_line, plain_bounds
 

@@ -22,6 +22,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from semclip_core.files import refuse_folder, refuse_overwriting_inputs, write_json_atomic
+from semclip_core.parquet import unreadable
 from triplegen.blind import BlindScorer, FileCheck
 from triplegen.checks import REASONS, CheckConfig, check_absent_triple, check_caption, check_triple
 from triplegen.errors import TripleGenError
@@ -29,8 +31,6 @@ from triplegen.idcheck import DuplicateIds
 from triplegen.layout import resolve_triples
 from triplegen.objects import parse_labels
 from triplegen.schema import METADATA_KEY, REQUIRED_TRIPLE_COLUMNS, ROW_KINDS
-from triplegen.files import refuse_folder, refuse_overwriting_inputs, write_json_atomic
-from triplegen.merge import unreadable
 from triplegen.writer import ParquetSink
 
 # Reasons only validate can find (a file, not a generation, is being judged).

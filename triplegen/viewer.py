@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from semclip_core.files import refuse_folder, refuse_unsafe_output, write_text_atomic
+from semclip_core.parquet import unreadable
 from triplegen.errors import TripleGenError
-from triplegen.files import refuse_folder, refuse_unsafe_output, write_text_atomic
 from triplegen.layout import card_file, find_rejects, resolve_triples
-from triplegen.merge import read_run_metadata
+from triplegen.parquet_files import read_run_metadata
 
 COLUMNS = ["id", "status", "kind", "caption", "paraphrase", "negation", "reason", "detail", "raw_output"]
 PAGE_SIZE = 100
@@ -47,7 +48,7 @@ def _read(path: Path, status: str) -> list[list]:
     try:
         table = pq.read_table(path)
     except (OSError, ValueError) as exc:
-        raise TripleGenError(f"cannot read {path} as Parquet: {str(exc).splitlines()[0]}") from None
+        raise unreadable(path, exc) from None
     if "caption" not in table.column_names or "id" not in table.column_names:
         raise TripleGenError(f"{path} has no id and caption columns; is it a triplegen output?")
     n = table.num_rows

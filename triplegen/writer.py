@@ -1,6 +1,6 @@
 """The atomic Parquet writer: a Parquet file appears complete or not at all.
 
-Data goes to a temp file in the destination's folder (`triplegen.files`, which also holds the text
+Data goes to a temp file in the destination's folder (`semclip_core.files`, which also holds the text
 writers); only a clean `finalize()` renames it. A crash or an exception leaves the destination untouched, which
 is what makes a killed run safe to restart.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from triplegen.files import atomic_path, cannot_write, write_json_atomic, write_text_atomic  # noqa: F401 (text writers)
+from semclip_core.files import atomic_path, cannot_write
 from triplegen.schema import METADATA_KEY
 
 ROW_GROUP_ROWS = 8192

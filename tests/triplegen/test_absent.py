@@ -28,7 +28,7 @@ from triplegen.cli import app
 from triplegen.config import GenerateConfig
 from triplegen.errors import TripleGenError
 from triplegen.denials import PAIR_WORDINGS, WORDINGS, caption_form, indefinite, swap_site, wordings_for
-from triplegen.merge import read_run_metadata
+from triplegen.parquet_files import read_run_metadata
 from triplegen.objects import ObjectVocabulary, parse_labels
 from triplegen.run import generate
 from triplegen.scope import read_objects

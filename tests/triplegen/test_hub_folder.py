@@ -125,6 +125,29 @@ def test_merged_shard_folders_load_as_one_dataset(tmp_path):
     assert "| input rows | 300 |" in (merged / "README.md").read_text()
 
 
+def test_a_folder_whose_backend_errors_were_retried_keeps_the_card_of_a_normal_run(tmp_path):
+    """`--retry-backend-errors` rewrites the card as a run does: the same YAML (configs, license), so the
+    folder still loads both configs; it once wrote the body alone, and `load_dataset(folder, "rejects")` failed."""
+    from tests.triplegen.test_reliability import reject_as_backend_errors
+
+    normal, retried = tmp_path / "normal" / "coco-triples", tmp_path / "retried" / "coco-triples"
+    for folder in (normal, retried):
+        _generate("-o", str(folder), "--license", "cc-by-4.0")
+    lost = reject_as_backend_errors(retried / "triples.parquet", retried / "rejects.parquet", 10, 25)
+    result = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(retried), "--license", "cc-by-4.0",
+                                 "--retry-backend-errors"])
+    assert result.exit_code == 0 and "Retrying 25 row(s)" in result.output, result.output
+    assert f"card {retried / 'README.md'}" in " ".join(result.output.split()) and "card.md" not in result.output
+    assert sorted(p.name for p in retried.iterdir()) == ["README.md", "rejects.parquet", "triples.parquet"]
+    meta = _front_matter(retried / "README.md")
+    assert meta == _front_matter(normal / "README.md")
+    assert meta["license"] == "cc-by-4.0" and [c["config_name"] for c in meta["configs"]] == ["default", "rejects"]
+    triples = _load(tmp_path, str(retried), split="train")
+    assert triples.num_rows == 298 and lost <= set(triples["id"])
+    rejects = _load(tmp_path, str(retried), "rejects", split="train")
+    assert rejects.num_rows == 2 and set(rejects["reason"]) == {"empty_caption"}
+
+
 def test_an_output_folder_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "taken").write_text("x")
     result = runner.invoke(app, ["generate", str(EXAMPLE), "-o", str(tmp_path / "taken"), "--quiet"])

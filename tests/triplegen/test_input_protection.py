@@ -1,4 +1,4 @@
-"""One input-protection rule for every write (triplegen/files.py): nothing is written through a
+"""One input-protection rule for every write (semclip_core/files.py): nothing is written through a
 symbolic link or a hard-linked lock, never over an input, never outside the output folder; and
 `triplegen view` holds to it like every other command, with reruns that succeed."""
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from semclip_core.errors import UserError
+from semclip_core.files import atomic_folder, refuse_unsafe_output, write_text_atomic
 from triplegen.cli import app
-from triplegen.errors import UserError
-from triplegen.files import atomic_folder, refuse_unsafe_output, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "captions.parquet"

@@ -252,31 +252,40 @@ def test_merge_with_a_glob_that_also_matches_the_rejects_files(tmp_path):
 
 # 6. Rows rejected as backend_error by an older run (which rejected them while its server was down).
 
+def reject_as_backend_errors(output: Path, rejects: Path, start: int, count: int) -> set[str]:
+    """Rewrite a finished rules run as an older version left it when its server died: `count` accepted
+    rows from `start` on moved to the rejects as `backend_error`, the counts to match; their ids."""
+    import json
+
+    out, rej = pq.read_table(output), pq.read_table(rejects)
+    lost = out.slice(start, count)
+    run_metadata = json.loads(out.schema.metadata[b"triplegen"])
+    run_metadata["counts"]["accepted"] -= count
+    run_metadata["counts"]["rejected"] += count
+    run_metadata["reject_reasons"]["backend_error"] = count
+    metadata = {b"triplegen": json.dumps(run_metadata).encode()}
+    kept = pa.concat_tables([out.slice(0, start), out.slice(start + count)])
+    pq.write_table(kept.replace_schema_metadata(metadata), output)
+    failed = [{"id": r["id"], "caption": r["caption"], "raw_output": None, "reason": "backend_error",
+               "detail": "6 attempt(s) failed; last: connection error", "kind": "caption", "attempts": 1,
+               "backend": "rules", "model": "rules"} for r in lost.to_pylist()]
+    pq.write_table(pa.concat_tables([rej, pa.Table.from_pylist(failed, schema=rej.schema)]), rejects)
+    return set(lost.column("id").to_pylist())
+
+
 def test_retry_backend_errors_gives_an_older_runs_backend_errors_another_try(tmp_path):
     import json
 
     output, result = run(tmp_path)
     rejects = output.with_name("t.rejects.parquet")
-    # what an older version wrote when its server died: rows rejected as backend_error
-    out, rej = pq.read_table(output), pq.read_table(rejects)
-    lost = out.slice(10, 25)
-    run_metadata = json.loads(out.schema.metadata[b"triplegen"])
-    run_metadata["counts"]["accepted"] -= 25
-    run_metadata["counts"]["rejected"] += 25
-    run_metadata["reject_reasons"]["backend_error"] = 25
-    metadata = {b"triplegen": json.dumps(run_metadata).encode()}
-    pq.write_table(pa.concat_tables([out.slice(0, 10), out.slice(35)]).replace_schema_metadata(metadata), output)
-    failed = [{"id": r["id"], "caption": r["caption"], "raw_output": None, "reason": "backend_error",
-               "detail": "6 attempt(s) failed; last: connection error", "kind": "caption", "attempts": 1,
-               "backend": "rules", "model": "rules"} for r in lost.to_pylist()]
-    pq.write_table(pa.concat_tables([rej, pa.Table.from_pylist(failed, schema=rej.schema)]), rejects)
+    lost = reject_as_backend_errors(output, rejects, 10, 25)
 
     result = invoke("generate", EXAMPLE, "-o", output, "-q", "--retry-backend-errors")
     assert result.exit_code == 0, result.output
     new_out, new_rej = pl.read_parquet(output), pl.read_parquet(rejects)
     ids = new_out["id"].to_list() + new_rej["id"].to_list()
     assert len(ids) == len(set(ids)) == 300
-    assert "backend_error" not in set(new_rej["reason"]) and set(lost.column("id").to_pylist()) <= set(new_out["id"])
+    assert "backend_error" not in set(new_rej["reason"]) and lost <= set(new_out["id"])
     stored = json.loads(pq.read_schema(output).metadata[b"triplegen"])
     assert stored["counts"]["accepted"] == len(new_out) and stored["counts"]["rejected"] == len(new_rej)
     assert stored["retried_backend_errors"] == 25 and "backend_error" not in stored["reject_reasons"]

@@ -72,7 +72,7 @@ def test_a_finished_output_counts_its_input_by_content_not_by_its_time(tmp_path)
 
 def test_a_run_killed_while_deleting_its_work_folder_is_complete_on_the_rerun(tmp_path, monkeypatch):
     """kill -9 during the clean-up after the final files were written (as a Ray driver killed near the end)."""
-    import triplegen.files
+    import semclip_core.files
     from triplegen.config import GenerateConfig
     from triplegen.run import generate
 
@@ -85,10 +85,10 @@ def test_a_run_killed_while_deleting_its_work_folder_is_complete_on_the_rerun(tm
             file.unlink()
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(triplegen.files.shutil, "rmtree", killed_halfway)
+    monkeypatch.setattr(semclip_core.files.shutil, "rmtree", killed_halfway)
     with pytest.raises(KeyboardInterrupt):
         generate(config)
-    monkeypatch.setattr(triplegen.files.shutil, "rmtree", real_rmtree)
+    monkeypatch.setattr(semclip_core.files.shutil, "rmtree", real_rmtree)
     assert config.output.exists()
     summary = generate(config)  # the same command again
     assert summary.complete and summary.rows == 300

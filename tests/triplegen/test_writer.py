@@ -10,8 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from semclip_core.files import write_text_atomic
 from triplegen.schema import METADATA_KEY
-from triplegen.writer import ParquetSink, write_text_atomic
+from triplegen.writer import ParquetSink
 
 SCHEMA = pa.schema([pa.field("id", pa.string(), nullable=False), pa.field("n", pa.int32())])
 

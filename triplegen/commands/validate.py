@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from semclip_core.files import move_into_place, refuse_folder, refuse_overwriting_inputs, temp_path
 from triplegen.commands.options import BlindModel, ObjectSynonyms, SemanticCheck
 from triplegen.errors import TripleGenError
-from triplegen.files import move_into_place, refuse_folder, refuse_overwriting_inputs, temp_path
 
 EXAMPLES = """\
 Examples:

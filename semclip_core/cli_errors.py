@@ -9,8 +9,8 @@ pyproject.toml): `typer.core.TyperGroup` / `TyperCommand` and their `main(standa
 `standalone_mode=False` Typer raises those errors instead of printing them, returns the code of a
 `typer.Exit`, and turns Ctrl-C into exit code 130.
 
-A full disk (or an exceeded quota) is one line too: writes through `triplegen.files` report it with
-the path and the free space (`triplegen.disk_full`); any other write that runs out of space (a
+A full disk (or an exceeded quota) is one line too: writes through `semclip_core.files` report it with
+the path and the free space (`semclip_core.disk_full`); any other write that runs out of space (a
 library writing on its own, whose error carries errno 28 or says so) ends here as the last resort.
 """
 
@@ -22,8 +22,8 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from triplegen.errors import UserError
-from triplegen.disk_full import disk_full_error
+from semclip_core.disk_full import disk_full_error
+from semclip_core.errors import UserError
 
 
 def fail(message: str, exit_code: int) -> None:

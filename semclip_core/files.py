@@ -30,8 +30,8 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from triplegen.disk_full import DiskFull, failed_for_space, is_disk_full, is_quota
-from triplegen.errors import UserError
+from semclip_core.disk_full import DiskFull, failed_for_space, is_disk_full, is_quota
+from semclip_core.errors import UserError
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
 

@@ -1,8 +1,8 @@
 """A write that runs out of disk space or quota, as one line the user can act on.
 
-`triplegen.files` turns ENOSPC and EDQUOT during any of its writes into `DiskFull`, which names the
-path, the free space on its file system and, when known, the space the write needed; the CLI entry
-(`triplegen.commands.entry`) turns any other out-of-space error into the same line with
+`semclip_core.files` turns ENOSPC and EDQUOT during any of its writes into `DiskFull`, which names the
+path, the free space on its file system and, when known, the space the write needed; the CLI error path
+(`semclip_core.cli_errors`) turns any other out-of-space error into the same line with
 `disk_full_error`. Writers report it in different ways: Python and pyarrow with errno 28 (pyarrow
 also in the message), safetensors only in its message ("os error 28"), torch.save only as a short
 write ("unexpected pos"), which counts when the file system is out of space at that moment.
@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from triplegen.errors import UserError
+from semclip_core.errors import UserError
 
 
 class DiskFull(UserError):

@@ -42,7 +42,8 @@ def current_umask() -> int:
     return mask
 
 
-def _temp_name(path: Path) -> Path:
+def temp_name(path: Path) -> Path:
+    """`.<name>.<12 hex digits>.tmp` beside `path`: what `remove_stale_temps` clears after a kill."""
     return path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
 
 
@@ -70,7 +71,7 @@ def temp_path(path: Path) -> Path:
     path = Path(path)
     make_parent(path)
     while True:
-        name = _temp_name(path)
+        name = temp_name(path)
         try:
             os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return name
@@ -110,7 +111,7 @@ def atomic_folder(path: Path) -> Iterator[Path]:
     path = Path(path)
     refuse_link(path, "the output")
     make_parent(path)
-    temp = _temp_name(path)
+    temp = temp_name(path)
     try:
         os.mkdir(temp, 0o777)
     except OSError as exc:
@@ -119,7 +120,7 @@ def atomic_folder(path: Path) -> Iterator[Path]:
         yield temp
         _apply_umask(temp)
         if path.exists():  # a folder cannot be replaced in one step: move the old one aside first
-            old = _temp_name(path)
+            old = temp_name(path)
             os.replace(path, old)
             os.replace(temp, path)
             shutil.rmtree(old, ignore_errors=True)
@@ -155,7 +156,7 @@ def remove_folder(path: Path) -> None:
     path = Path(path)
     if path.is_symlink() or not path.is_dir():
         return
-    doomed = _temp_name(path)
+    doomed = temp_name(path)
     os.replace(path, doomed)
     shutil.rmtree(doomed, ignore_errors=True)
 

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from triplegen.errors import TripleGenError
-from triplegen.layout import card_file, output_files
+from triplegen.layout import engine_log, output_files
 
 BackendName = Literal["auto", "rules", "vllm", "openai"]
 ExecutorName = Literal["local", "ray"]
@@ -89,6 +89,37 @@ class RayOptions(BaseModel):
     chunk_tries: int = Field(default=3, ge=1)  # times a chunk is started before a lost worker stops the run
 
 
+class BackendOptions(BaseModel):
+    """What the run's backends are built from: the generating one (`name`, resolved from `auto`) and
+    the optional LLM judge's model or server. A Ray worker gets these, with its share of the
+    concurrency, instead of the whole run config; the judge's own are `judge()`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: Literal["rules", "vllm", "openai"]
+    model: str | None = None
+    engine: EngineOptions = Field(default_factory=EngineOptions)
+    server: ServerOptions = Field(default_factory=ServerOptions)
+    seed: int = 0
+    engine_log: Path | None = None  # where an in-process engine's output goes; None: the terminal
+    judge_model: str | None = None
+    judge_base_url: str | None = None
+
+    def resolved_backend(self) -> str:
+        return self.name
+
+    def judge(self) -> "BackendOptions":
+        """The judge's backend: the openai one at `--judge-base-url`, else in-process vLLM."""
+        if self.judge_base_url is not None:
+            server = self.server.model_copy(update={"base_urls": [self.judge_base_url]})
+            return self.model_copy(update={"name": "openai", "model": self.judge_model, "server": server,
+                                           "judge_model": None, "judge_base_url": None})
+        return self.model_copy(update={"name": "vllm", "model": self.judge_model, "judge_model": None})
+
+    def with_concurrency(self, concurrency: int) -> "BackendOptions":
+        return self.model_copy(update={"server": self.server.model_copy(update={"concurrency": concurrency})})
+
+
 class GenerateConfig(BaseModel):
     """Everything that defines a generate run; saved into the output's Parquet metadata."""
 
@@ -161,9 +192,14 @@ class GenerateConfig(BaseModel):
         return self.rejects or output_files(self.output)[1]
 
     @property
-    def card_path(self) -> Path:
-        """README.md beside the triples, unless that README is not this output's card (triplegen.layout)."""
-        return card_file(self.output)
+    def engine_log(self) -> Path | None:
+        """Where an in-process vLLM engine's output goes (triplegen.layout); None with --verbose."""
+        return None if self.verbose else engine_log(self.output, self.rejects_path)
+
+    def backend_options(self) -> BackendOptions:
+        return BackendOptions(name=self.resolved_backend(), model=self.model, engine=self.engine, server=self.server,
+                              seed=self.seed, engine_log=self.engine_log, judge_model=self.judge_model,
+                              judge_base_url=self.judge_base_url)
 
     @property
     def judging(self) -> bool:

@@ -15,13 +15,16 @@ is the same input, and a file edited in place keeping its size and time is not. 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from semclip_core.files import write_text_atomic
 from triplegen.errors import TripleGenError
-from triplegen.hubcard import render_dataset_card
+from triplegen.finish import write_card
 from triplegen.parquet_files import read_run_metadata
 from triplegen.records import ChunkSummary
 from triplegen.resume import combined_digest, differences, input_digest
+
+if TYPE_CHECKING:
+    from triplegen.job import Job
 
 FINGERPRINT, INPUT_DIGEST = "fingerprint", "input_digest"
 
@@ -31,27 +34,26 @@ def stamp(fingerprint: dict, summaries: list[ChunkSummary]) -> dict:
     return {FINGERPRINT: fingerprint, INPUT_DIGEST: combined_digest(s.input_digest for s in summaries)}
 
 
-def check_complete(job) -> None:
-    """Return when the output of `job` (a `triplegen.run.Job`) is what this run would write; else
-    refuse in one line. A missing card is written again from the metadata (it holds all of it)."""
-    config = job.config
-    refusal = f"{config.output} already exists; pass --overwrite to replace it or choose another -o"
-    stored = _metadata(config.output)
+def check_complete(job: Job) -> None:
+    """Return when the output of `job` is what this run would write; else refuse in one line. A
+    missing card is written again from the metadata (it holds all of it)."""
+    config, files = job.config, job.files
+    refusal = f"{files.triples} already exists; pass --overwrite to replace it or choose another -o"
+    stored = _metadata(files.triples)
     if not stored or not stored.get(FINGERPRINT) or not stored.get(INPUT_DIGEST):
         raise TripleGenError(refusal)  # an older version's output, or not one of ours: nothing to compare
     changed = _changed_settings(stored, config, job.fingerprint())
     if changed:
         raise TripleGenError(f"{refusal} (it was made with a different {', '.join(changed)})")
-    if not config.rejects_path.is_file():
-        raise TripleGenError(f"{refusal} (its rejects file {config.rejects_path} is missing)")
-    rejects = _metadata(config.rejects_path)
+    if not files.rejects.is_file():
+        raise TripleGenError(f"{refusal} (its rejects file {files.rejects} is missing)")
+    rejects = _metadata(files.rejects)
     if not rejects or any(rejects.get(key) != stored[key] for key in (FINGERPRINT, INPUT_DIGEST)):
-        raise TripleGenError(f"{refusal} ({config.rejects_path} is not the rejects file of the run that made it)")
+        raise TripleGenError(f"{refusal} ({files.rejects} is not the rejects file of the run that made it)")
     if rows_digest(job.reader()) != stored[INPUT_DIGEST]:
         raise TripleGenError(f"{refusal} (it was made from other rows: {config.input} changed since)")
-    if not config.card_path.is_file():
-        write_text_atomic(config.card_path, render_dataset_card(stored, config.output, config.rejects_path,
-                                                                config.card_path))
+    if not files.card.is_file():
+        write_card(files, stored)
 
 
 def rows_digest(chunks) -> str | None:

@@ -17,7 +17,6 @@ docs/benchmarks.md).
 
 from __future__ import annotations
 
-import secrets
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ import polars as pl
 import pyarrow as pa
 
 from semclip_core.errors import UserError
-from semclip_core.files import make_parent
+from semclip_core.files import make_parent, temp_name
 
 BLOCK_ROWS = 1 << 21  # (hash, row) pairs held in memory before a spill: 32 MiB
 PARTITIONS = 256  # spill files by the hash's top byte; each is read and sorted on its own
@@ -119,7 +118,7 @@ class DuplicateIds:
     def _spill_folder(self) -> Path:
         if self._folder is None:
             make_parent(self.beside)
-            folder = self.beside.parent / f".{self.beside.name}.{secrets.token_hex(6)}.tmp"
+            folder = temp_name(self.beside)
             try:
                 folder.mkdir()
             except OSError as exc:

@@ -11,10 +11,15 @@
 same way, unless that README.md is someone else's: the user's own, or the card of another output in
 the same folder. Then the card goes to `<stem>.card.md`, as before, and the run says so. A
 README.md that triplegen did not write is never replaced.
+
+Every other name a run gives a file beside its output comes from here too: the lock, the work
+folders of a run and of `--retry-backend-errors`, the vLLM engine log. A run decides them once, as
+`OutputFiles`, when it starts.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -23,6 +28,8 @@ TRIPLES_NAME = "triples.parquet"
 REJECTS_NAME = "rejects.parquet"
 CARD_NAME = "README.md"
 CARD_TAG = "triplegen"
+REJECTS_SUFFIX = ".rejects.parquet"  # `<stem>.rejects.parquet` beside `<stem>.parquet`
+CARD_SUFFIX = ".card.md"
 
 
 def is_dataset_folder(output: Path) -> bool:
@@ -35,7 +42,19 @@ def output_files(output: Path, rejects: Path | None = None) -> tuple[Path, Path]
     output = Path(output)
     if is_dataset_folder(output):
         return output / TRIPLES_NAME, Path(rejects) if rejects else output / REJECTS_NAME
-    return output, Path(rejects) if rejects else output.with_name(output.stem + ".rejects.parquet")
+    return output, Path(rejects) if rejects else rejects_beside(output)
+
+
+def rejects_beside(triples: Path) -> Path:
+    """`<stem>.rejects.parquet`: the rejects of a triples file that is not `triples.parquet` in a folder."""
+    return triples.with_name(triples.stem + REJECTS_SUFFIX)
+
+
+def owner_of_rejects(path: Path) -> Path | None:
+    """The triples file whose rejects `path` would be by its name (`t.rejects.parquet` -> `t.parquet`)."""
+    if not path.name.endswith(REJECTS_SUFFIX):
+        return None
+    return path.with_name(path.name[: -len(REJECTS_SUFFIX)] + ".parquet")
 
 
 def resolve_triples(path: Path) -> Path:
@@ -51,7 +70,7 @@ def resolve_triples(path: Path) -> Path:
 def find_rejects(path: Path) -> Path | None:
     """The rejects written with the triples that `path` (a dataset folder or a triples file) names."""
     triples = resolve_triples(path)
-    candidates = [triples.with_name(triples.stem + ".rejects.parquet")]
+    candidates = [rejects_beside(triples)]
     if triples.name == TRIPLES_NAME:
         candidates.insert(0, triples.with_name(REJECTS_NAME))
     return next((c for c in candidates if c.exists()), None)
@@ -85,4 +104,50 @@ def card_file(triples: Path) -> Path:
     readme = triples.with_name(CARD_NAME)
     if not readme.exists() or card_owner(readme) == triples.name:
         return readme
-    return triples.with_name(triples.stem + ".card.md")
+    return triples.with_name(triples.stem + CARD_SUFFIX)
+
+
+def lock_file(output: Path) -> Path:
+    """The lock that keeps a second run off the same output: `.<name>.lock` beside it."""
+    return output.with_name(f".{output.name}.lock")
+
+
+def work_folder(output: Path) -> Path:
+    """The resumable run's finished chunks (triplegen.resume): `<name>.parts` beside the output."""
+    return output.with_name(output.name + ".parts")
+
+
+def retry_folder(output: Path) -> Path:
+    """The finished chunks of `--retry-backend-errors`: `<name>.retry.parts` beside the output."""
+    return work_folder(output.with_name(output.name + ".retry"))
+
+
+def engine_log(triples: Path, rejects: Path) -> Path:
+    """`out/coco.vllm.log` for the dataset folder `out/coco` (outside what `hf upload` pushes),
+    `out/triples.vllm.log` for `-o out/triples.parquet`."""
+    if triples.name == TRIPLES_NAME and rejects == triples.with_name(REJECTS_NAME):
+        return triples.parent.with_name(triples.parent.name + ".vllm.log")
+    return triples.with_name(triples.stem + ".vllm.log")
+
+
+def viewer_page(given: Path, triples: Path) -> Path:
+    """`triplegen view`'s page: `out/coco.html` for the folder `out/coco`, `out/triples.html` for
+    `out/triples.parquet`; beside the data, never inside a folder that `hf upload` would push."""
+    return given.with_name(given.name + ".html") if given.is_dir() else triples.with_suffix(".html")
+
+
+@dataclass(frozen=True)
+class OutputFiles:
+    """The files of one run, decided once when it starts (the card's name reads the README beside it)."""
+
+    triples: Path
+    rejects: Path
+    card: Path
+
+    @classmethod
+    def of(cls, triples: Path, rejects: Path) -> "OutputFiles":
+        return cls(triples, rejects, card_file(triples))
+
+    @property
+    def lock(self) -> Path:
+        return lock_file(self.triples)

@@ -119,19 +119,15 @@ def load_judge_template(config):
     return template
 
 
-def judge_backend(config, backend: Backend | None, template) -> tuple[Backend, bool]:
-    """The judge's backend and whether this run owns it (and must close it).
+def judge_backend(options, backend: Backend | None, template) -> tuple[Backend, bool]:
+    """The judge's backend for a run's `BackendOptions`, and whether this run owns it (and must close it).
 
     The generation's own in-process engine is reused when the judge is the same model; a
     `--judge-base-url` is served by the openai backend, anything else loads an in-process engine.
     """
     from triplegen.backends import make_backend
 
-    if config.judge_base_url is not None:
-        server = config.server.model_copy(update={"base_urls": [config.judge_base_url]})
-        judge_config = config.model_copy(update={"backend": "openai", "model": config.judge_model, "server": server})
-        return make_backend(judge_config, template.output_schema), True
-    if backend is not None and backend.name == "vllm" and config.judge_model == config.model:
+    judge = options.judge()
+    if judge.name == "vllm" and backend is not None and backend.name == "vllm" and judge.model == options.model:
         return backend, False
-    return make_backend(config.model_copy(update={"backend": "vllm", "model": config.judge_model}),
-                        template.output_schema), True
+    return make_backend(judge, template.output_schema), True

@@ -19,11 +19,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from semclip_core.files import refuse_folder, refuse_overwriting_inputs, write_text_atomic
+from semclip_core.files import refuse_folder, refuse_overwriting_inputs
 from semclip_core.parquet import unreadable
 from triplegen.errors import TripleGenError
-from triplegen.hubcard import render_dataset_card
-from triplegen.layout import card_file, find_rejects, output_files, resolve_triples
+from triplegen.finish import write_card
+from triplegen.layout import OutputFiles, card_file, find_rejects, output_files, owner_of_rejects, resolve_triples
 from triplegen.objects import ABSENT_SUFFIX
 from triplegen.parquet_files import concat_parquet, read_run_metadata
 from triplegen.readers import CaptionSource, Columns
@@ -31,9 +31,6 @@ from triplegen.records import BlindCounts, add_blind
 from triplegen.shards import MERGED, merged_before, parts_digest, refuse_mixed_settings
 from triplegen.schema import REQUIRED_TRIPLE_COLUMNS, reject_schema
 from triplegen.writer import WriteSummary
-
-REJECTS_SUFFIX = ".rejects.parquet"
-
 
 @dataclass
 class MergeSummary:
@@ -84,7 +81,7 @@ def merge_shards(parts: list[Path], output: Path, rejects: Path | None = None, i
     out = concat_parquet(parts, output, schema, run)
     rej = concat_parquet(reject_parts, rejects, reject_schema(), run)
     if card is not None:
-        write_text_atomic(card, render_dataset_card(combined, output, rejects, card))
+        write_card(OutputFiles(output, rejects, card), combined)
     else:
         notes.append("the parts carry no triplegen run metadata: no dataset card written")
     return MergeSummary(out, rej, parts, checked, len(seen), notes, card)
@@ -128,8 +125,8 @@ def _without_their_rejects(parts: list[Path]) -> tuple[list[Path], list[str]]:
     given = {p.resolve() for p in parts}
     kept, notes = [], []
     for path in parts:
-        owner = path.with_name(path.name[: -len(REJECTS_SUFFIX)] + ".parquet")
-        if path.name.endswith(REJECTS_SUFFIX) and owner.resolve() in given:
+        owner = owner_of_rejects(path)
+        if owner is not None and owner.resolve() in given:
             notes.append(f"{path} is taken as the rejects of {owner}")
         else:
             kept.append(path)

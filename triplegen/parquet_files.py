@@ -9,7 +9,7 @@ runs, are joined by streaming their row groups, so memory stays one row group wh
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,14 +27,25 @@ def read_run_metadata(path: Path) -> dict | None:
     return json.loads(raw) if raw else None
 
 
+def row_groups(inputs: Iterable[Path]) -> Iterator[pa.Table]:
+    """The row groups of `inputs`, one at a time; a corrupt page is one line, found as it is read."""
+    for path in inputs:
+        try:
+            parquet = pq.ParquetFile(path)
+            for group in range(parquet.num_row_groups):
+                yield parquet.read_row_group(group)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise unreadable(path, exc) from None
+
+
+def write_parquet(tables: Iterable[pa.Table], output: Path, schema: pa.Schema, run: dict | None = None) -> WriteSummary:
+    """Stream `tables` into `output` (atomically), with the run metadata `run`."""
+    with ParquetSink(output, schema, run) as sink:
+        for table in tables:
+            sink.write(table)
+        return sink.finalize()
+
+
 def concat_parquet(inputs: Iterable[Path], output: Path, schema: pa.Schema, run: dict | None = None) -> WriteSummary:
     """Stream the row groups of `inputs` into `output` (atomically); memory is one row group."""
-    with ParquetSink(output, schema, run) as sink:
-        for path in inputs:
-            try:
-                parquet = pq.ParquetFile(path)
-                for group in range(parquet.num_row_groups):
-                    sink.write(parquet.read_row_group(group))
-            except (pa.ArrowInvalid, OSError) as exc:  # a corrupt page is found only as it is read
-                raise unreadable(path, exc) from None
-        return sink.finalize()
+    return write_parquet(row_groups(inputs), output, schema, run)

@@ -207,7 +207,7 @@ class Render(Step):
 class Generate(Step):
     """Call the backend and judge the answers; failed rows retry with a fresh per-row seed.
 
-    A deterministic backend would repeat the same answer, so it gets one attempt. Retries sample at
+    `max_attempts` is the plan's for this backend (`GenerationPlan.attempts`). Retries sample at
     `retry_temperature` at least: at a low temperature a model repeats its mistake with a fresh seed
     too (SmolLM2-135M on 160 SugarCrepe++ captions: of the 33 it retried, 21 ended accepted with
     retries at 1.0, 9 at the template's 0.2; docs/benchmarks.md).
@@ -219,7 +219,7 @@ class Generate(Step):
     def __init__(self, backend: Backend, judge: Judge, sampling: dict, seed: int, max_attempts: int,
                  shape: Callable[[str], RowSchema] | None = None, retry_temperature: float = 0.0):
         self.backend, self.judge, self.sampling, self.seed, self.shape = backend, judge, sampling, seed, shape
-        self.max_attempts = 1 if backend.deterministic else max_attempts
+        self.max_attempts = max_attempts
         self.retry_sampling = {**sampling, "temperature": max(sampling.get("temperature", 0.0), retry_temperature)}
 
     def run(self, chunks):

@@ -45,6 +45,10 @@ class GenerationPlan:
     judge_template: PromptTemplate | None = None  # set with --judge-model / --judge-base-url
     blind_model: str | None = None  # set with --blind-model: a text-only LM rejects rows it tells apart
 
+    def attempts(self, deterministic: bool) -> int:
+        """Tries per row: a deterministic backend would repeat the same answer, so it gets one."""
+        return 1 if deterministic else self.max_attempts
+
     @property
     def input_columns(self) -> list[str]:
         """The columns of a chunk the steps read; a worker is sent only these."""
@@ -61,12 +65,12 @@ class GenerationPlan:
         if getattr(backend, "needs_messages", True):  # a backend without the flag gets messages
             steps.append(Render(self.template))
         shape = (lambda caption: row_schema(caption, self.template.output_schema)) if self.constrained else None
-        steps.append(Generate(backend, judge, self.sampling, self.seed, self.max_attempts, shape,
-                              self.retry_temperature))
+        attempts = self.attempts(backend.deterministic)
+        steps.append(Generate(backend, judge, self.sampling, self.seed, attempts, shape, self.retry_temperature))
         if self.absent_template is not None:
             absent_judge = Judge(self.absent_template, self.checks, judge.semantic)
             absent_rows = ConstrainedAbsentRows if self.constrained else AbsentRows
-            steps.append(absent_rows(backend, absent_judge, self.absent_sampling, self.seed, self.max_attempts,
+            steps.append(absent_rows(backend, absent_judge, self.absent_sampling, self.seed, attempts,
                                     self.absent_template, self.vocabulary, self.absent_objects, self.objects_col,
                                     self.retry_temperature))
         if self.blind_model is not None:

@@ -34,22 +34,25 @@ import pyarrow as pa
 
 from semclip_core.files import remove_folder, write_json_atomic
 from triplegen.errors import TripleGenError
+from triplegen.layout import retry_folder, work_folder
 from triplegen.records import ChunkSummary
 
 FINGERPRINT = "fingerprint.json"
 
 
-def work_folder_for(output: Path) -> Path:
-    return output.with_name(output.name + ".parts")
-
-
 class WorkFolder:
     """Finished chunks of one run and the fingerprint that ties them to their settings."""
 
-    def __init__(self, output: Path):
+    def __init__(self, output: Path, path: Path | None = None, guarded: tuple[Path, ...] | None = None):
         self.output = output
-        self.path = work_folder_for(output)
+        self.path = path or work_folder(output)
+        self.guarded = (output,) if guarded is None else guarded  # files a new run must not find
         self._refuse_a_link()
+
+    @classmethod
+    def for_retry(cls, output: Path) -> "WorkFolder":
+        """The work folder of `--retry-backend-errors`: beside an output that exists by design."""
+        return cls(output, retry_folder(output), guarded=())
 
     def _refuse_a_link(self) -> None:
         if self.path.is_symlink():
@@ -65,7 +68,7 @@ class WorkFolder:
         if overwrite and self.path.exists():
             self.remove()
         if not self.path.exists():
-            existing = [p for p in (self.output, *extra_outputs) if p.exists()]
+            existing = [p for p in (*self.guarded, *extra_outputs) if p.exists()]
             if existing and not overwrite:
                 raise TripleGenError(
                     f"{existing[0]} already exists; pass --overwrite to replace it or choose another -o"

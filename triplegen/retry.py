@@ -12,51 +12,95 @@ crash gives the same files; the totals start from the run metadata saved when th
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from rich.console import Console
 
-from semclip_core.files import write_json_atomic, write_text_atomic
+from semclip_core.files import write_json_atomic
 from triplegen.errors import TripleGenError
-from triplegen.hubcard import render_dataset_card
-from triplegen.parquet_files import read_run_metadata
+from triplegen.finish import finish_run
+from triplegen.layout import OutputFiles
 from triplegen.objects import ABSENT_SUFFIX
+from triplegen.parquet_files import read_run_metadata
 from triplegen.pipeline import Step
 from triplegen.records import ChunkSummary, RunMetadata
 from triplegen.resume import WorkFolder
-from triplegen.schema import reject_schema
-from triplegen.writer import ParquetSink
 
 REASON = "backend_error"
 IDS, BASE = "retry-ids.json", "base-run.json"
 
 
-def retry_backend_errors(job, backend, console: Console) -> tuple[RunMetadata, float] | None:
-    """Redo the `backend_error` rows of the finished output of `job.config` (a `triplegen.run.Job`):
-    the new totals and rows/s, or None when there were none."""
-    config = job.config
-    work = WorkFolder(config.output.with_name(config.output.name + ".retry"))
-    base, wanted = _open(work, job)
-    if not wanted:
-        if not config.quiet:
-            console.print(f"No rows of {config.rejects_path} were rejected as {REASON}: nothing to retry.")
-        return None
-    if not config.quiet:
-        console.print(f"Retrying {len(wanted):,} row(s) rejected as {REASON}.")
-    executor = job.executor(backend, console)
-    try:
-        provenance = job.provenance(executor.backend)
-        rows_per_s = job.generate(OnlyRows(wanted).run(job.reader()), len(wanted), executor, work, provenance,
-                                  console)
-    finally:
-        executor.close()
-    run = _rewrite(job, work, base, wanted)
-    work.remove()
-    return run, rows_per_s
+@dataclass(frozen=True)
+class RetryTarget:
+    """The finished run whose backend errors are retried, as this run's settings describe it."""
+
+    files: OutputFiles
+    input: Path
+    fingerprint: dict  # this run's (triplegen.fingerprint): the retry's work folder is tied to it
+    prompt_hash: str
+    backend: str
+
+
+@dataclass
+class Retry:
+    """The rows to retry, their work folder and the run metadata from before the retry."""
+
+    target: RetryTarget
+    work: WorkFolder
+    base: RunMetadata
+    wanted: set[str]
+
+    @classmethod
+    def open(cls, target: RetryTarget) -> "Retry":
+        """The retry of `target`'s output, resumed from its work folder where one was started."""
+        work = WorkFolder.for_retry(target.files.triples)
+        fingerprint = {**target.fingerprint, "retry": True}
+        if (work.path / IDS).is_file() and (work.path / BASE).is_file():
+            work.open(fingerprint, overwrite=False)
+            base = RunMetadata(**json.loads((work.path / BASE).read_text(encoding="utf-8")))
+            return cls(target, work, base, set(json.loads((work.path / IDS).read_text(encoding="utf-8"))))
+        files = target.files
+        stored = read_run_metadata(files.triples)
+        if stored is None or not files.rejects.is_file():
+            raise TripleGenError(f"--retry-backend-errors needs the output of a finished run: {files.triples} and "
+                                 f"{files.rejects}")
+        base = RunMetadata(**stored)
+        if base.prompt.get("hash") != target.prompt_hash or base.backend != target.backend:
+            raise TripleGenError(f"{files.triples} was made with another prompt or backend "
+                                 f"({base.prompt.get('name')}, {base.backend}); retry with the settings that made it")
+        rejects = pq.read_table(files.rejects, columns=["id", "reason"])
+        wanted = set(rejects.filter(pc.equal(rejects.column("reason"), REASON)).column("id").to_pylist())
+        if wanted:
+            work.open(fingerprint, overwrite=False)
+            write_json_atomic(work.path / BASE, base.json_dict())
+            write_json_atomic(work.path / IDS, sorted(wanted))
+        return cls(target, work, base, wanted)
+
+    def rows(self, chunks: Iterable) -> Iterator:
+        """The chunks cut down to the rows to retry."""
+        return OnlyRows(self.wanted).run(chunks)
+
+    def finish(self) -> RunMetadata:
+        """Rewrite the output, the rejects and the card with the retried rows; the new totals."""
+        files, work = self.target.files, self.work
+        chunks = work.done_chunks()
+        parts = [work.part(i) for i in chunks]
+        reject_parts = [work.rejects_part(i) for i in chunks]
+        produced = _ids(parts + reject_parts)
+        if produced != self.wanted:
+            missing = sorted(self.wanted - produced)
+            raise TripleGenError(f"{len(missing)} row(s) to retry are no longer in {self.target.input} (e.g. "
+                                 f"{', '.join(missing[:3])}); retry with the input that made {files.triples}")
+        run = _totals(self.base, work.summaries(), len(self.wanted))
+        drop = pa.array(sorted(produced), pa.string())
+        finish_run(files, run.json_dict(), pq.read_schema(files.triples).remove_metadata(),
+                   _replaced(files.triples, parts, drop), _replaced(files.rejects, reject_parts, drop))
+        work.remove()
+        return run
 
 
 class OnlyRows(Step):
@@ -83,49 +127,6 @@ def source_id(row_id: str) -> str:
     return head if sep and tail.isdigit() else row_id
 
 
-def _open(work: WorkFolder, job) -> tuple[RunMetadata, set[str]]:
-    """The run metadata before the retry and the ids to retry, saved in the retry's work folder."""
-    config = job.config
-    if (work.path / IDS).is_file() and (work.path / BASE).is_file():
-        work.open({**job.fingerprint(), "retry": True}, overwrite=False)
-        base = RunMetadata(**json.loads((work.path / BASE).read_text(encoding="utf-8")))
-        return base, set(json.loads((work.path / IDS).read_text(encoding="utf-8")))
-    stored = read_run_metadata(config.output)
-    if stored is None or not config.rejects_path.is_file():
-        raise TripleGenError(f"--retry-backend-errors needs the output of a finished run: {config.output} and "
-                             f"{config.rejects_path}")
-    base = RunMetadata(**stored)
-    if base.prompt.get("hash") != job.template.hash or base.backend != config.resolved_backend():
-        raise TripleGenError(f"{config.output} was made with another prompt or backend ({base.prompt.get('name')}, "
-                             f"{base.backend}); retry with the settings that made it")
-    rejects = pq.read_table(config.rejects_path, columns=["id", "reason"])
-    wanted = set(rejects.filter(pc.equal(rejects.column("reason"), REASON)).column("id").to_pylist())
-    if wanted:
-        work.open({**job.fingerprint(), "retry": True}, overwrite=False)
-        write_json_atomic(work.path / BASE, base.json_dict())
-        write_json_atomic(work.path / IDS, sorted(wanted))
-    return base, wanted
-
-
-def _rewrite(job, work: WorkFolder, base: RunMetadata, wanted: set[str]) -> RunMetadata:
-    config = job.config
-    chunks = work.done_chunks()
-    parts = [work.part(i) for i in chunks]
-    reject_parts = [work.rejects_part(i) for i in chunks]
-    produced = _ids(parts + reject_parts)
-    if produced != wanted:
-        missing = sorted(wanted - produced)
-        raise TripleGenError(f"{len(missing)} row(s) to retry are no longer in {config.input} (e.g. "
-                             f"{', '.join(missing[:3])}); retry with the input that made {config.output}")
-    run = _totals(base, work.summaries(), len(wanted))
-    metadata = run.json_dict()
-    _replace(config.output, parts, produced, pq.read_schema(config.output).remove_metadata(), metadata)
-    _replace(config.rejects_path, reject_parts, produced, reject_schema(), metadata)
-    write_text_atomic(config.card_path, render_dataset_card(metadata, config.output, config.rejects_path,
-                                                            config.card_path))
-    return run
-
-
 def _totals(base: RunMetadata, summaries: list[ChunkSummary], retried: int) -> RunMetadata:
     """The old totals with the retried rows moved from `backend_error` to what became of them."""
     rows, planned = base.counts.rows, base.counts.absent_planned  # the same rows, counted once
@@ -144,15 +145,11 @@ def _ids(paths: list[Path]) -> set[str]:
     return {row_id for path in paths for row_id in pq.read_table(path, columns=["id"]).column("id").to_pylist()}
 
 
-def _replace(path: Path, additions: list[Path], produced: set[str], schema: pa.Schema, run: dict) -> None:
-    """`path` without the rows the retry produced, then the retry's rows, atomically."""
-    drop = pa.array(sorted(produced), pa.string())
-    with ParquetSink(path, schema, run) as sink:
-        old = pq.ParquetFile(path)
-        for group in range(old.num_row_groups):
-            table = old.read_row_group(group)
-            sink.write(table.filter(pc.invert(pc.is_in(table.column("id"), value_set=drop))))
-        for addition in additions:
-            sink.write(pq.read_table(addition))
-        sink.finalize()
-
+def _replaced(path: Path, additions: list[Path], drop: pa.Array) -> Iterator[pa.Table]:
+    """The rows of `path` without the ids in `drop`, then the retry's rows."""
+    old = pq.ParquetFile(path)
+    for group in range(old.num_row_groups):
+        table = old.read_row_group(group)
+        yield table.filter(pc.invert(pc.is_in(table.column("id"), value_set=drop)))
+    for addition in additions:
+        yield pq.read_table(addition)

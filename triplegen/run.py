@@ -12,41 +12,34 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
 
 from rich.console import Console
 
 from semclip_core.files import (
-    RunLock, refuse_folder, refuse_overwriting_inputs, remove_stale_temps, same_file, write_text_atomic,
+    RunLock, refuse_folder, refuse_overwriting_inputs, remove_stale_temps, same_file,
 )
 from semclip_core.progress import stderr_console
-from triplegen import __version__
-from triplegen.backends import Backend, make_backend
-from triplegen.blind import blind_settings, check_model_folder
-from triplegen.checks import CheckConfig
+from triplegen.backends import Backend
+from triplegen.blind import check_model_folder
 from triplegen.config import GenerateConfig
-from triplegen.constraints import choose_constraint
-from triplegen.errors import BackendUnavailable, TripleGenError
-from triplegen.executors.local import LocalExecutor
+from triplegen.errors import TripleGenError
+from triplegen.finish import finish_run
 from triplegen.finished import check_complete, stamp
-from triplegen.fingerprint import run_fingerprint
-from triplegen.hubcard import render_dataset_card
-from triplegen.layout import CARD_NAME
-from triplegen.llm_judge import judge_backend, judge_reasons, load_judge_template
-from triplegen.objects import ABSENT_SUFFIX, read_vocabulary
-from triplegen.parquet_files import concat_parquet, read_run_metadata
-from triplegen.parts import WriteParts
-from triplegen.pipeline import ReadChunks, SkipFinished, run_steps, shard_of
-from triplegen.plan import GenerationPlan
-from triplegen.progress import RunProgress
+from triplegen.job import Job
+from triplegen.layout import CARD_NAME, OutputFiles
+from triplegen.objects import ABSENT_SUFFIX
+from triplegen.parquet_files import read_run_metadata, row_groups
+from triplegen.pipeline import shard_of
 from triplegen.readers import CaptionSource, Columns
 from triplegen.records import RunMetadata
 from triplegen.resume import WorkFolder
-from triplegen.retry import retry_backend_errors
-from triplegen.templates import load_task_template, load_template
-from triplegen.schema import reject_schema, triple_schema
+from triplegen.retry import REASON, Retry, RetryTarget
+from triplegen.templates import load_template
+from triplegen.schema import triple_schema
 
 
 @dataclass
@@ -104,31 +97,32 @@ def _generate(config: GenerateConfig, backend: Backend | None, console: Console 
     console = console or stderr_console()
     template = load_template(config.prompt)
     source = CaptionSource(config.input, Columns(config.caption_col, config.image_col, config.id_col))
-    _check_paths(config, source)
-    work = WorkFolder(config.output)  # a link there is refused before anything is written
-    made = _missing_folders(config.output, config.rejects_path)
+    files = OutputFiles.of(config.output, config.rejects_path)  # the card's name, decided once
+    _check_paths(config, files, source)
+    work = WorkFolder(files.triples)  # a link there is refused before anything is written
+    made = _missing_folders(files.triples, files.rejects)
     try:
-        with RunLock(config.output.with_name(f".{config.output.name}.lock"), f"-o {config.output}"):
+        with RunLock(files.lock, f"-o {files.triples}"):
             # left by a killed run; safe to remove now that this run holds the lock
-            remove_stale_temps(config.output.parent, [config.output.name, config.card_path.name, work.path.name])
-            remove_stale_temps(config.rejects_path.parent, [config.rejects_path.name])
+            remove_stale_temps(files.triples.parent, [files.triples.name, files.card.name, work.path.name])
+            remove_stale_temps(files.rejects.parent, [files.rejects.name])
             remove_stale_temps(work.path)
-            job = Job.prepare(config, template, source)
-            finished = config.output.exists() and not work.path.exists()
+            job = Job.prepare(config, template, source, files)
+            finished = files.triples.exists() and not work.path.exists()
             if finished and config.retry_backend_errors:
                 summary = None  # finished by an earlier run: only its backend_error rows are redone
             elif finished and not config.overwrite:
                 check_complete(job)  # a rerun of a finished run: refused unless it would write the same
-                summary = replace(_summary_of_output(config, started), complete=True)
+                summary = replace(_summary_of_output(files, started), complete=True)
             else:
                 summary = _run(job, work, backend, console, started)
-            retried = retry_backend_errors(job, backend, console) if config.retry_backend_errors else None
+            retried = _retry(job, backend, console) if config.retry_backend_errors else None
     except BaseException:
         _remove_empty(made)
         raise
     if retried is not None:
-        return run_summary(config, retried[0], 0, started, retried[1])
-    return summary or _summary_of_output(config, started)
+        return run_summary(files, retried[0], 0, started, retried[1])
+    return summary or _summary_of_output(files, started)
 
 
 def _missing_folders(*paths: Path) -> list[Path]:
@@ -146,12 +140,12 @@ def _remove_empty(folders: list[Path]) -> None:
             pass
 
 
-def _run(job: "Job", work: WorkFolder, backend: Backend | None, console: Console, started: float) -> RunSummary:
+def _run(job: Job, work: WorkFolder, backend: Backend | None, console: Console, started: float) -> RunSummary:
     config = job.config
     planned = _scan(job.source, config)
     fingerprint = job.fingerprint()
     created = not work.path.exists()
-    resumed = work.open(fingerprint, config.overwrite, (config.rejects_path,))
+    resumed = work.open(fingerprint, config.overwrite, (job.files.rejects,))
     try:
         return _finish(job, work, backend, console, started, planned, resumed, fingerprint)
     except BaseException:
@@ -160,25 +154,21 @@ def _run(job: "Job", work: WorkFolder, backend: Backend | None, console: Console
         raise
 
 
-def _finish(job: "Job", work: WorkFolder, backend: Backend | None, console: Console, started: float, planned: int,
+def _finish(job: Job, work: WorkFolder, backend: Backend | None, console: Console, started: float, planned: int,
             resumed: int, fingerprint: dict) -> RunSummary:
     """Generate what is left, then join the parts into the output, the rejects and the card."""
-    config = job.config
+    config, files = job.config, job.files
     if resumed:  # before the backend loads: an input changed in place is refused at once
         work.verify_input(job.reader(), str(config.input))
     chunks_total = -(-planned // config.chunk_size)
-    executor = job.executor(backend, console) if backend is not None or resumed < chunks_total else None
-    try:
+    with _executor(job, backend, console, backend is not None or resumed < chunks_total) as executor:
         if executor is not None:
             _announce(config, executor.backend, console, resumed)
-        if config.card_path.name != CARD_NAME and not config.quiet:
-            console.print(f"{config.output.with_name(CARD_NAME)} is not the card of {config.output.name}: "
-                          f"the card goes to {config.card_path}.")
+        if files.card.name != CARD_NAME and not config.quiet:
+            console.print(f"{files.triples.with_name(CARD_NAME)} is not the card of {files.triples.name}: "
+                          f"the card goes to {files.card}.")
         provenance = job.provenance(executor.backend if executor else None)
         rows_per_s = job.generate(job.reader(), planned, executor, work, provenance, console)
-    finally:
-        if executor is not None:
-            executor.close()
 
     summaries = work.summaries()
     run = job.metadata(provenance).add(summaries)
@@ -186,179 +176,70 @@ def _finish(job: "Job", work: WorkFolder, backend: Backend | None, console: Cons
         raise RuntimeError(f"chunks cover {run.counts.rows} rows, expected {planned}")
     chunks = work.done_chunks()
     record = {**run.json_dict(), **stamp(fingerprint, summaries)}  # a rerun compares it (triplegen.finished)
-    concat_parquet([work.part(i) for i in chunks], config.output, job.schema, record)
-    concat_parquet([work.rejects_part(i) for i in chunks], config.rejects_path, reject_schema(), record)
-    write_text_atomic(config.card_path, render_dataset_card(record, config.output, config.rejects_path,
-                                                            config.card_path))
+    finish_run(files, record, job.schema, row_groups(work.part(i) for i in chunks),
+               row_groups(work.rejects_part(i) for i in chunks))
     work.remove()
-    return run_summary(config, run, resumed, started, rows_per_s)
+    return run_summary(files, run, resumed, started, rows_per_s)
 
 
-def run_summary(config: GenerateConfig, run: RunMetadata, resumed: int, started: float,
-                rows_per_s: float) -> RunSummary:
+def _retry(job: Job, backend: Backend | None, console: Console) -> tuple[RunMetadata, float] | None:
+    """Redo the `backend_error` rows of the finished output (triplegen.retry): the new totals and
+    rows/s, or None when there were none."""
+    config = job.config
+    retry = Retry.open(RetryTarget(job.files, config.input, job.fingerprint(), job.template.hash,
+                                   config.resolved_backend()))
+    if not retry.wanted:
+        if not config.quiet:
+            console.print(f"No rows of {job.files.rejects} were rejected as {REASON}: nothing to retry.")
+        return None
+    if not config.quiet:
+        console.print(f"Retrying {len(retry.wanted):,} row(s) rejected as {REASON}.")
+    with _executor(job, backend, console) as executor:
+        provenance = job.provenance(executor.backend)
+        rows_per_s = job.generate(retry.rows(job.reader()), len(retry.wanted), executor, retry.work, provenance,
+                                  console)
+    return retry.finish(), rows_per_s
+
+
+@contextmanager
+def _executor(job: Job, backend: Backend | None, console: Console, needed: bool = True) -> Iterator:
+    """The job's executor (None when every chunk is finished and no backend was given), closed after."""
+    executor = job.executor(backend, console) if needed else None
+    try:
+        yield executor
+    finally:
+        if executor is not None:
+            executor.close()
+
+
+def run_summary(files: OutputFiles, run: RunMetadata, resumed: int, started: float, rows_per_s: float) -> RunSummary:
     return RunSummary(
-        output=config.output, rejects=config.rejects_path, card=config.card_path, rows=run.counts.rows,
+        output=files.triples, rejects=files.rejects, card=files.card, rows=run.counts.rows,
         accepted=run.counts.accepted, rejected=run.counts.rejected, backend=run.backend, model=run.model,
         resumed_chunks=resumed, seconds=time.monotonic() - started, rows_per_s=rows_per_s,
         reject_reasons=run.reject_reasons, run=run.json_dict(),
     )
 
 
-def _summary_of_output(config: GenerateConfig, started: float) -> RunSummary:
+def _summary_of_output(files: OutputFiles, started: float) -> RunSummary:
     """A finished output that had nothing to retry: its own totals."""
-    return run_summary(config, RunMetadata(**read_run_metadata(config.output)), 0, started, 0.0)
+    return run_summary(files, RunMetadata(**read_run_metadata(files.triples)), 0, started, 0.0)
 
 
-@dataclass
-class Job:
-    """A run's settings as its passes need them: the input, the generation plan, the fingerprint."""
-
-    config: GenerateConfig
-    template: Any
-    source: CaptionSource
-    plan: GenerationPlan
-    constraint: dict | None = None  # the card's record of the polarity constraint, once decided
-
-    @classmethod
-    def prepare(cls, config: GenerateConfig, template, source: CaptionSource) -> "Job":
-        absent_template, vocabulary = _absent_setup(config, source)
-        plan = GenerationPlan(
-            template=template, sampling=_sampling(template, config),
-            checks=CheckConfig(lexicon=vocabulary.lexicon if vocabulary is not None else None), seed=config.seed,
-            max_attempts=config.max_attempts, semantic_check=config.semantic_check, absent_template=absent_template,
-            vocabulary=vocabulary, absent_sampling=_sampling(absent_template, config) if absent_template else None,
-            absent_objects=config.absent_objects, objects_col=config.objects_col,
-            retry_temperature=config.retry_temperature, judge_template=load_judge_template(config),
-            blind_model=config.blind_model)
-        return cls(config, template, source, plan)
-
-    @property
-    def schema(self):
-        return triple_schema(self.source.image_type, self.source.extra_fields)
-
-    def reader(self) -> ReadChunks:
-        return ReadChunks(self.source, self.config.chunk_size, self.config.shard, self.config.limit)
-
-    def fingerprint(self) -> dict:
-        return run_fingerprint(self.config, self.template, self.source, self.plan)
-
-    def executor(self, backend: Backend | None, console: Console):
-        """Where chunks are generated: the given backend, one made from the config, or Ray workers.
-
-        The polarity constraint is decided here, once the backend can be asked whether it takes the
-        rows' schemas; a Ray worker asks its own backend when it starts (triplegen.executors).
-        """
-        if self.config.executor == "ray":
-            from triplegen.executors.ray_pool import RayWorkers  # Ray is an extra; a local run never imports it
-
-            self._constrain(None, console)
-            return RayWorkers(self.config, self.plan, console)
-        owned = backend is None
-        backend = backend or make_backend(self.config, self.template.output_schema)
-        try:
-            self._constrain(backend, console)
-            judging = judge_backend(self.config, backend, self.plan.judge_template) if self.plan.judge_template else None
-        except BaseException:
-            if owned:
-                backend.close()
-            raise
-        return LocalExecutor(backend, self.plan, owned, *(judging or (None, False)))
-
-    def _constrain(self, backend: Backend | None, console: Console) -> None:
-        """Apply the polarity constraint when the backend takes it (None: a Ray worker's, not asked here)."""
-        if backend is None:
-            self.constraint = choose_constraint(
-                self.config.constrain, self.config.resolved_backend(), self.template,
-                unprobed_note="per-caption JSON-schema patterns (each Ray worker checks that its backend takes them)")
-        else:
-            self.constraint = choose_constraint(self.config.constrain, backend.name, self.template,
-                                                getattr(backend, "check_schema", None),
-                                                absent_template=self.plan.absent_template)
-        self.plan.constrained = self.constraint["applied"]
-        refused = self.constraint["note"].startswith("not applied")
-        if refused and not self.config.quiet:
-            console.print(f"[bold yellow]Polarity constraint {self.constraint['note']}[/]; the template's schema "
-                          "is used and wrong polarity is left to the checks.")
-
-    def generate(self, chunks: Iterable, total: int, executor, work: WorkFolder, provenance: dict,
-                 console: Console) -> float:
-        """Generate the chunks that `work` has not finished and write their parts, with a progress
-        display of `total` rows; rows/s. An outage stops here with what is kept."""
-        stats = getattr(executor and executor.backend, "stats", None)
-        with RunProgress(total, self.config.quiet, stats, console) as progress:
-            todo = SkipFinished(work, lambda index: progress.advance(work.summary(index), resumed=True)).run(chunks)
-            generated = executor.run(todo) if executor is not None else run_steps(todo, self.plan.steps(None))
-            write = WriteParts(work, self.schema, provenance, _prompt_provenance(self.plan.absent_template))
-            try:
-                for summary in write.run(generated):
-                    progress.advance(summary)
-            except BackendUnavailable as exc:
-                done = len(work.done_chunks())  # none: the work folder goes too (_run)
-                kept = f"{done} chunk(s) are finished and kept in {work.path}" if done else "no chunk was finished"
-                raise BackendUnavailable(f"{exc}; stopped: {kept}, run the same command again once it is "
-                                         "back") from None
-            return progress.rows_per_s()
-
-    def provenance(self, backend: Backend | None) -> dict:
-        name = self.config.resolved_backend()
-        return {
-            "backend": backend.name if backend else name,
-            "model": backend.model if backend else (self.config.model or "rules"),
-            **_prompt_provenance(self.template),
-            "deterministic": backend.deterministic if backend else name == "rules",
-            "prefix_caching": getattr(backend, "prefix_caching", None),
-        }
-
-    def metadata(self, provenance: dict) -> RunMetadata:
-        """The run's settings, with zero totals (`RunMetadata.add` adds the chunks')."""
-        config, template, absent = self.config, self.template, self.plan.absent_template
-        judge = self.plan.judge_template
-        return RunMetadata(
-            triplegen_version=__version__, config=config.model_dump(mode="json"), backend=provenance["backend"],
-            model=provenance["model"], prompt={"name": template.name, "version": template.version, "hash": template.hash,
-                                               "system": template.system, "user": template.user},
-            absent_prompt=None if absent is None else {"name": absent.name, "version": absent.version,
-                                                       "hash": absent.hash},
-            # a deterministic backend would repeat itself, so it gets one attempt
-            attempts_allowed=1 if provenance["deterministic"] else config.max_attempts,
-            constraint=self.constraint, prefix_caching=provenance.get("prefix_caching"),
-            judge=None if judge is None else {"model": config.judge_model, "base_url": config.judge_base_url,
-                                              "prompt": _prompt_provenance(judge), "reasons": judge_reasons(judge)},
-            blind=None if config.blind_model is None else blind_settings(config.blind_model),
-        )
-
-
-def _check_paths(config: GenerateConfig, source: CaptionSource) -> None:
+def _check_paths(config: GenerateConfig, files: OutputFiles, source: CaptionSource) -> None:
     clashes = sorted({f.name for f in source.extra_fields} & set(triple_schema(source.image_type).names))
     if clashes:
         raise TripleGenError(
             f"input columns {', '.join(clashes)} clash with the output's own columns; rename or drop them"
         )
-    if same_file(config.rejects_path, config.output):
+    if same_file(files.rejects, files.triples):
         raise TripleGenError("--rejects must differ from -o/--output")
-    refuse_folder(config.output, "-o")
-    refuse_folder(config.rejects_path, "--rejects")
+    refuse_folder(files.triples, "-o")
+    refuse_folder(files.rejects, "--rejects")
     if config.blind_model is not None:  # refused now, not after a vLLM engine has loaded
         check_model_folder(config.blind_model)
-    refuse_overwriting_inputs({"-o": config.output, "--rejects": config.rejects_path, "the card": config.card_path},
+    refuse_overwriting_inputs({"-o": files.triples, "--rejects": files.rejects, "the card": files.card},
                               [config.input], read_folders=True)
-
-
-def _prompt_provenance(template) -> dict | None:
-    if template is None:
-        return None
-    return {"prompt_name": template.name, "prompt_version": template.version, "prompt_hash": template.hash}
-
-
-def _absent_setup(config: GenerateConfig, source: CaptionSource):
-    """The `absent` template and the vocabulary of object labels (the whole input, any shard)."""
-    if not config.absent_objects:
-        for name, value in (("--cooccurrence", config.cooccurrence), ("--object-synonyms", config.object_synonyms)):
-            if value is not None:
-                raise TripleGenError(f"{name} is about the objects of absent-object rows; add --absent-objects K")
-        return None, None
-    template = load_task_template(config.absent_prompt, "absent", "--absent-prompt")
-    return template, read_vocabulary(source, config.objects_col, config.cooccurrence, config.object_synonyms)
 
 
 def _scan(source: CaptionSource, config: GenerateConfig) -> int:
@@ -385,15 +266,6 @@ def _scan(source: CaptionSource, config: GenerateConfig) -> int:
     if total == 0:
         raise TripleGenError(f"{source.path} has no rows")
     return selected if config.limit is None else min(selected, config.limit)
-
-
-def _sampling(template, config: GenerateConfig) -> dict:
-    sampling = template.sampling.model_dump()
-    if config.temperature is not None:
-        sampling["temperature"] = config.temperature
-    if config.max_tokens is not None:
-        sampling["max_tokens"] = config.max_tokens
-    return sampling
 
 
 def _announce(config: GenerateConfig, backend, console: Console, resumed: int) -> None:

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from semclip_core.files import refuse_folder, refuse_unsafe_output, write_text_atomic
 from semclip_core.parquet import unreadable
 from triplegen.errors import TripleGenError
-from triplegen.layout import card_file, find_rejects, resolve_triples
+from triplegen.layout import card_file, find_rejects, resolve_triples, viewer_page
 from triplegen.parquet_files import read_run_metadata
 
 COLUMNS = ["id", "status", "kind", "caption", "paraphrase", "negation", "reason", "detail", "raw_output"]
@@ -84,7 +84,7 @@ def write_view(path: Path, html: Path | None = None, rejects: Path | None = None
         raise TripleGenError(f"{path}: no triples file there (a dataset folder or a .parquet file)")
     rejects = rejects or find_rejects(Path(path))
     given = Path(path)
-    html = Path(html or (given.with_name(given.name + ".html") if given.is_dir() else triples.with_suffix(".html")))
+    html = Path(html or viewer_page(given, triples))
     _check_output(html, [triples, *([rejects] if rejects else []), card_file(triples)], overwrite)
     accepted = _read(triples, "accepted")
     rejected = _read(rejects, "rejected") if rejects else []

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from triplegen.backends.base import Backend, Completion, Request
-from triplegen.config import GenerateConfig
+from triplegen.backends.base import Backend, BackendSettings, Completion, Request
 
 __all__ = ["Backend", "Completion", "Request", "make_backend"]
 
 
-def make_backend(config: GenerateConfig, output_schema: dict) -> Backend:
-    """Build the backend the config names; `output_schema` is the prompt template's JSON schema."""
+def make_backend(config: BackendSettings, output_schema: dict) -> Backend:
+    """Build the backend the settings name; `output_schema` is the prompt template's JSON schema."""
     name = config.resolved_backend()
     if name == "rules":
         from triplegen.backends.rules import RulesBackend

@@ -32,9 +32,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from triplegen.backends.base import BackendStats, Completion, Request
+from triplegen.backends.base import BackendSettings, BackendStats, Completion, Request
 from triplegen.backends.endpoints import Endpoint, EndpointPool
-from triplegen.config import GenerateConfig
 from triplegen.errors import BackendUnavailable, MissingExtraError, TripleGenError
 from triplegen.servercheck import check_servers, probe_response_format, response_format
 
@@ -94,7 +93,7 @@ class OpenAIBackend:
 
     prefix_caching = None  # a server's own setting; its cached-token counts show it when reported
 
-    def __init__(self, config: GenerateConfig, output_schema: dict):
+    def __init__(self, config: BackendSettings, output_schema: dict):
         self._openai = _import_openai()
         self.options = config.server
         if not self.options.base_urls:

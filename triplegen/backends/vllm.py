@@ -25,13 +25,12 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from triplegen.backends.base import BackendStats, Completion, Request
+from triplegen.backends.base import BackendSettings, BackendStats, Completion, Request
 from triplegen.backends.engine_log import engine_output_to, log_size
 from triplegen.backends.engine_start import CPU_BATCHED_TOKENS, cpu_kv_cache, import_vllm, start_failure
 from triplegen.backends.replicas import ReplicaPool
-from triplegen.config import EngineOptions, GenerateConfig
+from triplegen.config import EngineOptions
 from triplegen.errors import BackendUnavailable, TripleGenError
-from triplegen.layout import REJECTS_NAME, TRIPLES_NAME
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +92,6 @@ def _on_cpu() -> bool:
     from vllm.platforms import current_platform
 
     return current_platform.is_cpu()
-
-
-def engine_log_path(config: GenerateConfig) -> Path | None:
-    """`out/coco.vllm.log` for the dataset folder `out/coco` (outside what `hf upload` pushes),
-    `out/triples.vllm.log` for `-o out/triples.parquet`; None with --verbose (the terminal)."""
-    if config.verbose:
-        return None
-    triples, rejects = config.output, config.rejects_path
-    if triples.name == TRIPLES_NAME and rejects == triples.with_name(REJECTS_NAME):
-        return triples.parent.with_name(triples.parent.name + ".vllm.log")
-    return triples.with_name(triples.stem + ".vllm.log")
 
 
 def shared_engine(model: str, options: EngineOptions, log_file: Path | None = None):
@@ -296,14 +284,14 @@ class VllmBackend:
     deterministic = False
     needs_messages = True  # chat messages rendered from the prompt template
 
-    def __init__(self, config: GenerateConfig, output_schema: dict, llm=None):
+    def __init__(self, config: BackendSettings, output_schema: dict, llm=None):
         if not config.model:
             raise TripleGenError("the vllm backend needs --model NAME_OR_PATH")
         import_vllm()
         self.model = config.model
         self.schema = output_schema
         self.stats = BackendStats()
-        self.log_file = engine_log_path(config) if llm is None else None
+        self.log_file = config.engine_log if llm is None else None
         self._engine = llm if llm is not None else shared_engine(config.model, config.engine, self.log_file)
 
     def generate(self, requests: list[Request], sampling: dict[str, Any]) -> list[Completion]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from rich.console import Console
 
 from triplegen.backends.base import BackendStats
-from triplegen.config import GenerateConfig
+from triplegen.config import BackendOptions, GenerateConfig
 from triplegen.errors import MissingExtraError, TripleGenError
 from triplegen.executors.ray_worker import ChunkResult, ChunkWorker, WorkerInfo, portable
 from triplegen.pipeline import Chunk
@@ -105,10 +105,9 @@ def worker_shape(config: GenerateConfig, cluster: dict[str, float]) -> tuple[flo
     return options.cpus_per_worker, gpus, count
 
 
-def worker_config(config: GenerateConfig, workers: int) -> GenerateConfig:
-    """A worker's copy of the run config: its share of `--concurrency`."""
-    share = -(-config.server.concurrency // workers)
-    return config.model_copy(update={"server": config.server.model_copy(update={"concurrency": share})})
+def worker_config(config: GenerateConfig, workers: int) -> BackendOptions:
+    """What a worker builds its backends from: the run's, with its share of `--concurrency`."""
+    return config.backend_options().with_concurrency(-(-config.server.concurrency // workers))
 
 
 @dataclass
@@ -143,7 +142,7 @@ class RayWorkers:
             cpus, gpus, count = worker_shape(config, ray.cluster_resources())
             self._actor = ray.remote(ChunkWorker).options(num_cpus=cpus, num_gpus=gpus, max_restarts=0,
                                                           max_task_retries=0)
-            self._worker_config = worker_config(config, count)
+            self._worker_options = worker_config(config, count)
             self.size, self.replacements = count, 0
             self.starting: dict = {}  # start() ref -> actor
             self.ready: dict = {}  # actor -> WorkerInfo
@@ -164,7 +163,7 @@ class RayWorkers:
             raise
 
     def _spawn(self) -> None:
-        actor = self._actor.remote(self._worker_config, self.plan)
+        actor = self._actor.remote(self._worker_options, self.plan)
         self.starting[actor.start.remote()] = actor
 
     def _wait_for_first(self) -> WorkerInfo:
@@ -221,7 +220,7 @@ class RayWorkers:
         if self.config.quiet:
             return
         shape = f"{cpus:g} CPU" + (f", {gpus:g} GPU" if gpus else "")
-        share = f", {self._worker_config.server.concurrency} requests in flight each" \
+        share = f", {self._worker_options.server.concurrency} requests in flight each" \
             if self.backend.name == "openai" else ""
         self.console.print(f"Ray: {len(self.ready)} of {self.size} worker(s) ready ({shape} each{share}).")
 

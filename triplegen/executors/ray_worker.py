@@ -2,9 +2,9 @@
 
 A worker holds one backend for its whole life (an in-process vLLM engine on the GPUs Ray gave it, an
 OpenAI client with its share of the run's concurrency, or the rules) and turns chunks of input rows
-into outcomes with the same steps as a local run (`GenerationPlan.steps`), its fan-out cache
-included. It writes nothing: the driver writes every part, so a worker that dies can never leave a
-chunk written twice or half written.
+into outcomes with the same executor as a local run (`triplegen.executors.local.chunk_executor`),
+its fan-out cache included. It writes nothing: the driver writes every part, so a worker that dies
+can never leave a chunk written twice or half written.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, replace
 import pyarrow as pa
 
 from triplegen import __version__
-from triplegen.backends import make_backend
-from triplegen.config import GenerateConfig
+from triplegen.backends.base import Backend
+from triplegen.config import BackendOptions
 from triplegen.constraints import choose_constraint
 from triplegen.errors import BackendUnavailable, TripleGenError
-from triplegen.llm_judge import judge_backend
-from triplegen.pipeline import Chunk, run_steps
+from triplegen.executors.local import LocalExecutor, chunk_executor
+from triplegen.pipeline import Chunk
 from triplegen.plan import GenerationPlan
 
 
@@ -57,59 +57,56 @@ def portable(error: TripleGenError) -> TripleGenError:
 class ChunkWorker:
     """The Ray actor class (wrapped with `ray.remote` by the pool, so this module needs no Ray)."""
 
-    def __init__(self, config: GenerateConfig, plan: GenerationPlan):
-        self.config, self.plan = config, plan
-        self.backend = None
-        self.judge = None  # the LLM judge's backend, when the run has one and it is not `backend`
-        self.steps = []
+    def __init__(self, options: BackendOptions, plan: GenerationPlan):
+        self.options, self.plan = options, plan
+        self.executor: LocalExecutor | None = None
 
     def start(self) -> WorkerInfo:
-        """Build the backend (a vLLM engine may take minutes) and say what it is."""
-        if self.backend is None:
+        """Build the backend (a vLLM engine may take minutes) and the steps, and say what it is."""
+        if self.executor is None:
             try:
-                self.backend = make_backend(self.config, self.plan.template.output_schema)
-                self.steps = self.plan.steps(self.backend, self._judge_backend())
+                executor = chunk_executor(self.plan, self.options, on_backend=self._check_constraint)
+                try:
+                    executor.steps()
+                except BaseException:
+                    executor.close()
+                    raise
+                self.executor = executor
             except TripleGenError as error:
                 raise portable(error) from None
         import ray
 
-        backend = self.backend
+        backend = self.executor.backend
         return WorkerInfo(backend.name, backend.model, backend.deterministic,
                           getattr(backend, "needs_messages", True), hasattr(backend, "stats"), __version__,
                           ray.util.get_node_ip_address(), os.getpid())
 
-    def _judge_backend(self):
-        """Check that the backend takes the rows' schemas, and build the judge's backend (if any)."""
+    def _check_constraint(self, backend: Backend) -> None:
+        """Refuse a backend that cannot take the rows' schemas the driver decided on."""
         if self.plan.constrained:
-            constraint = choose_constraint(self.config.constrain, self.backend.name, self.plan.template,
-                                           getattr(self.backend, "check_schema", None),
+            constraint = choose_constraint("polarity", backend.name, self.plan.template,
+                                           getattr(backend, "check_schema", None),
                                            absent_template=self.plan.absent_template)
             if not constraint["applied"]:
                 raise TripleGenError(f"the polarity constraint is {constraint['note']} on this worker's backend; "
                                      "run with --constrain none")
-        if self.plan.judge_template is None:
-            return None
-        judge, owned = judge_backend(self.config, self.backend, self.plan.judge_template)
-        self.judge = judge if owned else None
-        return judge
 
     def process(self, index: int, rows: pa.Table, wanted: set[str] | None = None) -> ChunkResult:
         """Dedupe, render, generate and check one chunk (`rows`: the plan's input columns only;
         `wanted`: only these ids, as in a retry of some rows)."""
         self.start()
         try:
-            (chunk,) = list(run_steps([Chunk(index, rows, wanted=wanted)], self.steps))  # list(): lets Dedupe remember it
+            (chunk,) = list(self.executor.run([Chunk(index, rows, wanted=wanted)]))  # list(): lets Dedupe remember it
         except TripleGenError as error:
             raise portable(error) from None
-        stats = getattr(self.backend, "stats", None)
+        stats = getattr(self.executor.backend, "stats", None)
         return ChunkResult(replace(chunk, rows=rows.slice(0, 0), messages={}),
                            None if stats is None else asdict(stats))
 
     def stop(self) -> None:
         """Close the backend and free a vLLM engine (its engine process would outlive a killed actor)."""
-        for backend in (self.judge, self.backend):
-            if backend is not None:
-                backend.close()
-        self.backend = self.judge = None
+        if self.executor is not None:
+            self.executor.close()
+        self.executor = None
         if "triplegen.backends.vllm" in sys.modules:
             sys.modules["triplegen.backends.vllm"].release_engines()

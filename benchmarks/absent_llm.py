@@ -89,7 +89,7 @@ def right(row: dict, source: str, shown: list[str], table: dict) -> str | None:
 
 def captions_with_objects(folder: Path | None, count: int, table: dict) -> list[tuple[str, list[str]]]:
     """The first `count` captions that name a COCO object, with the objects they name (triplegen's lexicon)."""
-    from triplegen.synonyms import ObjectLexicon
+    from triplegen.rules.object_names import ObjectLexicon
 
     lexicon = ObjectLexicon.builtin()
     chosen = []

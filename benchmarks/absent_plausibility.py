@@ -34,7 +34,7 @@ from pathlib import Path
 from triplegen.coco import coco_captions, coco_cooccurrence
 from triplegen.cooccurrence import Cooccurrence
 from triplegen.objects import ObjectVocabulary
-from triplegen.scope import mentions
+from triplegen.rules.scope import mentions
 
 HERE = Path(__file__).resolve().parent
 COCO = HERE.parent / "examples" / "coco" / "annotations"

@@ -22,12 +22,12 @@ from pathlib import Path
 
 from sugarcrepe_data import add_data_option, sugarcrepe_files
 
-from triplegen import clause, paraphrase as paraphrase_module
 from triplegen.checks import check_triple
-from triplegen.grammar import dangling_verb
-from triplegen.lexicon import tokenize
-from triplegen.negation import negate
-from triplegen.paraphrase import paraphrase
+from triplegen.rules import clause, paraphrase as paraphrase_module
+from triplegen.rules.dangling_verb import dangling_verb
+from triplegen.rules.lexicon import tokenize
+from triplegen.rules.negation import negate
+from triplegen.rules.paraphrase import paraphrase
 
 HERE = Path(__file__).resolve().parent
 

@@ -26,8 +26,8 @@ from sugarcrepe_data import add_data_option, sugarcrepe_files
 from triplegen.backends.base import Request
 from triplegen.backends.rules import RulesBackend
 from triplegen.checks import CheckConfig, check_triple, content_words
-from triplegen.lexicon import tokenize
-from triplegen.polarity import cue_spans
+from triplegen.rules.lexicon import tokenize
+from triplegen.rules.polarity import cue_spans
 
 
 def load_items(folder: Path | None) -> list[dict]:

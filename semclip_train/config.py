@@ -15,9 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from semclip_train.errors import SemClipError
+from semclip_train.loss_names import DEFAULT_LOSS, LossName
 from semclip_core.mapping_text import DuplicateKey, parse_mapping_text
 
-LossName = Literal["semclip-hardneg", "clip", "semclip", "paraphrase-only", "negation-only", "negclip", "conclip"]
 Precision = Literal["auto", "bf16", "fp32"]
 Tracker = Literal["auto", "tensorboard", "wandb", "mlflow", "none"]
 CONFIG_NAME = "config.json"
@@ -32,59 +32,75 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # data
-    triples: Path | None = None  # None only when resuming: taken from the run's saved config
-    image_root: Path | None = None  # default: the folder of the triples file
-    val_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)  # of the distinct images
-    strict_images: bool = False  # fail on the first unreadable image instead of skipping it
-    workers: int = Field(default=2, ge=0)
-    # absent-object rows (triplegen --absent-objects) per global batch; None: as they come in the data,
-    # 0: not trained on at all
-    absent_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    triples: Path | None = Field(default=None, description=(
+        "Triples written by triplegen generate: its dataset folder or a .parquet file."))  # None only when resuming
+    image_root: Path | None = Field(default=None, description=(
+        "Folder that image paths are relative to (default: the triples file's folder)."))
+    val_fraction: float = Field(default=0.05, ge=0.0, lt=1.0, description="Fraction of distinct images held out.")
+    strict_images: bool = Field(default=False, description="Stop at the first unreadable image instead of skipping it.")
+    workers: int = Field(default=2, ge=0, description="DataLoader worker processes.")
+    absent_share: float | None = Field(default=None, ge=0.0, le=1.0, description=(
+        "Share of absent-object rows (triplegen --absent-objects) in every batch (default: as they come in the "
+        "data). 0: absent-object rows are not used for training at all."))
     # model
-    model: str | None = None  # hub name or local folder of a pretrained CLIPModel
-    clip_config: Path | None = None  # `--model-config`: random init from a CLIPConfig JSON/folder
-    processor: str | None = None  # default: --model, or the --model-config folder
-    freeze_vision: bool = True
-    freeze_text: bool = False
-    grad_checkpointing: bool = False
-    cache_image_embeddings: bool = True  # only used while the vision tower is frozen
-    image_cache_dir: Path | None = None  # default: <output>/image_cache
+    model: str | None = Field(default=None, description="Pretrained CLIP: hub name or local folder.")
+    clip_config: Path | None = Field(default=None, description=(
+        "Random init from a CLIPConfig JSON or folder (tests, ablations)."))  # the flag is --model-config
+    processor: str | None = Field(default=None, description=(
+        "Processor folder or name (default: --model or --model-config)."))
+    freeze_vision: bool = Field(default=True, description="Freeze the vision tower (as in the paper).")
+    freeze_text: bool = Field(default=False, description="Freeze the text tower.")
+    grad_checkpointing: bool = Field(default=False, description="Recompute activations in backward (less memory).")
+    cache_image_embeddings: bool = Field(default=True, description=(
+        "Encode each image once while the vision tower is frozen."))
+    image_cache_dir: Path | None = Field(default=None, description=(
+        "Where cached embeddings live (default: OUTPUT/image_cache)."))
     # loss
-    # the default learns negation in both directions and its scope (docs/benchmarks.md); `semclip` is
-    # the paper's exact objective, for reproduction
-    loss: LossName = "semclip-hardneg"
-    alpha: float | None = Field(default=None, ge=0.0)  # None: the loss variant's own weights
-    beta: float | None = Field(default=None, ge=0.0)
-    gamma: float | None = Field(default=None, ge=0.0)
-    n_projections: int | None = Field(default=None, ge=1)
-    learnable_projections: bool | None = None
-    normalize_projections: bool | None = None
+    loss: LossName = Field(default=DEFAULT_LOSS, description=(
+        "Training objective; semclip is the paper's exact objective."))
+    alpha: float | None = Field(default=None, ge=0.0, description=(
+        "Weight of the contrastive term (default: the loss's own)."))
+    beta: float | None = Field(default=None, ge=0.0, description="Weight of the paraphrase term (default: the loss's own).")
+    gamma: float | None = Field(default=None, ge=0.0, description="Weight of the negation term (default: the loss's own).")
+    n_projections: int | None = Field(default=None, ge=1, description=(
+        "Projection vectors of the SemCLIP terms (default: the loss's own, 2)."))
+    learnable_projections: bool | None = Field(default=None, description=(
+        "Train the projection basis (default: fixed)."))
+    normalize_projections: bool | None = None  # a key of --config files only (losses.SemClipLoss)
+    paraphrase_positives: bool | None = Field(default=None, description=(
+        "Score the image against the paraphrase too, as a second caption (SemCLIP losses; default: off)."))
     # optimisation
-    epochs: int = Field(default=1, ge=1)
-    max_steps: int | None = Field(default=None, ge=1)  # optimizer steps; overrides epochs
-    batch_size: int = Field(default=256, ge=1)  # per process, per micro-step
-    grad_accum: int = Field(default=1, ge=1)
-    lr: float = Field(default=5e-5, gt=0.0)
+    epochs: int = Field(default=1, ge=1, description="Passes over the training split.")
+    max_steps: int | None = Field(default=None, ge=1, description="Optimizer steps; overrides --epochs.")
+    batch_size: int = Field(default=256, ge=1, description="Per-process micro-batch.")
+    grad_accum: int = Field(default=1, ge=1, description="Micro-batches per step (does not add negatives).")
+    lr: float = Field(default=5e-5, gt=0.0, description="Peak learning rate.")
     min_lr: float = Field(default=0.0, ge=0.0)
-    weight_decay: float = Field(default=0.2, ge=0.0)
+    weight_decay: float = Field(default=0.2, ge=0.0, description="AdamW weight decay on matrices.")
     # None: min(50, a tenth of the run's steps), so a short run still reaches its lr (`warmup_for`)
-    warmup_steps: int | None = Field(default=None, ge=0)
+    warmup_steps: int | None = Field(default=None, ge=0, description=(
+        f"Linear warm-up steps, then cosine to 0 (default: min({DEFAULT_WARMUP}, a tenth of the steps))."))
     beta1: float = Field(default=0.9, gt=0.0, lt=1.0)
     beta2: float = Field(default=0.98, gt=0.0, lt=1.0)
     eps: float = Field(default=1e-6, gt=0.0)
-    grad_clip: float | None = Field(default=1.0, gt=0.0)
-    precision: Precision = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
-    seed: int = 0
-    device: str | None = None  # default: the rank's CUDA device, else CPU
+    grad_clip: float | None = Field(default=1.0, gt=0.0, description="Gradient-norm clip.")
+    precision: Precision = Field(default="auto", description="auto: bf16 on CUDA, fp32 on CPU.")
+    seed: int = Field(default=0, description="Seed of split, order and init.")
+    device: str | None = Field(default=None, description="Device (default: the rank's CUDA device, else cpu).")
     # run
-    output: Path | None = None
-    resume: Path | None = None  # a run dir; continues from its latest checkpoint
-    checkpoint_every: int = Field(default=500, ge=1)  # optimizer steps (and at each epoch end)
-    log_every: int = Field(default=10, ge=1)
-    eval_every: int | None = Field(default=None, ge=1)
-    eval: list[str] = Field(default_factory=list)  # e.g. "ccneg:val.parquet", see evaluate.py
-    report_to: list[Tracker] = Field(default_factory=lambda: ["auto"])  # auto: TensorBoard where installed
-    quiet: bool = False
+    output: Path | None = Field(default=None, description="Run folder (config, metrics, checkpoints, final model).")
+    resume: Path | None = Field(default=None, description=(
+        "Continue the run in this folder from its latest checkpoint."))
+    checkpoint_every: int = Field(default=500, ge=1, description="Checkpoint every N steps (and each epoch end).")
+    log_every: int = Field(default=10, ge=1, description="Log every N steps.")
+    eval_every: int | None = Field(default=None, ge=1, description="Run the --eval evaluations every N steps.")
+    eval: list[str] = Field(default_factory=list, description=(
+        "Evaluation during training, e.g. ccneg:val.parquet (repeatable; see semclip_train.evaluate)."))
+    report_to: list[Tracker] = Field(default_factory=lambda: ["auto"], description=(
+        "Also log to tensorboard, wandb or mlflow (repeatable; none: only metrics.jsonl; auto: tensorboard where "
+        "installed). Settings from the environment: WANDB_PROJECT, WANDB_MODE=offline, MLFLOW_TRACKING_URI, "
+        "MLFLOW_EXPERIMENT_NAME."))
+    quiet: bool = Field(default=False, description="No progress bar or messages.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":
@@ -148,7 +164,8 @@ class TrainConfig(BaseModel):
 
     def loss_options(self) -> dict[str, Any]:
         """Only the loss options the user set: a loss refuses options that do not apply to it."""
-        names = ("alpha", "beta", "gamma", "n_projections", "learnable_projections", "normalize_projections")
+        names = ("alpha", "beta", "gamma", "n_projections", "learnable_projections", "normalize_projections",
+                 "paraphrase_positives")
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
 
@@ -163,6 +180,7 @@ NEGATIVE_KEYS = {
     "skip_bad_images": "strict_images", "no_freeze_vision": "freeze_vision", "no_freeze_text": "freeze_text",
     "no_grad_checkpointing": "grad_checkpointing", "no_cache_image_embeddings": "cache_image_embeddings",
     "fixed_projections": "learnable_projections", "no_quiet": "quiet",
+    "no_paraphrase_positives": "paraphrase_positives",
 }
 
 

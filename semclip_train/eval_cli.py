@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
@@ -40,7 +44,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-# Options shared by every benchmark command, declared once.
+# Options shared by every benchmark command, declared once: `benchmark` adds them to each command.
 Model = Annotated[list[str], typer.Option("--model", "-m", help="A CLIP checkpoint folder (e.g. runs/x/final) or hub name; repeat to compare models side by side (one table, one plot).")]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON to this file.")]
 PlotOut = Annotated[Optional[Path], typer.Option("--plot", help="Write similarity histograms (true vs false captions) as PNG; needs matplotlib.")]
@@ -49,6 +53,45 @@ Device = Annotated[str, typer.Option("--device", help="auto (CUDA, then MPS, the
 CacheDir = Annotated[Optional[Path], typer.Option("--cache-dir", help="Keep embeddings here (safetensors, per model fingerprint) for later runs.")]
 ImageRoot = Annotated[Optional[Path], typer.Option("--image-root", help="Folder that relative image paths are read from.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No table or progress on screen.")]
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What every benchmark command is given besides its data: the models and how to run and report."""
+
+    model: list[str]
+    json_out: Path | None = None
+    plot: Path | None = None
+    batch_size: int = 64
+    device: str = "auto"
+    cache_dir: Path | None = None
+    quiet: bool = False
+
+
+_SHARED_TYPES = {"model": Model, "json_out": JsonOut, "plot": PlotOut, "batch_size": BatchSize, "device": Device,
+                 "cache_dir": CacheDir, "quiet": Quiet}
+
+
+def benchmark(function: Callable[..., None]) -> Callable[..., None]:
+    """A command `function(shared, **its own options)` whose parameters, as Typer reads them, are
+    `--model`, its own options, then the other shared options (with `Shared`'s defaults)."""
+    own = [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+           for parameter in inspect.signature(function, eval_str=True).parameters.values()
+           if parameter.name != "shared"]
+    shared = [inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, annotation=_SHARED_TYPES[field.name],
+                                default=inspect.Parameter.empty if field.default is dataclasses.MISSING
+                                else field.default)
+              for field in dataclasses.fields(Shared)]
+
+    @functools.wraps(function)
+    def command(**options: Any) -> None:
+        given = Shared(**{field.name: options.pop(field.name) for field in dataclasses.fields(Shared)})
+        function(given, **options)
+
+    del command.__wrapped__  # Typer reads the signature below, not the function's
+    command.__signature__ = inspect.Signature([shared[0], *own, *shared[1:]])  # type: ignore[attr-defined]
+    command.__annotations__ = {}
+    return command
 
 
 def _embedder(model: str, batch_size: int, device: str, cache_dir: Path | None, quiet: bool):
@@ -92,10 +135,10 @@ def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
     Console().print(table)
 
 
-def _check_outputs(json_out: Path | None, plot: Path | None, cache_dir: Path | None, models: list[str],
-                   *inputs: Path | None) -> None:
+def _check_outputs(shared: Shared, *inputs: Path | None) -> None:
     """Before any work: the outputs are files that replace neither a data file nor a file of a model,
     the cache is not kept inside a model or data folder, and a plot can be drawn."""
+    json_out, plot, cache_dir, models = shared.json_out, shared.plot, shared.cache_dir, shared.model
     for path, flag in ((json_out, "--json"), (plot, "--plot")):
         refuse_folder(path, flag)
         if path is not None:
@@ -140,9 +183,10 @@ def _side_by_side(results: dict) -> dict[str, dict[str, Any]]:
     return table
 
 
-def _evaluate(models: list[str], data: str, evaluate, json_out: Path | None, plot: Path | None, quiet: bool,
-              batch_size: int, device: str, cache_dir: Path | None) -> None:
+def _evaluate(shared: Shared, data: str, evaluate) -> None:
     """Run `evaluate(embedder)` for each model (the data is loaded once), then table, JSON and plot."""
+    models, json_out, plot, quiet = shared.model, shared.json_out, shared.plot, shared.quiet
+    batch_size, device, cache_dir = shared.batch_size, shared.device, shared.cache_dir
     results, payloads = {}, []
     for model, label in zip(models, _labels(models)):
         started = time.perf_counter()
@@ -170,27 +214,21 @@ def _evaluate(models: list[str], data: str, evaluate, json_out: Path | None, plo
 
 @app.command(epilog=_examples("semclip-eval ccneg --model runs/x/final --data ccneg_eval.parquet --image-root ccneg_images \\", "    --json ccneg.json --plot ccneg.png"))
 @needs_train_extra("semclip-eval")
+@benchmark
 def ccneg(
-    model: Model,
+    shared: Shared,
     data: Annotated[Path, typer.Option("--data", help="Parquet with image, caption and negation columns (see ccneg-convert).")],
     image_root: ImageRoot = None,
     caption_col: Annotated[str, typer.Option(help="Column of the true captions.")] = "caption",
     negation_col: Annotated[str, typer.Option(help="Column of the negated captions.")] = "negation",
-    json_out: JsonOut = None,
-    plot: PlotOut = None,
-    batch_size: BatchSize = 64,
-    device: Device = "auto",
-    cache_dir: CacheDir = None,
-    quiet: Quiet = False,
 ) -> None:
     """CC-Neg accuracy: how often cos(image, caption) > cos(image, negated caption); chance 50%."""
     from semclip_train.eval_data import load_ccneg
     from semclip_train.evaluate import evaluate_ccneg
 
-    _check_outputs(json_out, plot, cache_dir, model, data, image_root)
+    _check_outputs(shared, data, image_root)
     items = load_ccneg(data, image_root, caption_col=caption_col, negation_col=negation_col)
-    _evaluate(model, str(data), lambda embedder: evaluate_ccneg(embedder, items, str(data.resolve())),
-              json_out, plot, quiet, batch_size, device, cache_dir)
+    _evaluate(shared, str(data), lambda embedder: evaluate_ccneg(embedder, items, str(data.resolve())))
 
 
 @app.command("ccneg-convert", epilog=_examples("semclip-eval ccneg-convert ccneg_preprocessed.pt -o ccneg_eval.parquet \\", "    --strip-prefix /workspace/datasets/ccneg/ccneg_images/"))
@@ -211,17 +249,12 @@ def ccneg_convert(
 
 @app.command("sugarcrepe-pp", epilog=_examples("semclip-eval sugarcrepe-pp --model runs/x/final --data-dir scpp/data --image-root coco/val2017", "semclip-eval sugarcrepe-pp --model runs/x/final --data-dir scpp/data   (TOT only, no images)"))
 @needs_train_extra("semclip-eval")
+@benchmark
 def sugarcrepe_pp(
-    model: Model,
+    shared: Shared,
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder with replace_att.json ... swap_obj.json.")],
     image_root: Annotated[Optional[Path], typer.Option("--image-root", help="COCO val2017 images; without it only the text-only TOT is computed.")] = None,
     subset: Annotated[Optional[list[str]], typer.Option("--subset", help="Only these files (repeatable), e.g. --subset swap_obj.")] = None,
-    json_out: JsonOut = None,
-    plot: PlotOut = None,
-    batch_size: BatchSize = 64,
-    device: Device = "auto",
-    cache_dir: CacheDir = None,
-    quiet: Quiet = False,
 ) -> None:
     """SugarCrepe++ ITT (image to text) and TOT (text only), per file and their mean."""
     from semclip_train.eval_data import load_sugarcrepe
@@ -229,10 +262,9 @@ def sugarcrepe_pp(
 
     from semclip_train.eval_data import SUGARCREPE_SUBSETS
 
-    _check_outputs(json_out, plot, cache_dir, model, image_root, data_dir, *(data_dir / f"{name}.json" for name in subset or SUGARCREPE_SUBSETS))
+    _check_outputs(shared, image_root, data_dir, *(data_dir / f"{name}.json" for name in subset or SUGARCREPE_SUBSETS))
     subsets = load_sugarcrepe(data_dir, image_root, subset)
-    _evaluate(model, str(data_dir), lambda embedder: evaluate_sugarcrepe(embedder, subsets, str(data_dir.resolve())),
-              json_out, plot, quiet, batch_size, device, cache_dir)
+    _evaluate(shared, str(data_dir), lambda embedder: evaluate_sugarcrepe(embedder, subsets, str(data_dir.resolve())))
 
 
 @app.command(epilog=_examples(
@@ -241,92 +273,69 @@ def sugarcrepe_pp(
     "(the CSVs: NegBench's Google Drive folder, linked from datasets.md in github.com/m1k2zoo/negbench)",
 ))
 @needs_train_extra("semclip-eval")
+@benchmark
 def negbench(
-    model: Model,
+    shared: Shared,
     data: Annotated[list[Path], typer.Option("--data", metavar="<path>", help="A NegBench multiple-choice CSV (*_mcq_*.csv); repeat for several.")],
     image_root: ImageRoot = None,
     strip_prefix: Annotated[Optional[list[str]], typer.Option("--strip-prefix", metavar="<str>", help="Remove this prefix from the CSV's image paths, so they become relative to --image-root (repeatable).")] = None,
-    json_out: JsonOut = None,
-    plot: PlotOut = None,
-    batch_size: BatchSize = 64,
-    device: Device = "auto",
-    cache_dir: CacheDir = None,
-    quiet: Quiet = False,
 ) -> None:
     """NegBench multiple choice: the image picks the closest caption; accuracy per template of the true caption (affirmation, negation, hybrid) and, for COCO/VOC, which kind of wrong caption was picked."""
     from semclip_train.negbench import evaluate_negbench, load_negbench
 
-    _check_outputs(json_out, plot, cache_dir, model, image_root, *data)
+    _check_outputs(shared, image_root, *data)
     sets = load_negbench(data, image_root, strip_prefix)
     dataset = ";".join(str(path.resolve()) for path in data)
-    _evaluate(model, ", ".join(str(path) for path in data), lambda embedder: evaluate_negbench(embedder, sets, dataset),
-              json_out, plot, quiet, batch_size, device, cache_dir)
+    _evaluate(shared, ", ".join(str(path) for path in data), lambda embedder: evaluate_negbench(embedder, sets, dataset))
 
 
 @app.command(epilog=_examples("semclip-eval zeroshot --model runs/x/final --data imagefolder/ --classes classes.txt", "(classes.txt: one class folder per line, optionally a TAB and the name used in prompts)"))
 @needs_train_extra("semclip-eval")
+@benchmark
 def zeroshot(
-    model: Model,
+    shared: Shared,
     data: Annotated[Path, typer.Option("--data", help="imagefolder/<class>/*.jpg")],
     classes: Annotated[Optional[Path], typer.Option("--classes", help="Class folders in label order (default: sorted folder names).")] = None,
     prompt: Annotated[str, typer.Option(help="Prompt with {} for the class name.")] = "this is a photo of a {}",
     negated_prompt: Annotated[str, typer.Option(help="Its negation.")] = "this is not a photo of a {}",
-    json_out: JsonOut = None,
-    plot: PlotOut = None,
-    batch_size: BatchSize = 64,
-    device: Device = "auto",
-    cache_dir: CacheDir = None,
-    quiet: Quiet = False,
 ) -> None:
     """Zero-shot top-1/top-5 with the prompt and with its negation; a model that reads "not" scores far lower on the negated prompts (a larger gap is better)."""
     from semclip_train.eval_data import load_image_folder
     from semclip_train.evaluate import evaluate_zeroshot
 
-    _check_outputs(json_out, plot, cache_dir, model, data, classes)
+    _check_outputs(shared, data, classes)
     folder = load_image_folder(data, classes)
-    _evaluate(model, str(data),
-              lambda embedder: evaluate_zeroshot(embedder, folder, prompt, negated_prompt, str(data.resolve())),
-              json_out, plot, quiet, batch_size, device, cache_dir)
+    _evaluate(shared, str(data),
+              lambda embedder: evaluate_zeroshot(embedder, folder, prompt, negated_prompt, str(data.resolve())))
 
 
 @app.command(epilog=_examples("semclip-eval retrieval --model runs/x/final --triples test.parquet --image-root /data/coco"))
 @needs_train_extra("semclip-eval")
+@benchmark
 def retrieval(
-    model: Model,
+    shared: Shared,
     triples: Annotated[Path, typer.Option("--triples", help="A triple Parquet (image, caption, paraphrase, negation).")],
     image_root: ImageRoot = None,
-    json_out: JsonOut = None,
-    plot: PlotOut = None,
-    batch_size: BatchSize = 64,
-    device: Device = "auto",
-    cache_dir: CacheDir = None,
-    quiet: Quiet = False,
 ) -> None:
     """Image-text Recall@1/5/10 with original and paraphrased captions, the negation accuracy and the reference's combined score."""
     from semclip_train.eval_data import load_triples
     from semclip_train.evaluate import evaluate_retrieval
 
-    _check_outputs(json_out, plot, cache_dir, model, triples, image_root)
+    _check_outputs(shared, triples, image_root)
     items = load_triples(triples, image_root)
-    _evaluate(model, str(triples), lambda embedder: evaluate_retrieval(embedder, items, str(triples.resolve())),
-              json_out, plot, quiet, batch_size, device, cache_dir)
+    _evaluate(shared, str(triples), lambda embedder: evaluate_retrieval(embedder, items, str(triples.resolve())))
 
 
 @app.command(epilog=_examples("semclip-eval synthetic --model runs/x/final   (generates the held-out split of seed 0)", "semclip-eval synthetic --model runs/x/final --world 101   (world 101 of the family)", "semclip-eval synthetic --model runs/x/final --data bench/test.parquet --plot synthetic.png"))
 @needs_train_extra("semclip-eval")
+@benchmark
 def synthetic(
-    model: Model,
+    shared: Shared,
     data: Annotated[Optional[Path], typer.Option("--data", help="A test.parquet written by the synthetic generator (default: generate it); it names its world.")] = None,
     world: Annotated[str, typer.Option(help="The world to generate: 'default' (the project's), a number of the family (other objects, grammar, relation and negation wordings), or a world JSON file.")] = "default",
     seed: Annotated[int, typer.Option(help="Generator seed (the test split uses seed + 1, as the generator).")] = 0,
     count: Annotated[int, typer.Option(min=1, help="Test items to generate.")] = 300,
     image_size: Annotated[int, typer.Option(min=8, help="Pixels per side of the generated images.")] = 32,
-    json_out: JsonOut = None,
-    plot: PlotOut = None,
-    batch_size: BatchSize = 64,
-    device: Device = "auto",
-    cache_dir: CacheDir = None,
-    quiet: Quiet = False,
 ) -> None:
     """The built-in shapes benchmark (no download): negation accuracy in both directions (the negation adds a "no" / the true caption has it), the scope of "no" ("a A and no B" vs "a B and no A", each clause order), paraphrase and image-caption retrieval."""
     from semclip_train.eval_data import load_triples
@@ -334,7 +343,7 @@ def synthetic(
     from semclip_train.synthetic_data import load_scenes, load_world, write_benchmark
     from semclip_train.worlds import world_from_spec
 
-    _check_outputs(json_out, plot, cache_dir, model, data)
+    _check_outputs(shared, data)
     if data is not None and world != "default":
         raise SemClipError("--world generates a test split and --data reads one (which names its own world); give one")
     try:
@@ -353,8 +362,7 @@ def synthetic(
         else:
             label, dataset, chosen = str(data), str(data.resolve()), load_world(data)
         items, scenes = load_triples(data), load_scenes(data)
-        _evaluate(model, label, lambda embedder: evaluate_synthetic(embedder, items, dataset, scenes, seed, chosen),
-                  json_out, plot, quiet, batch_size, device, cache_dir)
+        _evaluate(shared, label, lambda embedder: evaluate_synthetic(embedder, items, dataset, scenes, seed, chosen))
 
 
 def main() -> None:

@@ -156,7 +156,7 @@ def _by_direction(image: torch.Tensor, caption: torch.Tensor, negation: torch.Te
     """CC-Neg accuracy on the items whose negation adds a negation cue ("a dog" / "no dog") and on
     those whose true caption holds it ("a cat and no dog" / "a cat and a dog"). A model that merely
     reads "no" as "false" wins the first and loses the second; CC-Neg measures only the first."""
-    from triplegen.polarity import negation_cues
+    from triplegen.rules.polarity import negation_cues
 
     adds = torch.tensor([len(negation_cues(n)) > len(negation_cues(c)) for c, n in zip(captions, negations)])
     row = {}

@@ -33,6 +33,7 @@ from torch import nn
 
 from semclip_train.distributed import gather_features
 from semclip_train.errors import SemClipError
+from semclip_train.loss_names import LOSS_NAMES
 
 Features = torch.Tensor | None
 
@@ -158,6 +159,13 @@ class SemClipLoss(_RankAware):
     A term whose weight is 0 is still computed, without gradient, so every variant logs the same
     terms; that is why all three texts are always required.
 
+    `paraphrase_positives=True` makes the paraphrase a second caption of its image in L_con (the mean
+    of the term on captions and on paraphrases, against the same negations). triplegen writes an
+    absent-object row's paraphrase with the denial at the other end of the sentence, so the image
+    must match "a cat on a sofa, without a dog in sight" and "without a dog in sight, a cat on a
+    sofa" alike: a model learns which object the "no" governs in both clause orders, not where the
+    denied object usually sits.
+
     `normalize_projections` only decides whether p(x) is divided by its norm before the cosine.
     The cosine is scale invariant, so the values agree except where ||V^T x|| is near zero (the
     same holds for normalising t before projecting); the option is kept for parity with the
@@ -187,6 +195,7 @@ class SemClipLoss(_RankAware):
         learnable_projections: bool = False,
         normalize_projections: bool = True,
         hard_negatives: bool = False,
+        paraphrase_positives: bool = False,
         embed_dim: int = 512,
         seed: int = 0,
         rank: int = 0,
@@ -203,6 +212,7 @@ class SemClipLoss(_RankAware):
         self.learnable_projections = learnable_projections
         self.normalize_projections = normalize_projections
         self.hard_negatives = hard_negatives
+        self.paraphrase_positives = paraphrase_positives
         self.clip = ClipLoss(rank, world_size)
         basis = orthonormal_basis(embed_dim, n_projections, seed)
         if learnable_projections:
@@ -215,6 +225,7 @@ class SemClipLoss(_RankAware):
             f"alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, "
             f"n_projections={self.n_projections}, learnable={self.learnable_projections}, "
             f"normalize_projections={self.normalize_projections}, hard_negatives={self.hard_negatives}, "
+            f"paraphrase_positives={self.paraphrase_positives}, "
             f"embed_dim={self.basis.shape[0]}"
         )
 
@@ -261,8 +272,10 @@ class SemClipLoss(_RankAware):
     ) -> dict[str, torch.Tensor]:
         paraphrase = _require(paraphrase_features, "paraphrase", "semclip")
         negation = _require(negation_features, "negation", "semclip")
-        contrastive = self.clip.contrastive(image_features, text_features, _as_scale(logit_scale),
-                                            negation if self.hard_negatives else None)
+        scale, hard = _as_scale(logit_scale), negation if self.hard_negatives else None
+        contrastive = self.clip.contrastive(image_features, text_features, scale, hard)
+        if self.paraphrase_positives:
+            contrastive = (contrastive + self.clip.contrastive(image_features, paraphrase, scale, hard)) / 2
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.beta > 0):
             paraphrase_loss = self.paraphrase_term(text_features, paraphrase)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.gamma > 0):
@@ -365,7 +378,6 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "negclip": NegClipLoss,
     "conclip": ConClipLoss,
 }
-LOSS_NAMES = tuple(_REGISTRY)
 # Facts about the run that every loss accepts; only the SemCLIP family uses embed_dim and seed.
 _CONTEXT = ("rank", "world_size", "embed_dim", "seed")
 

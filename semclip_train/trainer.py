@@ -38,7 +38,7 @@ from semclip_train.config import TrainConfig, save_config
 from semclip_train.data import absent_per_batch
 from semclip_train.errors import SemClipError
 from semclip_train.health import check_finite, check_model
-from triplegen.polarity import is_negated
+from triplegen.rules.polarity import is_negated
 
 LOCK_NAME = ".semclip-train.lock"
 

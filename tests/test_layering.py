@@ -3,11 +3,13 @@
     semclip_train  ->  triplegen (its library, not its commands)
     semclip_train  ->  semclip_core
     triplegen      ->  semclip_core           (an arrow: "may import")
+    triplegen.rules   -/->  the run, backends, executors, commands   (may not import)
 
 `semclip_core` is what both products share, so it imports neither of them; `triplegen` installs and
 runs without torch and knows nothing of training; `semclip_train` may use triplegen's library but not
-its commands. And no two modules import each other at module level, directly or round a loop: an
-import cycle works or breaks depending on which module is imported first.
+its commands; the rules grammar (`triplegen.rules`) does not know how a run is executed. And no two
+modules import each other at module level, directly or round a loop: an import cycle works or breaks
+depending on which module is imported first.
 
 Each rule is also run against a small synthetic source that breaks it, so a rule that could never
 fail (a typo in a package name, an import form the parser misses) shows up here.
@@ -132,6 +134,9 @@ def import_cycle(modules: dict[str, Module]) -> list[str] | None:
     return None
 
 
+RUN_MODULES = ("triplegen.run", "triplegen.pipeline", "triplegen.job", "triplegen.plan", "triplegen.retry",
+               "triplegen.backends", "triplegen.executors", "triplegen.commands", "triplegen.cli")
+
 RULES = {  # (importer, forbidden packages, module level only)
     "semclip_core shares, so it imports neither product nor torch":
         ("semclip_core", ("triplegen", "semclip_train", "torch"), False),
@@ -140,6 +145,7 @@ RULES = {  # (importer, forbidden packages, module level only)
         ("triplegen", ("torch",), True),
     "semclip_train uses triplegen's library, not its commands":
         ("semclip_train", ("triplegen.commands", "triplegen.cli"), False),
+    "the rules grammar knows nothing of how a run is executed": ("triplegen.rules", RUN_MODULES, False),
 }
 
 
@@ -150,7 +156,8 @@ def modules() -> dict[str, Module]:
 
 def test_every_module_of_the_three_packages_is_read(modules):
     assert {"semclip_core.files", "semclip_core.cli_errors", "triplegen.run", "triplegen.backends.openai",
-            "triplegen.commands.generate", "semclip_train.cli", "semclip_train.trainer"} <= set(modules)
+            "triplegen.commands.generate", "triplegen.rules.negation", "semclip_train.cli",
+            "semclip_train.trainer"} <= set(modules)
     deferred = [imp for name, module in modules.items() if within(name, "triplegen") for imp in module.imports
                 if within(imp.target, "torch") and not imp.module_level]
     assert deferred, "triplegen's optional features import torch inside functions; none was found"
@@ -184,6 +191,13 @@ BROKEN = {
         ("semclip_train.cli", "def f():\n    from triplegen.cli import app"),
         ("semclip_train.eval_cli", "from triplegen import cli"),
         ("semclip_train.eval_cli", "import triplegen.commands.generate as generate"),
+    ],
+    "the rules grammar knows nothing of how a run is executed": [
+        ("triplegen.rules.negation", "from triplegen.backends.base import Backend"),
+        ("triplegen.rules.absent", "def f():\n    from triplegen import pipeline"),
+        ("triplegen.rules.paraphrase", "from ..executors import local"),
+        ("triplegen.rules", "import triplegen.run"),
+        ("triplegen.rules.lexicon", "if TYPE_CHECKING:\n    from triplegen.commands.generate import generate"),
     ],
 }
 

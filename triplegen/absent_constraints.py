@@ -1,6 +1,6 @@
 """Absent-object rows right by construction: per-row JSON-schema patterns for the `absent` task.
 
-The plan of an absent-object row (`triplegen.absent.AbsentSpec`) fixes everything but the words of
+The plan of an absent-object row (`triplegen.rules.absent.AbsentSpec`) fixes everything but the words of
 the paraphrase: which object is denied, where and how, and how the false version changes the truth.
 So, as `--constrain polarity` does for ordinary negations (triplegen.constraints), the decoder is
 made to write what the rules writer (`absent_row`) would write where a model has nothing to add:
@@ -35,10 +35,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from triplegen.absent import AbsentSpec, absent_row
 from triplegen.constraints import escape
-from triplegen.denials import PAIR_WORDINGS, WORDINGS, caption_form, wordings_for
-from triplegen.lexicon import split_ending
+from triplegen.rules.absent import AbsentSpec, absent_row
+from triplegen.rules.denials import PAIR_WORDINGS, WORDINGS, caption_form, wordings_for
+from triplegen.rules.lexicon import split_ending
 
 FIELDS = ("caption", "paraphrase", "negation")
 # A plan whose schema holds every kind of pattern: the start-up probe of a backend.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from triplegen.absent import NOTES as ABSENT_NOTES
 from triplegen.checks import REASONS
+from triplegen.rules.absent import NOTES as ABSENT_NOTES
 
 
 def _pct(part: int, whole: int) -> str:

@@ -14,12 +14,12 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from triplegen.grammar import dangling_verb
-from triplegen.lexicon import garbled
-from triplegen.opposites import swapped_opposite
-from triplegen.polarity import cue_spans
-from triplegen.scope import read_objects
-from triplegen.synonyms import ObjectLexicon
+from triplegen.rules.dangling_verb import dangling_verb
+from triplegen.rules.lexicon import garbled
+from triplegen.rules.object_names import ObjectLexicon
+from triplegen.rules.opposites import swapped_opposite
+from triplegen.rules.polarity import cue_spans
+from triplegen.rules.scope import read_objects
 
 REASONS: dict[str, str] = {
     "empty_caption": "the source caption is missing, empty or only whitespace",
@@ -252,7 +252,7 @@ def _no_new_repeat(caption: _Text, output: _Text, config: CheckConfig) -> bool:
 
 
 def _no_garbled_word(caption: _Text, output: _Text, config: CheckConfig) -> bool:
-    """Letters glued into a word (triplegen.lexicon.garbled), unless the caption has that word; on
+    """Letters glued into a word (triplegen.rules.lexicon.garbled), unless the caption has that word; on
     SugarCrepe++ this flags one of 9,514 human paraphrases and hard negatives ("in her armsin")."""
     said = set(caption.lowered)
     return not any(garbled(word) for word in output.lowered if word not in said)
@@ -284,13 +284,13 @@ def _flips_polarity(caption: _Text, output: _Text, config: CheckConfig) -> bool:
 
 
 def _no_opposite(caption: _Text, output: _Text, config: CheckConfig) -> bool:
-    """A SugarCrepe++-style hard negative is no paraphrase (triplegen.opposites); flags 3 of 4,757
+    """A SugarCrepe++-style hard negative is no paraphrase (triplegen.rules.opposites); flags 3 of 4,757
     human paraphrases there, and 262 of its 788 replaced attributes."""
     return swapped_opposite(caption.lowered, output.lowered) is None
 
 
 def _grammatical(caption: _Text, output: _Text, config: CheckConfig) -> bool:
-    """No "there is a chef garnishes ..." (triplegen.grammar), unless the caption already reads so."""
+    """No "there is a chef garnishes ..." (triplegen.rules.dangling_verb), unless the caption already reads so."""
     return dangling_verb(output.raw) is None or dangling_verb(caption.raw) is not None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from semclip_core.cli_errors import Group
+from semclip_core.help_panels import PanelledCommand
 from triplegen.commands import check_server, coco, generate, merge, prepare_smollm2, prompts, validate, view
 
 app = typer.Typer(
@@ -19,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command()(generate.generate)
+app.command(cls=PanelledCommand)(generate.generate)
 app.command()(validate.validate)
 app.command()(merge.merge)
 app.command()(coco.coco)

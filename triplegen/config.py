@@ -12,6 +12,9 @@ from triplegen.layout import engine_log, output_files
 
 BackendName = Literal["auto", "rules", "vllm", "openai"]
 ExecutorName = Literal["local", "ray"]
+# the dtypes --dtype offers; a Python caller may pass any that vLLM knows
+Dtype = Literal["auto", "float32", "float16", "bfloat16"]
+ConstrainName = Literal["polarity", "none"]
 
 
 class Shard(BaseModel):
@@ -46,23 +49,34 @@ class Shard(BaseModel):
 class EngineOptions(BaseModel):
     """Options passed through to `vllm.LLM` (in-process backend)."""
 
-    tensor_parallel_size: int = 1
-    data_parallel_size: int = 1
-    dtype: str = "auto"
-    max_model_len: int | None = None
-    gpu_memory_utilization: float | None = None  # None: 0.9 on a GPU; on a CPU the KV cache is sized from free memory
-    enforce_eager: bool = False
-    seed: int = 0
+    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs that split one model (vLLM tensor parallelism).")
+    data_parallel_size: int = Field(default=1, ge=1, description=(
+        "Model replicas on this node, each with --tensor-parallel-size GPUs."))
+    dtype: str = Field(default="auto", description=(
+        "Weights and activations (auto: vLLM's choice, the model's own except float32 models, which run in "
+        "bfloat16, on a CPU too)."))
+    max_model_len: int | None = Field(default=None, ge=1, description=(
+        "Longest prompt + answer in tokens (default: the model's; lower it to fit memory)."))
+    gpu_memory_utilization: float | None = Field(default=None, ge=0.05, le=1.0, description=(
+        "Share of each GPU's memory vLLM may take (weights + KV cache; default 0.9). On a CPU, without it or "
+        "VLLM_CPU_KVCACHE_SPACE, the KV cache is sized from free memory."))
+    enforce_eager: bool = Field(default=False, description="Disable CUDA graphs (faster start).")
+    seed: int = 0  # the run's --seed
 
 
 class ServerOptions(BaseModel):
     """Options of the `openai` backend (any OpenAI-compatible server)."""
 
-    base_urls: list[str] = Field(default_factory=list)
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = Field(default=64, ge=1)
-    timeout_s: float = Field(default=120.0, gt=0)
-    max_retries: int = Field(default=5, ge=0)  # transport retries per request (429/5xx/timeouts)
+    base_urls: list[str] = Field(default_factory=list, description=(
+        "OpenAI-compatible server, e.g. http://gpu1:8000/v1; repeat for several."))
+    api_key_env: str = Field(default="OPENAI_API_KEY", description=(
+        "Environment variable that holds the servers' API key."))
+    concurrency: int = Field(default=64, ge=1, description=(
+        "Requests in flight per run (with --executor ray: shared evenly by the workers)."))
+    timeout_s: float = Field(default=120.0, gt=0, description="Seconds one request may take before it is retried.")
+    max_retries: int = Field(default=5, ge=0, description=(
+        "Retries of one request after a transport error, 429 or 5xx (with backoff), before its row is rejected as "
+        "backend_error."))
     check_schema: bool = True  # refuse servers that ignore response_format
     backoff_s: float = Field(default=0.5, ge=0)  # first retry delay; doubles per retry, jittered
     max_backoff_s: float = Field(default=30.0, ge=0)
@@ -70,8 +84,11 @@ class ServerOptions(BaseModel):
     breaker_cooldown_s: float = Field(default=30.0, ge=0)  # how long it rests
     # When every server has failed for this long (or this many requests in a row), the run stops:
     # an outage is not a reason to reject rows (the rerun of the same command resumes).
-    max_outage_s: float = Field(default=30.0, gt=0)
-    max_outage_failures: int | None = Field(default=None, ge=1)
+    max_outage_s: float = Field(default=30.0, gt=0, description=(
+        "Stop the run (exit code 3, finished chunks kept, nothing rejected) when every server has failed for this "
+        "long; rerun the same command once it is back."))
+    max_outage_failures: int | None = Field(default=None, ge=1, description=(
+        "Also stop after this many failed requests in a row (all servers)."))
     # A server that refuses this many requests in a row (HTTP 400/413/422), none answered between them,
     # is set up wrong for the run (e.g. a context shorter than the prompt): the run stops, nothing rejected.
     max_refusals_in_a_row: int = Field(default=16, ge=1)
@@ -82,11 +99,16 @@ class RayOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    address: str | None = None  # None: RAY_ADDRESS, else a new local cluster; "auto": this node's cluster
-    workers: int | None = Field(default=None, ge=1)  # None: as many as the cluster's CPUs/GPUs hold
-    cpus_per_worker: float = Field(default=1.0, ge=0)
-    gpus_per_worker: float | None = Field(default=None, ge=0)  # None: tensor_parallel_size for vllm, else 0
-    chunk_tries: int = Field(default=3, ge=1)  # times a chunk is started before a lost worker stops the run
+    address: str | None = Field(default=None, description=(
+        "Ray head HOST:PORT, or 'auto' for the cluster of this node (default: RAY_ADDRESS, else a new local "
+        "cluster)."))
+    workers: int | None = Field(default=None, ge=1, description=(
+        "Workers, each with its own backend (default: as many as the cluster's CPUs/GPUs hold)."))
+    cpus_per_worker: float = Field(default=1.0, ge=0, description="CPUs per worker.")
+    gpus_per_worker: float | None = Field(default=None, ge=0, description=(
+        "GPUs per worker, i.e. per vLLM engine (default: --tensor-parallel-size for vllm, else 0)."))
+    chunk_tries: int = Field(default=3, ge=1, description=(
+        "Workers a chunk may lose (dead process or node) before the run stops."))
 
 
 class BackendOptions(BaseModel):
@@ -125,45 +147,78 @@ class GenerateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    input: Path
-    output: Path  # the triples Parquet; a folder given as -o becomes <folder>/triples.parquet (triplegen.layout)
-    rejects: Path | None = None  # default: <folder>/rejects.parquet, or <output stem>.rejects.parquet
-    caption_col: str = "caption"
-    image_col: str | None = "image"  # carried through when present
-    id_col: str | None = None  # default: "id" when present, else a hash of image + caption
-    objects_col: str = "objects"  # object labels per image (a list, or JSON / comma-separated text)
-    absent_objects: int = Field(default=0, ge=0)  # absent-object rows per input row that has objects
-    absent_prompt: str = "absent"  # the template that writes them (LLM backends)
-    cooccurrence: Path | None = None  # label co-occurrence table (triplegen coco --cooccurrence) for them
-    object_synonyms: Path | None = None  # label -> words that name it, beside the built-in COCO table (triplegen.synonyms)
-    prompt: str = "default"  # a template name from prompts/ or a path to a YAML file
-    backend: BackendName = "auto"  # auto: vllm with --model, openai with --base-url, else rules
-    model: str | None = None
+    input: Path = Field(description="Captions: .parquet, .csv (UTF-8), .jsonl, or a folder of .parquet files.")
+    # the triples Parquet; a folder given as -o becomes <folder>/triples.parquet (triplegen.layout)
+    output: Path = Field(description=(
+        "Dataset folder (a missing folder is created) with triples.parquet, rejects.parquet and a README.md card "
+        "that load_dataset reads, or a file ending in .parquet (rejects in <stem>.rejects.parquet)."))
+    rejects: Path | None = Field(default=None, description="Rejects file (default: beside the triples, see --output).")
+    caption_col: str = Field(default="caption", description="Column with the caption.")
+    image_col: str | None = Field(default="image", description=(  # carried through when present
+        "Column with the image (path, URL or {bytes, path}); may be absent unless you name another one."))
+    id_col: str | None = Field(default=None, description=(
+        "Column with unique row ids (default: 'id' if present, else a hash of image + caption)."))
+    objects_col: str = Field(default="objects", description=(
+        "Column with the object labels of each image (a list, or JSON / comma-separated text); used by "
+        "--absent-objects."))
+    absent_objects: int = Field(default=0, ge=0, description=(
+        "Also write up to K rows per caption whose caption is true and denies an object the image lacks (chosen "
+        "among the labels of the input), with a paraphrase and a false version."))
+    absent_prompt: str = Field(default="absent", description=(
+        "Template of the absent-object rows for LLM backends (task: absent)."))
+    cooccurrence: Path | None = Field(default=None, description=(
+        "Label co-occurrence table (triplegen coco ... --cooccurrence FILE) that decides which absent objects fit a "
+        "scene, for labels it knows; the input's own labels for the rest."))
+    object_synonyms: Path | None = Field(default=None, description=(  # beside the built-in table (triplegen.synonyms)
+        "YAML or JSON of label -> words that name it (or -> {words, groups, except, say, mass}), for labels beyond "
+        "COCO's 80 or other words for them; absent-object rows and their checks read object mentions through it "
+        "(built-in: COCO's categories)."))
+    prompt: str = Field(default="default", description="Prompt template name (triplegen prompts list) or YAML path.")
+    backend: BackendName = Field(default="auto", description=(
+        "auto: vllm with --model, openai with --base-url, else the built-in rules generator."))
+    model: str | None = Field(default=None, description=(
+        "Model name or local folder (vllm) or served model name (openai)."))
     engine: EngineOptions = Field(default_factory=EngineOptions)
     server: ServerOptions = Field(default_factory=ServerOptions)
-    temperature: float | None = None  # None: the template's sampling default
-    max_tokens: int | None = None
-    max_attempts: int = Field(default=3, ge=1)
-    retry_temperature: float = Field(default=1.0, ge=0, le=2)  # retries sample at least this hot
-    seed: int = 0
-    chunk_size: int = Field(default=2048, ge=1)  # rows per checkpointed chunk
-    shard: Shard | None = None
-    executor: ExecutorName = "local"  # "ray": chunks spread over the workers of a Ray cluster
+    temperature: float | None = Field(default=None, description="Override the template's temperature.")
+    max_tokens: int | None = Field(default=None, ge=1, description="Override the template's max_tokens.")
+    max_attempts: int = Field(default=3, ge=1, description="Tries per caption before it is rejected.")
+    retry_temperature: float = Field(default=1.0, ge=0, le=2, description=(
+        "Retries sample at least this hot (a cold retry repeats the mistake); 0 keeps the template's temperature."))
+    seed: int = Field(default=0, description="Run seed; each row's seed derives from it.")
+    chunk_size: int = Field(default=2048, ge=1, description="Rows per checkpointed chunk.")
+    shard: Shard | None = Field(default=None, description="Handle only shard i of N (e.g. 3/8), split by id hash.")
+    executor: ExecutorName = Field(default="local", description=(
+        "local: this process; ray: the workers of a Ray cluster (pip install 'semclip[ray]')."))
     ray: RayOptions = Field(default_factory=RayOptions)
-    limit: int | None = Field(default=None, ge=1)
-    semantic_check: bool = False
-    judge_model: str | None = None  # a second call per accepted row gives a verdict (triplegen.llm_judge)
-    judge_base_url: str | None = None  # the judge is served there (else in-process vLLM)
-    judge_prompt: str = "judge"
-    blind_model: str | None = None  # a causal LM folder that scores the texts without the image (triplegen.blind)
+    limit: int | None = Field(default=None, ge=1, description="Only the first N rows (of this shard).")
+    semantic_check: bool = Field(default=False, description=(
+        "Also check sentence-embedding similarity (needs the 'semantic' extra)."))
+    judge_model: str | None = Field(default=None, description=(  # a second call per accepted row (triplegen.llm_judge)
+        "Also ask this model (in-process vLLM, or the one served at --judge-base-url) whether each accepted row's "
+        "paraphrase keeps the meaning and its negation is false; rows it fails go to the rejects with judge_* "
+        "reasons."))
+    judge_base_url: str | None = Field(default=None, description="OpenAI-compatible server of the judge model.")
+    judge_prompt: str = Field(default="judge", description="Template of the judge (task: judge).")
+    blind_model: str | None = Field(default=None, description=(  # scored without the image (triplegen.blind)
+        "Folder of a small causal LM (e.g. from `triplegen prepare-smollm2 models/smollm2`) that scores the texts "
+        "without the image: rows whose negation it finds far less likely than the caption (blind_detectable), or "
+        "whose new caption far less fluent than its source (blind_disfluent), fail; needs the 'blind' extra."))
     # polarity: each caption's own schema builds the negation's polarity in (triplegen.constraints)
-    constrain: Literal["polarity", "none"] = "polarity"
-    overwrite: bool = False
-    # give the rows an older run rejected as backend_error (e.g. while its server was down) another try
-    retry_backend_errors: bool = False
-    quiet: bool = False
-    verbose: bool = False  # the vLLM engine's own output on the terminal instead of a log file
-    license: str = "unknown"  # the dataset card's license field (the captions' licence decides it)
+    constrain: ConstrainName = Field(default="polarity", description=(
+        "polarity: each caption's own JSON schema builds the negation's polarity in (LLM backends); none: the "
+        "template's schema only."))
+    overwrite: bool = Field(default=False, description=(
+        "Replace an existing output and discard an unfinished run's parts (otherwise the same command resumes)."))
+    retry_backend_errors: bool = Field(default=False, description=(
+        "Generate again the rows an earlier run rejected as backend_error (e.g. while its server was down); the "
+        "output and rejects are updated."))
+    quiet: bool = Field(default=False, description=(
+        "No progress bar, progress lines or notices; errors still go to stderr."))
+    verbose: bool = Field(default=False, description=(
+        "Show the vLLM engine's own output here instead of writing it to <output>.vllm.log."))
+    license: str = Field(default="unknown", description=(
+        "License of the dataset card (a Hub license id such as cc-by-4.0; the captions' license decides it)."))
 
     @model_validator(mode="before")
     @classmethod

@@ -1,10 +1,10 @@
 """Polarity by construction: per-row JSON-schema patterns that make a wrong-polarity answer impossible.
 
-A caption's polarity is known before the call (`triplegen.polarity`), so the answer's strings can be
+A caption's polarity is known before the call (`triplegen.rules.polarity`), so the answer's strings can be
 constrained by the structured-output decoder itself instead of being rejected afterwards:
 
 - the negation of an affirmative caption is a guided edit: it starts with the caption's own words up
-  to the point where the rules negator (`triplegen.negation`) puts its negation, then an optional
+  to the point where the rules negator (`triplegen.rules.negation`) puts its negation, then an optional
   auxiliary and a negation word ("A man | is not | drinking ..."), then any words, one sentence;
   a caption whose negation goes first ("a plate of pasta") starts with "No" or "There is/are no";
 - the negation of a negated caption carries no negation word; its paraphrase must carry one.
@@ -35,8 +35,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from triplegen.negation import negate
-from triplegen.polarity import cue_spans
+from triplegen.rules.negation import negate
+from triplegen.rules.polarity import cue_spans
 
 # Every single-word cue the checks count (polarity._CUES); a word "t" after an apostrophe is "n't".
 CUE_WORDS = ("no", "not", "never", "none", "nobody", "nothing", "nowhere", "neither", "nor", "without",

@@ -25,8 +25,8 @@ import pyarrow as pa
 
 from triplegen.cooccurrence import Cooccurrence, read_cooccurrence
 from triplegen.errors import TripleGenError
-from triplegen.polarity import cue_spans
-from triplegen.synonyms import ObjectLexicon
+from triplegen.rules.object_names import ObjectLexicon
+from triplegen.rules.polarity import cue_spans
 
 if TYPE_CHECKING:
     from triplegen.readers import CaptionSource

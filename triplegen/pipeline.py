@@ -28,7 +28,7 @@ from triplegen.backends.base import Backend, Request
 from triplegen.checks import CheckConfig, check_caption
 from triplegen.constraints import RowSchema
 from triplegen.judge import Judge, Outcome
-from triplegen.absent import AbsentSpec, plan_absent
+from triplegen.rules.absent import AbsentSpec, plan_absent
 from triplegen.objects import ObjectVocabulary, derived_id, parse_labels
 from triplegen.tasks import row_variables
 from triplegen.readers import CaptionSource

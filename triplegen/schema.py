@@ -16,7 +16,7 @@ TRIPLE_FIELDS: list[pa.Field] = [
     pa.field("paraphrase", pa.string(), nullable=False),
     pa.field("negation", pa.string(), nullable=False),
     # "caption": the input caption's own triple; "absent-assert" / "absent-swap": a row whose caption
-    # denies an object the image lacks (triplegen.absent), derived from the input row `source_id`
+    # denies an object the image lacks (triplegen.rules.absent), derived from the input row `source_id`
     pa.field("kind", pa.string()),
     pa.field("source_id", pa.string()),
     pa.field("absent_object", pa.string()),

@@ -5,7 +5,7 @@ Three tasks share the template machinery:
 - `triple` (the default): from a caption, {"paraphrase", "negation"};
 - `absent`: from a caption, the image's objects and an object it does not show,
   {"caption", "paraphrase", "negation"}: a true caption that denies the absent object, its
-  paraphrase, and a false version (see `triplegen.absent` for the kinds of negation);
+  paraphrase, and a false version (see `triplegen.rules.absent` for the kinds of negation);
 - `judge`: from a caption and a generated paraphrase and negation, a verdict on each,
   {"paraphrase", "negation"}, as values of the schema's `enum`s (`--judge-model`, triplegen.llm_judge).
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from triplegen.checks import check_absent_triple, check_triple
-from triplegen.absent import AbsentSpec, false_text, true_text
-from triplegen.denials import PAIR_WORDINGS, STYLES
+from triplegen.rules.absent import AbsentSpec, false_text, true_text
+from triplegen.rules.denials import PAIR_WORDINGS, STYLES
 
 # What the model is told about the two kinds of negation (`negation_kind` in the template).
 NEGATION_KINDS = {

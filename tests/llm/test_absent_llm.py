@@ -84,7 +84,7 @@ def check_absent_rows(summary, n: int) -> None:
 
 
 def test_rendered_absent_prompt_carries_the_rows_facts(absent_template):
-    from triplegen.absent import AbsentSpec
+    from triplegen.rules.absent import AbsentSpec
     from triplegen.tasks import row_variables
 
     template = load_template(absent_template)

@@ -21,7 +21,7 @@ from tests.llm.test_generate_e2e import assert_validates, ids_once
 from triplegen.backends.base import Request
 from triplegen.config import GenerateConfig, ServerOptions
 from triplegen.constraints import edit_point, row_schema
-from triplegen.polarity import negation_cues
+from triplegen.rules.polarity import negation_cues
 from triplegen.run import generate
 
 pytestmark = pytest.mark.vllm

@@ -18,8 +18,8 @@ from tests.conftest import require
 from tests.llm.conftest import TINY_MODEL_NAME, engine_options
 from tests.llm.fault_proxy import FaultProxy
 from triplegen.cli import app
-from triplegen.constraints import SAMPLE_CAPTIONS
 from triplegen.config import EngineOptions, GenerateConfig, RayOptions, ServerOptions
+from triplegen.constraints import SAMPLE_CAPTIONS
 from triplegen.run import generate
 
 pytestmark = pytest.mark.vllm
@@ -184,7 +184,7 @@ def test_ray_run_with_a_served_model_writes_what_the_local_run_writes(tiny_serve
 def test_smollm2_end_to_end_on_real_captions(smollm2_dir, tmp_path):
     """A real 135M instruct model with the defaults: most captions pass, every negation is a guided edit."""
     from triplegen.constraints import edit_point
-    from triplegen.polarity import is_negated
+    from triplegen.rules.polarity import is_negated
 
     config = GenerateConfig(
         input=REPO / "examples" / "captions.parquet", output=tmp_path / "t.parquet", model=str(smollm2_dir),

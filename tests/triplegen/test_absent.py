@@ -22,17 +22,17 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from triplegen.absent import AbsentSpec, absent_row, plan_absent
 from triplegen.checks import check_absent_triple
 from triplegen.cli import app
 from triplegen.config import GenerateConfig
 from triplegen.errors import TripleGenError
-from triplegen.denials import PAIR_WORDINGS, WORDINGS, caption_form, indefinite, swap_site, wordings_for
-from triplegen.parquet_files import read_run_metadata
 from triplegen.objects import ObjectVocabulary, parse_labels
+from triplegen.parquet_files import read_run_metadata
+from triplegen.rules.absent import AbsentSpec, absent_row, plan_absent
+from triplegen.rules.denials import PAIR_WORDINGS, WORDINGS, caption_form, indefinite, swap_site, wordings_for
+from triplegen.rules.object_names import ObjectLexicon
+from triplegen.rules.scope import read_objects
 from triplegen.run import generate
-from triplegen.scope import read_objects
-from triplegen.synonyms import ObjectLexicon
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()

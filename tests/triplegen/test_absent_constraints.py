@@ -15,15 +15,15 @@ import jsonschema
 import pytest
 
 from tests.conftest import require
-from triplegen.absent import AbsentSpec, absent_row
+from triplegen.rules.absent import AbsentSpec, absent_row
 from triplegen.absent_constraints import (
     SAMPLE_SCHEMA, absent_patterns, absent_row_schema, matches, sample_absent_schema,
 )
 from triplegen.checks import check_absent_triple
 from triplegen.constraints import choose_constraint
-from triplegen.denials import caption_form, swap_site, wordings_for
-from triplegen.lexicon import split_ending
-from triplegen.synonyms import ObjectLexicon
+from triplegen.rules.denials import caption_form, swap_site, wordings_for
+from triplegen.rules.lexicon import split_ending
+from triplegen.rules.object_names import ObjectLexicon
 from triplegen.tasks import row_variables
 from triplegen.templates import load_template
 
@@ -56,7 +56,7 @@ def plans(caption: str, shown: tuple[str, ...], absent: str) -> list[AbsentSpec]
 
 
 def _position(style: str) -> str:
-    from triplegen.denials import WORDINGS
+    from triplegen.rules.denials import WORDINGS
 
     return WORDINGS[style].position
 

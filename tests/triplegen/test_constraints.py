@@ -17,7 +17,7 @@ from triplegen.checks import check_triple
 from triplegen.constraints import (
     SAMPLE_CAPTIONS, cue_text, edit_point, guided_negation, no_cue_text, row_schema,
 )
-from triplegen.polarity import flips_polarity
+from triplegen.rules.polarity import flips_polarity
 from triplegen.templates import load_template
 
 TEMPLATE_SCHEMA = load_template("default").output_schema

@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from triplegen.absent import plan_absent
 from triplegen.cli import app
 from triplegen.coco import coco_cooccurrence
 from triplegen.config import GenerateConfig
@@ -22,6 +21,7 @@ from triplegen.cooccurrence import Cooccurrence, read_cooccurrence, write_cooccu
 from triplegen.errors import TripleGenError
 from triplegen.objects import MIN_FIT, ObjectVocabulary
 from triplegen.resume import WorkFolder
+from triplegen.rules.absent import plan_absent
 from triplegen.run import generate
 
 runner = CliRunner()

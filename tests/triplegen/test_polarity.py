@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triplegen.polarity import flips_polarity, is_negated, keeps_polarity, negation_cues, polarity
+from triplegen.rules.polarity import flips_polarity, is_negated, keeps_polarity, negation_cues, polarity
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from triplegen.checks import check_triple
 from triplegen.errors import TripleGenError
 from triplegen.parsing import parse_output
-from triplegen.polarity import is_negated
 from triplegen.prompts import PromptTemplate, check_templates, list_templates, load_template
+from triplegen.rules.polarity import is_negated
 
 DEFAULT_DATA = yaml.safe_load((files("triplegen.prompts") / "default.yaml").read_text(encoding="utf-8"))
 
@@ -365,7 +365,7 @@ def absent_variant(**changes) -> dict:
 
 
 def test_packaged_absent_template_renders_the_rows_plan_and_parses_its_three_fields():
-    from triplegen.absent import AbsentSpec
+    from triplegen.rules.absent import AbsentSpec
     from triplegen.tasks import row_variables
 
     template = load_template("absent")

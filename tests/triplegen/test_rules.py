@@ -10,9 +10,9 @@ import pytest
 from triplegen.backends.base import Backend, Request
 from triplegen.backends.rules import RulesBackend
 from triplegen.checks import check_triple
-from triplegen.negation import negate
-from triplegen.paraphrase import paraphrase
-from triplegen.polarity import flips_polarity, keeps_polarity
+from triplegen.rules.negation import negate
+from triplegen.rules.paraphrase import paraphrase
+from triplegen.rules.polarity import flips_polarity, keeps_polarity
 
 NEGATIONS = [
     # auxiliaries and modals
@@ -265,7 +265,7 @@ OPEN_VERBS = [
 @pytest.mark.parametrize("caption, expected_paraphrase, expected_negation", OPEN_VERBS)
 def test_verbs_outside_the_list_are_paraphrased_grammatically(caption, expected_paraphrase, expected_negation):
     from triplegen.checks import check_triple
-    from triplegen.grammar import dangling_verb
+    from triplegen.rules.dangling_verb import dangling_verb
 
     assert paraphrase(caption) == expected_paraphrase
     assert negate(caption) == expected_negation
@@ -286,7 +286,7 @@ def test_the_grammar_check_rejects_an_existential_that_runs_into_a_verb(text):
     "There are two dog toys on the floor.", "There is a man riding a horse.", "There is a vase without flowers in it.",
     "There is a guy lifting weights at the gym.", "There is a stack of plates.", "There is a bus stop with a bench."])
 def test_the_grammar_check_keeps_noun_phrases(text):
-    from triplegen.grammar import dangling_verb
+    from triplegen.rules.dangling_verb import dangling_verb
 
     assert dangling_verb(text) is None
 
@@ -295,3 +295,19 @@ def test_nouns_that_are_also_verbs_stay_nouns():
     assert paraphrase("The dog toys on the floor.") == "On the floor, the dog toys."
     assert paraphrase("Three young people at a table eating breakfast at a restaurant.").startswith("There are")
     assert "peanut are" not in paraphrase("Two peanut butter and jelly sandwiches sliced in half")
+
+
+def test_every_verb_form_comes_from_lemminflect():
+    """One morphology: the caption verbs' -s and -ing forms are lemminflect's (the hand rules wrote
+    "is spining", "is peting", "is choping" for verbs that double their last consonant)."""
+    from lemminflect import getInflection
+
+    from triplegen.rules.lexicon import THIRD_PERSON, VERB_BASES, present_participle, third_person, verb_base
+
+    for base in VERB_BASES:
+        assert third_person(base) == getInflection(base, "VBZ")[0]
+        assert present_participle(base) == getInflection(base, "VBG")[0]
+        assert THIRD_PERSON[third_person(base)] == base == verb_base(third_person(base))
+    assert paraphrase("A male skater spins in the air at a skate park.") == \
+        "A male skater is spinning in the air at a skate park."
+    assert paraphrase("A dog begs for food.") == "A dog is begging for food."

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from triplegen.cli import app
 from triplegen.errors import TripleGenError
-from triplegen.scope import mentions, read_objects
-from triplegen.synonyms import ObjectLexicon
+from triplegen.rules.object_names import ObjectLexicon
+from triplegen.rules.scope import mentions, read_objects
 
 runner = CliRunner()
 

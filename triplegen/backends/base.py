@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from triplegen.absent import AbsentSpec
+    from triplegen.rules.absent import AbsentSpec
     from triplegen.config import EngineOptions, ServerOptions
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from triplegen.absent import absent_row
 from triplegen.backends.base import Completion, Request
-from triplegen.negation import negate
-from triplegen.paraphrase import paraphrase
+from triplegen.rules.absent import absent_row
+from triplegen.rules.negation import negate
+from triplegen.rules.paraphrase import paraphrase
 
 
 class RulesBackend:

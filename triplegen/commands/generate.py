@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from triplegen.commands.options import (
-    ENGINE, RAY, SERVER, BackendChoice, BaseUrl, BlindModel, Dtype, ExecutorChoice, Model, ObjectSynonyms, Quiet,
-    SemanticCheck,
-    build,
+from semclip_core.field_options import choices, field_argument, field_option, given
+from triplegen.commands.options import build
+from triplegen.config import (
+    BackendName, ConstrainName, Dtype, EngineOptions, ExecutorName, GenerateConfig, RayOptions, ServerOptions,
 )
-from triplegen.config import EngineOptions, GenerateConfig, RayOptions, ServerOptions
-
-INPUT = "Input"
-RUN = "Run"
-
-
-class Constrain(str, Enum):
-    polarity = "polarity"
-    none = "none"
-
 
 EXAMPLES = """\
 Examples:
@@ -51,154 +40,92 @@ command resumes it once the server is back.
 """
 
 
+INPUT, OUTPUT, MODEL, SERVER = "Input", "Output", "Model (and the vLLM engine of --backend vllm)", "Server (--backend openai)"
+GENERATION, CHECKS, RUN = "Generation", "Checks", "Run (and the Ray cluster of --executor ray)"
+BackendChoice = choices("BackendChoice", BackendName)
+DtypeChoice = choices("DtypeChoice", Dtype)
+ConstrainChoice = choices("ConstrainChoice", ConstrainName)
+ExecutorChoice = choices("ExecutorChoice", ExecutorName)
+# the sections of a GenerateConfig that have options of their own (each option names one field)
+SECTIONS = {"engine": EngineOptions, "server": ServerOptions, "ray": RayOptions}
+
+
+def _run(field: str, panel: str, *names: str, **click):
+    return field_option(GenerateConfig, field, *names, panel=panel, parse_range=True, **click)
+
+
+def _engine(field: str, *names: str, **click):
+    return field_option(EngineOptions, field, *names, panel=MODEL, parse_range=True, **click)
+
+
+def _server(field: str, *names: str, **click):
+    return field_option(ServerOptions, field, *names, panel=SERVER, parse_range=True, **click)
+
+
+def _ray(field: str, **click):
+    return field_option(RayOptions, field, f"--ray-{field.replace('_', '-')}", panel=RUN, parse_range=True, **click)
+
+
 def generate(
-    input: Annotated[Path, typer.Argument(help="Captions: .parquet, .csv (UTF-8), .jsonl, or a folder of .parquet files.",
-                                          show_default=False)],
-    output: Annotated[Path, typer.Option(
-        "--output", "-o", show_default=False,
-        help="Dataset folder (triples.parquet, rejects.parquet and a README.md card that load_dataset reads), or a "
-             "file ending in .parquet (rejects in <stem>.rejects.parquet); a missing folder is created.")],
-    rejects: Annotated[Path | None, typer.Option(help="Rejects file (default: beside the triples, see --output).",
-                                                 show_default=False)] = None,
-    license: Annotated[str, typer.Option(help="License of the dataset card (a Hub license id such as cc-by-4.0; "
-                                              "the captions' license decides it).")] = "unknown",
-    caption_col: Annotated[str, typer.Option(help="Column with the caption.", rich_help_panel=INPUT)] = "caption",
-    image_col: Annotated[str, typer.Option(
-        help="Column with the image (path, URL or {bytes, path}); may be absent unless you name another one.",
-        rich_help_panel=INPUT)] = "image",
-    id_col: Annotated[str | None, typer.Option(
-        help="Column with unique row ids (default: 'id' if present, else a hash of image + caption).",
-        rich_help_panel=INPUT, show_default=False)] = None,
-    objects_col: Annotated[str, typer.Option(
-        help="Column with the object labels of each image (a list, or JSON / comma-separated text); "
-             "used by --absent-objects.", rich_help_panel=INPUT)] = "objects",
-    absent_objects: Annotated[int, typer.Option(
-        min=0, help="Also write up to K rows per caption whose caption is true and denies an object the image "
-                    "lacks (chosen among the labels of the input), with a paraphrase and a false version.",
-        rich_help_panel=RUN)] = 0,
-    absent_prompt: Annotated[str, typer.Option(
-        help="Template of the absent-object rows for LLM backends (task: absent).", rich_help_panel=RUN)] = "absent",
-    cooccurrence: Annotated[Path | None, typer.Option(
-        help="Label co-occurrence table (triplegen coco ... --cooccurrence FILE) that decides which absent objects "
-             "fit a scene, for labels it knows; the input's own labels for the rest.", rich_help_panel=RUN,
-        show_default=False)] = None,
-    object_synonyms: ObjectSynonyms = None,
-    shard: Annotated[str | None, typer.Option(help="Handle only shard i of N (e.g. 3/8), split by id hash.",
-                                              rich_help_panel=INPUT, show_default=False)] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N rows (of this shard).",
-                                              rich_help_panel=INPUT, show_default=False)] = None,
-    prompt: Annotated[str, typer.Option(help="Prompt template name (triplegen prompts list) or YAML path.")] = "default",
-    backend: Annotated[BackendChoice, typer.Option(
-        help="auto: vllm with --model, openai with --base-url, else the built-in rules generator.")] = BackendChoice.auto,
-    model: Model = None,
-    base_url: BaseUrl = None,
-    concurrency: Annotated[int, typer.Option(
-        min=1, help="Requests in flight per run (with --executor ray: shared evenly by the workers).",
-        rich_help_panel=SERVER)] = 64,
-    max_outage_s: Annotated[float, typer.Option(
-        min=0.1, help="Stop the run (exit code 3, finished chunks kept, nothing rejected) when every server has "
-                      "failed for this long; rerun the same command once it is back.", rich_help_panel=SERVER)] = 30.0,
-    max_outage_failures: Annotated[int | None, typer.Option(
-        min=1, help="Also stop after this many failed requests in a row (all servers).", rich_help_panel=SERVER,
-        show_default=False)] = None,
-    max_attempts: Annotated[int, typer.Option(min=1, help="Tries per caption before it is rejected.",
-                                              rich_help_panel=RUN)] = 3,
-    retry_temperature: Annotated[float, typer.Option(
-        min=0.0, max=2.0, help="Retries sample at least this hot (a cold retry repeats the mistake); "
-                               "0 keeps the template's temperature.", rich_help_panel=RUN)] = 1.0,
-    seed: Annotated[int, typer.Option(help="Run seed; each row's seed derives from it.", rich_help_panel=RUN)] = 0,
-    temperature: Annotated[float | None, typer.Option(help="Override the template's temperature.",
-                                                      rich_help_panel=RUN, show_default=False)] = None,
-    max_tokens: Annotated[int | None, typer.Option(min=1, help="Override the template's max_tokens.",
-                                                   rich_help_panel=RUN, show_default=False)] = None,
-    chunk_size: Annotated[int, typer.Option(min=1, help="Rows per checkpointed chunk.", rich_help_panel=RUN)] = 2048,
-    semantic_check: SemanticCheck = False,
-    constrain: Annotated[Constrain, typer.Option(
-        help="polarity: each caption's own JSON schema builds the negation's polarity in (LLM backends); "
-             "none: the template's schema only.", rich_help_panel=RUN)] = Constrain.polarity,
-    judge_model: Annotated[str | None, typer.Option(
-        help="Also ask this model (in-process vLLM, or the one served at --judge-base-url) whether each accepted "
-             "row's paraphrase keeps the meaning and its negation is false; rows it fails go to the rejects "
-             "with judge_* reasons.", rich_help_panel=RUN, show_default=False)] = None,
-    judge_base_url: Annotated[str | None, typer.Option(
-        help="OpenAI-compatible server of the judge model.", rich_help_panel=RUN, show_default=False)] = None,
-    judge_prompt: Annotated[str, typer.Option(help="Template of the judge (task: judge).",
-                                              rich_help_panel=RUN)] = "judge",
-    blind_model: BlindModel = None,
-    retry_backend_errors: Annotated[bool, typer.Option(
-        "--retry-backend-errors", help="Generate again the rows an earlier run rejected as backend_error (e.g. "
-                                       "while its server was down); the output and rejects are updated.",
-        rich_help_panel=RUN)] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output and discard an "
-                                            "unfinished run's parts (otherwise the same command resumes).")] = False,
-    quiet: Quiet = False,
-    tensor_parallel_size: Annotated[int, typer.Option(
-        min=1, help="GPUs that split one model (vLLM tensor parallelism).", rich_help_panel=ENGINE)] = 1,
-    data_parallel_size: Annotated[int, typer.Option(
-        min=1, help="Model replicas on this node, each with --tensor-parallel-size GPUs.", rich_help_panel=ENGINE)] = 1,
-    dtype: Annotated[Dtype, typer.Option(help="Weights and activations (auto: vLLM's choice, the model's own "
-                                              "except float32 models, which run in bfloat16, on a CPU too).",
-                                         rich_help_panel=ENGINE)] = Dtype.auto,
-    max_model_len: Annotated[int | None, typer.Option(
-        min=1, help="Longest prompt + answer in tokens (default: the model's; lower it to fit memory).",
-        rich_help_panel=ENGINE, show_default=False)] = None,
-    gpu_memory_utilization: Annotated[float | None, typer.Option(
-        min=0.05, max=1.0, help="Share of each GPU's memory vLLM may take (weights + KV cache; default 0.9). On a "
-                                "CPU, without it or VLLM_CPU_KVCACHE_SPACE, the KV cache is sized from free memory.",
-        rich_help_panel=ENGINE, show_default=False)] = None,
-    enforce_eager: Annotated[bool, typer.Option(help="Disable CUDA graphs (faster start).",
-                                                rich_help_panel=ENGINE)] = False,
-    verbose: Annotated[bool, typer.Option(
-        "--verbose", help="Show the vLLM engine's own output here instead of writing it to <output>.vllm.log.",
-        rich_help_panel=ENGINE)] = False,
-    api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the servers' API key.",
-                                             rich_help_panel=SERVER)] = "OPENAI_API_KEY",
-    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds one request may take before it is retried.",
-                                           rich_help_panel=SERVER)] = 120.0,
-    max_retries: Annotated[int, typer.Option(
-        min=0, help="Retries of one request after a transport error, 429 or 5xx (with backoff), before its row "
-                    "is rejected as backend_error.", rich_help_panel=SERVER)] = 5,
-    executor: Annotated[ExecutorChoice, typer.Option(
-        help="local: this process; ray: the workers of a Ray cluster (pip install 'semclip\\[ray]').",
-        rich_help_panel=RAY)] = ExecutorChoice.local,
-    ray_address: Annotated[str | None, typer.Option(
-        help="Ray head HOST:PORT, or 'auto' for the cluster of this node (default: RAY_ADDRESS, else a new "
-             "local cluster).", rich_help_panel=RAY, show_default=False)] = None,
-    ray_workers: Annotated[int | None, typer.Option(
-        min=1, help="Workers, each with its own backend (default: as many as the cluster's CPUs/GPUs hold).",
-        rich_help_panel=RAY, show_default=False)] = None,
-    ray_gpus_per_worker: Annotated[float | None, typer.Option(
-        min=0, help="GPUs per worker, i.e. per vLLM engine (default: --tensor-parallel-size for vllm, else 0).",
-        rich_help_panel=RAY, show_default=False)] = None,
-    ray_cpus_per_worker: Annotated[float, typer.Option(min=0, help="CPUs per worker.", rich_help_panel=RAY)] = 1.0,
-    ray_chunk_tries: Annotated[int, typer.Option(
-        min=1, help="Workers a chunk may lose (dead process or node) before the run stops.",
-        rich_help_panel=RAY)] = 3,
+    ctx: typer.Context,
+    input: Annotated[Path, field_argument(GenerateConfig, "input")],
+    output: Annotated[Path, _run("output", OUTPUT, "--output", "-o")],
+    rejects: Annotated[Path | None, _run("rejects", OUTPUT)] = None,
+    license: Annotated[str | None, _run("license", OUTPUT)] = None,
+    overwrite: Annotated[bool | None, _run("overwrite", OUTPUT, "--overwrite")] = None,
+    caption_col: Annotated[str | None, _run("caption_col", INPUT)] = None,
+    image_col: Annotated[str | None, _run("image_col", INPUT)] = None,
+    id_col: Annotated[str | None, _run("id_col", INPUT)] = None,
+    objects_col: Annotated[str | None, _run("objects_col", INPUT)] = None,
+    shard: Annotated[str | None, _run("shard", INPUT)] = None,
+    limit: Annotated[int | None, _run("limit", INPUT)] = None,
+    backend: Annotated[BackendChoice | None, _run("backend", MODEL)] = None,
+    model: Annotated[str | None, _run("model", MODEL, "--model", "-m")] = None,
+    tensor_parallel_size: Annotated[int | None, _engine("tensor_parallel_size")] = None,
+    data_parallel_size: Annotated[int | None, _engine("data_parallel_size")] = None,
+    dtype: Annotated[DtypeChoice | None, _engine("dtype")] = None,
+    max_model_len: Annotated[int | None, _engine("max_model_len")] = None,
+    gpu_memory_utilization: Annotated[float | None, _engine("gpu_memory_utilization")] = None,
+    enforce_eager: Annotated[bool | None, _engine("enforce_eager", "--enforce-eager/--no-enforce-eager")] = None,
+    verbose: Annotated[bool | None, _run("verbose", MODEL, "--verbose")] = None,
+    base_urls: Annotated[list[str] | None, _server("base_urls", "--base-url")] = None,
+    concurrency: Annotated[int | None, _server("concurrency")] = None,
+    api_key_env: Annotated[str | None, _server("api_key_env")] = None,
+    timeout_s: Annotated[float | None, _server("timeout_s", "--timeout", min=0.1)] = None,
+    max_retries: Annotated[int | None, _server("max_retries")] = None,
+    max_outage_s: Annotated[float | None, _server("max_outage_s", min=0.1)] = None,
+    max_outage_failures: Annotated[int | None, _server("max_outage_failures")] = None,
+    prompt: Annotated[str | None, _run("prompt", GENERATION)] = None,
+    temperature: Annotated[float | None, _run("temperature", GENERATION)] = None,
+    max_tokens: Annotated[int | None, _run("max_tokens", GENERATION)] = None,
+    max_attempts: Annotated[int | None, _run("max_attempts", GENERATION)] = None,
+    retry_temperature: Annotated[float | None, _run("retry_temperature", GENERATION)] = None,
+    seed: Annotated[int | None, _run("seed", GENERATION)] = None,
+    constrain: Annotated[ConstrainChoice | None, _run("constrain", GENERATION)] = None,
+    absent_objects: Annotated[int | None, _run("absent_objects", GENERATION)] = None,
+    absent_prompt: Annotated[str | None, _run("absent_prompt", GENERATION)] = None,
+    cooccurrence: Annotated[Path | None, _run("cooccurrence", GENERATION)] = None,
+    object_synonyms: Annotated[Path | None, _run("object_synonyms", GENERATION, "--object-synonyms",
+                                                 metavar="FILE")] = None,
+    semantic_check: Annotated[bool | None, _run("semantic_check", CHECKS, "--semantic-check")] = None,
+    judge_model: Annotated[str | None, _run("judge_model", CHECKS)] = None,
+    judge_base_url: Annotated[str | None, _run("judge_base_url", CHECKS)] = None,
+    judge_prompt: Annotated[str | None, _run("judge_prompt", CHECKS)] = None,
+    blind_model: Annotated[str | None, _run("blind_model", CHECKS, "--blind-model", metavar="DIR")] = None,
+    chunk_size: Annotated[int | None, _run("chunk_size", RUN)] = None,
+    retry_backend_errors: Annotated[bool | None, _run("retry_backend_errors", RUN, "--retry-backend-errors")] = None,
+    quiet: Annotated[bool | None, _run("quiet", RUN, "--quiet", "-q")] = None,
+    executor: Annotated[ExecutorChoice | None, _run("executor", RUN)] = None,
+    address: Annotated[str | None, _ray("address")] = None,
+    workers: Annotated[int | None, _ray("workers")] = None,
+    gpus_per_worker: Annotated[float | None, _ray("gpus_per_worker")] = None,
+    cpus_per_worker: Annotated[float | None, _ray("cpus_per_worker")] = None,
+    chunk_tries: Annotated[int | None, _ray("chunk_tries")] = None,
 ) -> None:
     """Turn captions into (caption, paraphrase, negation) triples, checked, in a Parquet file."""
     from triplegen.run import generate as run_generate
 
-    config = build(
-        GenerateConfig,
-        input=input, output=output, rejects=rejects, caption_col=caption_col, image_col=image_col, id_col=id_col,
-        objects_col=objects_col, absent_objects=absent_objects, absent_prompt=absent_prompt,
-        cooccurrence=cooccurrence, object_synonyms=object_synonyms,
-        prompt=prompt, backend=backend.value, model=model, temperature=temperature, max_tokens=max_tokens,
-        max_attempts=max_attempts, retry_temperature=retry_temperature, seed=seed, chunk_size=chunk_size, shard=shard, limit=limit,
-        semantic_check=semantic_check, constrain=constrain.value, judge_model=judge_model,
-        judge_base_url=judge_base_url, judge_prompt=judge_prompt, blind_model=blind_model, overwrite=overwrite,
-        quiet=quiet,
-        retry_backend_errors=retry_backend_errors, license=license, verbose=verbose,
-        engine=build(EngineOptions, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
-                     dtype=dtype.value, max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
-                     enforce_eager=enforce_eager, seed=seed),
-        server=build(ServerOptions, base_urls=base_url or [], concurrency=concurrency, api_key_env=api_key_env,
-                     timeout_s=timeout, max_retries=max_retries, max_outage_s=max_outage_s,
-                     max_outage_failures=max_outage_failures),
-        executor=executor.value,
-        ray=build(RayOptions, address=ray_address, workers=ray_workers, gpus_per_worker=ray_gpus_per_worker,
-                  cpus_per_worker=ray_cpus_per_worker, chunk_tries=ray_chunk_tries),
-    )
+    config = build_generate_config(given(ctx))
     try:
         summary = run_generate(config)
     except KeyboardInterrupt:
@@ -212,3 +139,14 @@ def generate(
 
 
 generate.__doc__ = f"{generate.__doc__}\n\n{EXAMPLES}"
+
+
+def build_generate_config(options: dict) -> GenerateConfig:
+    """The run's config from the options given: each goes to the section whose field it names
+    (`--timeout` is `server.timeout_s`); the engine samples with the run's seed."""
+    sections = {name: {field: options.pop(field) for field in list(options)
+                       if field in model.model_fields and field not in GenerateConfig.model_fields}
+                for name, model in SECTIONS.items()}
+    sections["engine"]["seed"] = options.get("seed", GenerateConfig.model_fields["seed"].default)
+    built = {name: build(SECTIONS[name], **values) for name, values in sections.items()}
+    return build(GenerateConfig, **options, **built)

@@ -51,7 +51,7 @@ def validate(
     from triplegen.validation import describe, validate as run_validate
 
     from triplegen.checks import CheckConfig
-    from triplegen.synonyms import ObjectLexicon
+    from triplegen.rules.object_names import ObjectLexicon
 
     checks = CheckConfig(lexicon=ObjectLexicon.load(object_synonyms)) if object_synonyms else CheckConfig()
     targets = {"--report": report, "--write-clean": write_clean}

@@ -1,6 +1,6 @@
 """Which objects a caption asserts and which it denies: the scope of its negation cues.
 
-Cue counts (`triplegen.polarity`) cannot tell "a dog and no cat" from "a cat and no dog": both
+Cue counts (`triplegen.rules.polarity`) cannot tell "a dog and no cat" from "a cat and no dog": both
 have one "no". An absent-object row is only right when the "no" lands on the object the image
 lacks, so its checks need the scope of each cue over the image's object labels.
 
@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from triplegen.lexicon import PREPOSITIONS
-from triplegen.polarity import cue_spans
-from triplegen.synonyms import ObjectLexicon
+from triplegen.rules.lexicon import PREPOSITIONS
+from triplegen.rules.object_names import ObjectLexicon
+from triplegen.rules.polarity import cue_spans
 
 _CLAUSE_END = re.compile(
     r"[,;:.!?()\u2014]|\b(?:and|but|while|whereas|though|although|yet|where|which|who|whose|that|because|so)\b",
@@ -33,7 +33,7 @@ _WORD = re.compile(r"[a-z]+(?:['\u2019-][a-z]+)*")
 
 
 def mentions(text: str, label: str, lexicon: ObjectLexicon | None = None) -> list[tuple[int, int]]:
-    """(start, end) of every word that names `label` (its synonyms, kinds and plurals: triplegen.synonyms)."""
+    """(start, end) of every word that names `label` (its synonyms, kinds and plurals: triplegen.rules.object_names)."""
     return (lexicon or ObjectLexicon.builtin()).mentions(text, label)
 
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from itertools import takewhile
 from typing import Literal
 
-from triplegen.lexicon import (
+from triplegen.rules.lexicon import (
     AUXILIARIES,
     CONJUNCTIONS,
     CONTRACTED_BE,

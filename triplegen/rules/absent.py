@@ -9,7 +9,7 @@ From "A cat sleeping on a sofa" with the image's objects {cat, couch} and the ab
 
 "absent-assert" drops the "no", so a caption with "no" can be the true one; "absent-swap" keeps the
 same words and moves the "no" onto an object the image shows, so a model must read which object a
-"no" governs. Where and how the denial is written varies (triplegen.denials), because a model
+"no" governs. Where and how the denial is written varies (triplegen.rules.denials), because a model
 trained on one clause order learns the position instead of the scope; the wording is chosen from
 the caption's form, so every row reads like a caption.
 
@@ -25,11 +25,13 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from triplegen.denials import PAIR_WORDINGS, SKIPS, Swap, caption_form, render, swap_site, wordings_for
-from triplegen.lexicon import keeps_capital, split_ending
-from triplegen.objects import ObjectVocabulary
+from triplegen.rules.denials import PAIR_WORDINGS, SKIPS, Swap, caption_form, render, swap_site, wordings_for
+from triplegen.rules.lexicon import keeps_capital, split_ending
+
+if TYPE_CHECKING:  # the rows' object labels are read by the run (triplegen.objects), not by the grammar
+    from triplegen.objects import ObjectVocabulary
 
 POSITIONS = ("end", "start")
 SWAP_SHARE = 0.5  # of the rows whose caption names an object that can be swapped
@@ -55,7 +57,7 @@ class AbsentSpec:
     kind: str  # "absent-assert": the negation claims the absent object; "absent-swap": it denies `present`
     present: str  # an object the image shows (the swap's target; context for an LLM)
     position: str  # where the denial goes: "end" or "start" of the caption
-    style: str  # how the caption denies the absent object (a name of triplegen.denials.WORDINGS)
+    style: str  # how the caption denies the absent object (a name of triplegen.rules.denials.WORDINGS)
     paraphrase_style: str  # another wording at the other position, so the paraphrase differs
     absent_word: str = ""  # how the text names the absent object ("table" for dining table)
     shown_word: str = ""  # absent-swap: how the caption names `present` ("sofa")

@@ -6,7 +6,7 @@ verbs and no clause for the second, while its words, length and polarity all loo
 
 from __future__ import annotations
 
-from triplegen.lexicon import (
+from triplegen.rules.lexicon import (
     CONJUNCTIONS, DETERMINERS, PREPOSITIONS, THIRD_PERSON, VERB_BASES, is_participle, open_verb_base, tokenize,
 )
 

@@ -23,9 +23,9 @@ from functools import lru_cache
 from importlib import resources
 
 from triplegen.checks import normalise
-from triplegen.clause import coordinated_verb, find_predicate, subject_is_plural
-from triplegen.grammar import dangling_verb
-from triplegen.lexicon import (
+from triplegen.rules.clause import coordinated_verb, find_predicate, subject_is_plural
+from triplegen.rules.dangling_verb import dangling_verb
+from triplegen.rules.lexicon import (
     AUXILIARIES,
     DETERMINERS,
     HAVE_FORMS,
@@ -42,7 +42,7 @@ from triplegen.lexicon import (
     third_person,
     tokenize,
 )
-from triplegen.polarity import keeps_polarity
+from triplegen.rules.polarity import keeps_polarity
 
 _INDEFINITE = frozenset("a an some several many two three four five six seven eight nine ten numerous multiple".split())
 _PLACES = frozenset(

@@ -8,7 +8,7 @@ wording has an affirmative twin ("..., with a dog"), so the false version of an 
 reads as naturally as the true one and a text-only model cannot tell them apart by style.
 
 A swap ("a cat on a sofa, with no bed in sight" / "a cat on a bed, with no sofa in sight") replaces
-the one mention of a shown object by an absent object of the same group (triplegen.synonyms),
+the one mention of a shown object by an absent object of the same group (triplegen.rules.object_names),
 keeping number and fixing the article, and never inside a compound ("book shelf").
 """
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from lemminflect import getAllLemmas
 
-from triplegen.clause import find_predicate
-from triplegen.lexicon import (
+from triplegen.rules.clause import find_predicate
+from triplegen.rules.lexicon import (
     AUXILIARIES,
     CONJUNCTIONS,
     DETERMINERS,
@@ -31,9 +31,9 @@ from triplegen.lexicon import (
     keeps_capital,
     split_ending,
 )
-from triplegen.polarity import cue_spans
-from triplegen.scope import denied_spans
-from triplegen.synonyms import INVARIANT, MASS_WORDS, PLURAL_ONLY, ObjectLexicon, ObjectName, plurals
+from triplegen.rules.object_names import INVARIANT, MASS_WORDS, PLURAL_ONLY, ObjectLexicon, ObjectName, plurals
+from triplegen.rules.polarity import cue_spans
+from triplegen.rules.scope import denied_spans
 
 FORMS = ("phrase", "sentence", "negated")
 # Captions that get no absent-object row, with the reason counted for them.
@@ -98,6 +98,9 @@ _FINITE = AUXILIARIES | frozenset(THIRD_PERSON) | frozenset("has have had am 's"
 _RELATIVE = frozenset("that which who whose where while when as".split())
 WORDINGS = {w.name: w for w in (
     Wording("with no", "end", _BOTH, "{body}, with no {bare}", "{body}, with {a}"),
+    # "without" at both ends of every form: a model that only ever saw "Without a dog in sight, ..."
+    # learned that "without" denies the first object named, and read "a cat without a dog" backwards
+    Wording("without in sight", "end", _BOTH, "{body}, without {a} in sight", "{body}, with {a} in sight"),
     # "no dog in sight" is an idiom its affirmative twins are not: a text-only model preferred the
     # true caption in 81% of absent-assert rows worded so (benchmarks/absent_quality.py), so it only
     # words captions whose false version is a swap

@@ -3,6 +3,10 @@
 Captions are short, mostly noun phrases or simple present-tense sentences, so closed word classes
 (determiners, prepositions, auxiliaries) plus a list of the verbs captions actually use are enough
 to find the structure the rules need, at regex speed and without a tagger or a download.
+
+One morphology: every inflected form (rides, riding, has) and every lemma comes from lemminflect's
+dictionary (data in its wheel). The word lists here say what no dictionary knows: which of two
+readings a caption means ("lines" is a verb in "people line up", a noun in "white lines").
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ AUXILIARIES = frozenset("is are was were am can could will would should must may
 HAVE_FORMS = {"has": "does", "have": "do", "had": "did"}
 CONTRACTED_BE = re.compile(r"^(there|it|that|he|she|what|here)(['\u2019])s$", re.IGNORECASE)
 
-# Words ending in -ing or -ed that are nouns or adjectives in captions, never participles.
+# Words ending in -ing or -ed that are nouns or adjectives in captions, never participles: lemminflect
+# knows "building" and "seed" as verb forms too, but not that captions use them as nouns.
 NOT_PARTICIPLES = frozenset(
     """
     ceiling building clothing wedding sibling thing something anything everything nothing king ring string spring
@@ -51,6 +56,9 @@ NOT_PARTICIPLES = frozenset(
     need feed reed bleed breed tweed embed bobsled
     """.split()
 )
+# Irregular past participles that can follow a noun ("a kite flown by a boy"). lemminflect knows more
+# of them, but many are also nouns or past tenses a caption uses otherwise ("a sweater worn"
+# is one, "the red set" is not): the list is the readings captions mean.
 IRREGULAR_PARTICIPLES = frozenset(
     """
     been gone done seen made taken given shown known grown thrown drawn worn torn broken chosen eaten fallen
@@ -61,7 +69,12 @@ IRREGULAR_PARTICIPLES = frozenset(
     """.split()
 )
 
-# Verbs captions use as main verbs; the third person -s form and the participles are derived.
+# Verbs captions use as main verbs, so that "rides" or "line" is read as a verb wherever it stands;
+# their forms come from lemminflect. Not a morphology but a choice of reading that no library makes:
+# lemminflect knows "plates", "post", "signs" and "bicycle" as verbs too, and reading every word it
+# knows as a verb rewrote 872 of 14,365 COCO and SugarCrepe++ captions, mostly wrongly ("a light
+# do not post", "No mopeds ... are signing"). Verbs outside the list are read as verbs only where
+# no noun reading is left (`open_verb_base`, triplegen.rules.clause).
 _VERB_BASES = """
 ride sit stand hold play eat look walk lay lie fly run wait park carry wear watch hang rest cross drive pull
 push contain show feature have throw catch hit swing kick jump skate ski surf swim climb grab bite chew drink
@@ -82,17 +95,17 @@ burn flow bounce dangle drift smell spin twirl scoot shovel mow rake sweep vacuu
 """.split()
 
 
+@lru_cache(maxsize=65536)
+def _inflection(base: str, tag: str) -> str:
+    """lemminflect's first form of `base` for a Penn tag; it spells words it does not know by rule."""
+    from lemminflect import getInflection
+
+    return getInflection(base, tag)[0]
+
+
 def third_person(base: str) -> str:
-    """rides, catches, flies, goes: the simple present of a singular subject."""
-    if base in ("have",):
-        return "has"
-    if base in ("go", "do"):
-        return base + "es"
-    if re.search(r"(?:s|sh|ch|x|z)$", base):
-        return base + "es"
-    if re.search(r"[^aeiou]y$", base):
-        return base[:-1] + "ies"
-    return base + "s"
+    """rides, catches, flies, goes, has: the simple present of a singular subject."""
+    return _inflection(base, "VBZ")
 
 
 VERB_BASES = frozenset(_VERB_BASES) - {"have"}
@@ -160,21 +173,16 @@ def capitalise_like(original: str, text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-_DOUBLES = frozenset(  # short verbs that double their last consonant: sitting, running
-    "sit run swim cut hit stop jog hug nap grab drag dig set put get wag skip shop chat pat bat".split()
-)
-
-
 _NOT_OPEN_VERBS = frozenset("be have do".split())  # auxiliaries: the rules treat them apart
 
 
 @lru_cache(maxsize=65536)
 def open_verb_base(form: str, tag: str = "VBZ") -> str | None:
-    """The base of a verb form the hand-kept list lacks ("garnishes" -> "garnish" for VBZ), from
+    """The base of a verb form the list of caption verbs lacks ("garnishes" -> "garnish" for VBZ), from
     lemminflect's dictionary (in its wheel; an unknown word gets no guess), else None.
 
     Many such forms are also plural nouns ("plates", "waters"): callers accept one as a verb only
-    where the words around it leave no other reading (triplegen.clause)."""
+    where the words around it leave no other reading (triplegen.rules.clause)."""
     from lemminflect import getAllLemmas, getInflection
 
     lemmas = getAllLemmas(form).get("VERB")
@@ -198,19 +206,7 @@ def verb_base(form: str) -> str:
 
 def present_participle(base: str) -> str:
     """riding, sitting, lying, seeing: the -ing form for "rides" -> "is riding"."""
-    if base not in VERB_BASES:  # lemminflect knows the spelling ("knitting", "garnishing")
-        from lemminflect import getInflection
-
-        forms = getInflection(base, "VBG")
-        if forms:
-            return forms[0]
-    if base.endswith("ie"):
-        return base[:-2] + "ying"
-    if base in _DOUBLES:
-        return base + base[-1] + "ing"
-    if base.endswith("e") and not base.endswith(("ee", "ye", "oe")):
-        return base[:-1] + "ing"
-    return base + "ing"
+    return _inflection(base, "VBG")
 
 
 _GLUE = ("of", "with", "a", "the", "and", "in", "on", "to")  # what a small model glues onto a word

@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from triplegen.clause import coordinated_verb, find_predicate, is_plural
-from triplegen.lexicon import (
+from triplegen.rules.clause import coordinated_verb, find_predicate, is_plural
+from triplegen.rules.lexicon import (
     AUXILIARIES,
     CONTRACTED_BE,
     DETERMINERS,
@@ -41,7 +41,7 @@ from triplegen.lexicon import (
     verb_base,
     tokenize,
 )
-from triplegen.polarity import cue_spans, flips_polarity
+from triplegen.rules.polarity import cue_spans, flips_polarity
 
 _MASS_NOUNS = frozenset(
     "water food grass snow sand hair light traffic milk furniture luggage fruit meat rice bread "

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from sugarcrepe_data import add_data_option, sugarcrepe_files
 
 from triplegen import GenerateConfig, generate
-from triplegen.synonyms import ObjectLexicon
+from triplegen.rules.object_names import ObjectLexicon
 
 KINDS = ("caption", "absent-assert", "absent-swap")
 # The independent check's words: written here, apart from triplegen's table, for the labels it covers.
@@ -115,6 +115,34 @@ def independent_problems(row: dict) -> list[str]:
     return problems
 
 
+def wording_table(absent: pl.DataFrame, score) -> None:
+    """Per wording and kind, the share of rows whose true caption the blind model prefers."""
+    print("\n| wording | absent-assert: rows | prefers the caption | absent-swap: rows | prefers the caption |")
+    print("|---|---:|---:|---:|---:|")
+    by_wording: dict[str, dict[str, list[bool]]] = {}
+    for row in absent.iter_rows(named=True):
+        by_wording.setdefault(wording_of(row["caption"]), {}).setdefault(row["kind"], []).append(
+            score[row["caption"]] > score[row["negation"]])
+    for name, kinds in sorted(by_wording.items()):
+        cells = [kinds.get(kind, []) for kind in KINDS[1:]]
+        print(f"| {name} | " + " | ".join(f"{len(c):,} | {sum(c) / len(c):.1%}" if c else "0 | " for c in cells) + " |")
+
+
+def wording_of(caption: str) -> str:
+    """Which of triplegen's wordings a true absent caption uses: the most specific template it fits
+    (the plan's wording is not a column of the output)."""
+    from triplegen.rules.denials import PAIR_WORDINGS, WORDINGS
+
+    fits = []
+    for wording in (*WORDINGS.values(), *PAIR_WORDINGS.values()):
+        pattern = re.escape(wording.deny)
+        for slot, part in (("body", ".+"), ("bare", ".+?"), ("a", ".+?"), ("shown", ".+?"), ("be", "(?:is|are)")):
+            pattern = pattern.replace(re.escape("{" + slot + "}"), part)
+        if re.fullmatch(pattern, caption.rstrip(".!"), re.IGNORECASE):
+            fits.append((len(re.sub(r"\{\w+\}", "", wording.deny)), wording.name))
+    return max(fits)[1] if fits else "other"
+
+
 def blind_table(rows: pl.DataFrame, score, margin: float) -> list[tuple[str, int, float, int, float]]:
     """Per kind: rows, share preferring the caption, rows the blind check rejects, share after it."""
     lines = []
@@ -191,6 +219,7 @@ def main() -> None:
         for name, items in human.items() if args.human else ():
             gaps = [score[i["caption"]] - score[i["negative_caption"]] for i in items]
             print(f"| SugarCrepe++ {name} (human) | {len(gaps):,} | {sum(g > 0 for g in gaps) / len(gaps):.1%} | | |")
+        wording_table(absent, score)
 
     sample = absent.sample(min(args.sample, absent.height), seed=args.seed)
     lines = [f"# {sample.height} absent-object rows to read\n"]

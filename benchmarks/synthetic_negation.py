@@ -29,7 +29,8 @@ with every seed. `caption_r1` is the mean of image -> caption and caption -> ima
 plain captions (no "no": the retrieval a user's captions see), a hit being any caption true of the
 image (any image true of the caption). A setting
 `absent@0.25` trains on the `absent` triples with `--absent-share 0.25`; `--runs` names the
-setting/loss pairs to train instead of every pair of `--settings` and `--losses`.
+setting/loss pairs to train instead of every pair of `--settings` and `--losses`, and a loss may
+carry an option: `absent/semclip-hardneg+pp` is `semclip-train --paraphrase-positives`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ LOSSES = ("clip", "semclip", "negclip", "semclip-hardneg")
 SETTINGS = ("base", "absent")
 COLUMNS = ("adds_no", "drops_no", "scope_after", "scope_before", "scope", "scope_other", "text_neg_acc",
            "cap2para_r1", "caption_r1", "retrieval")
+LOSS_OPTIONS = {"pp": {"paraphrase_positives": True}}  # `LOSS+pp` in --runs
 DEFAULT_RUN = "absent/semclip-hardneg"  # the default recipe: --absent-objects 1 and the default loss
 
 
@@ -142,7 +144,7 @@ def denied_shown_objects(path: Path) -> int:
     """Absent-object captions (and paraphrases) that deny an object listed for their image: must be 0."""
     import pyarrow.parquet as pq
 
-    from triplegen.scope import read_objects
+    from triplegen.rules.scope import read_objects
 
     rows = pq.read_table(path, columns=["caption", "paraphrase", "kind", "objects"]).to_pylist()
     return sum(
@@ -228,9 +230,10 @@ def run_seed(world_spec: str, seed: int, runs: list[tuple[str, str]], args) -> d
     print(f"  pretrained: {fmt(rows['pretrained'])}", flush=True)
     for setting, loss in runs if not args.pretrain_only else ():
         triples, _, share = setting.partition("@")
+        name, _, option = loss.partition("+")
         options = {"absent_share": float(share)} if share else {}
-        final, seconds = train(data["triples"][triples], folder / setting / loss, args, seed, loss=loss,
-                               model=str(pretrained), lr=args.lr, **options)
+        final, seconds = train(data["triples"][triples], folder / setting / loss, args, seed, loss=name,
+                               model=str(pretrained), lr=args.lr, **options, **LOSS_OPTIONS.get(option, {}))
         rows[f"{setting}/{loss}"] = {**evaluate(final, data, seed, world), "cpu_s": seconds}
         print(f"  {setting}/{loss}: {fmt(rows[f'{setting}/{loss}'])}", flush=True)
     return {"rows": rows, "denials": data["denials"], "made": data["made"], "world": world.to_json()}
@@ -280,9 +283,12 @@ def run_names(args) -> list[tuple[str, str]]:
     else:
         pairs = [(setting, loss) for setting in args.settings.split(",") for loss in names(args.losses, LOSSES)]
     for pair in pairs:
-        if len(pair) != 2 or pair[0].partition("@")[0] not in SETTINGS or pair[1] not in LOSSES:
+        loss, _, option = pair[-1].partition("+")
+        if len(pair) != 2 or pair[0].partition("@")[0] not in SETTINGS or loss not in LOSSES \
+                or option not in ("", *LOSS_OPTIONS):
             raise SystemExit(f"unknown run {'/'.join(pair)!r}; a run is SETTING/LOSS, SETTING one of "
-                             f"{', '.join(SETTINGS)} (optionally @SHARE), LOSS one of {', '.join(LOSSES)}")
+                             f"{', '.join(SETTINGS)} (optionally @SHARE), LOSS one of {', '.join(LOSSES)} "
+                             f"(optionally +{'/+'.join(LOSS_OPTIONS)})")
     return pairs
 
 

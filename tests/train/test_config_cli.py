@@ -120,3 +120,24 @@ def test_existing_run_is_not_overwritten_by_other_settings(tmp_path, triples_fil
     second = _run([*args, "--lr", "1e-3"])
     assert second.exit_code == 2 and "already holds a run with other settings" in second.output
     assert "(its lr is 5e-05, here 0.001): pass --resume" in second.output
+
+
+def test_paraphrase_positives_reach_the_loss_from_the_flag_and_the_config_file(tmp_path, triples_file, tiny_clip_dir):
+    from semclip_train.components import build_model
+
+    base = ["--triples", triples_file, "--model-config", tiny_clip_dir, "--batch-size", "4", "--workers", "0",
+            "--max-steps", "1", "-q"]
+    result = _run([*base, "-o", tmp_path / "run", "--paraphrase-positives"])
+    assert result.exit_code == 0, result.output
+    saved = TrainConfig(**json.loads((tmp_path / "run" / "config.json").read_text()))
+    assert saved.paraphrase_positives is True
+    assert build_model(saved, 0, 1)[0].loss.paraphrase_positives
+    file = tmp_path / "train.yaml"
+    file.write_text(yaml.safe_dump({**dict.fromkeys(("triples", "model", "output"), "x"), "paraphrase-positives": True}))
+    assert resolve_config({}, file).paraphrase_positives is True
+    assert resolve_config({"paraphrase_positives": False}, file).paraphrase_positives is False
+    file.write_text(yaml.safe_dump({**dict.fromkeys(("triples", "model", "output"), "x"), "no-paraphrase-positives": True}))
+    assert resolve_config({}, file).paraphrase_positives is False
+    refused = _run([*base, "-o", tmp_path / "other", "--loss", "negclip", "--paraphrase-positives"])
+    assert refused.exit_code == 2 and refused.output.count("\n") == 1, refused.output
+    assert "paraphrase_positives do not apply to the 'negclip' loss" in refused.output

@@ -404,3 +404,25 @@ def test_registry_passes_options_and_refuses_ones_that_do_not_apply():
 def test_rank_outside_the_world_is_refused():
     with pytest.raises(SemClipError, match="rank 2 is not in a world of size 2"):
         ClipLoss(rank=2, world_size=2)
+
+
+def test_paraphrase_positives_score_the_image_against_caption_and_paraphrase_alike(batch):
+    """The contrastive term is the mean of NegCLIP's term on the captions and on the paraphrases,
+    both against the same negations; the text terms are unchanged."""
+    loss = build_loss("semclip-hardneg", embed_dim=D, seed=3, paraphrase_positives=True).double()
+    out = _call(loss, batch)
+    on_captions = sum(ref_negclip(batch["image"], batch["text"], batch["negation"], batch["scale"])) / 2
+    on_paraphrases = sum(ref_negclip(batch["image"], batch["paraphrase"], batch["negation"], batch["scale"])) / 2
+    contrastive = (on_captions + on_paraphrases) / 2
+    torch.testing.assert_close(out["contrastive_loss"], contrastive)
+    plain = _call(build_loss("semclip-hardneg", embed_dim=D, seed=3).double(), batch)
+    for key in ("paraphrase_loss", "negation_loss"):
+        torch.testing.assert_close(out[key], plain[key], msg=key)
+    total = (contrastive + plain["paraphrase_loss"] + plain["negation_loss"]) / 3
+    _assert_same_grads(out["loss"], total, [batch[k] for k in ("image", "text", "paraphrase", "negation", "scale")])
+    assert not build_loss("semclip", embed_dim=D).paraphrase_positives
+
+
+def test_paraphrase_positives_belong_to_the_semclip_family_only():
+    with pytest.raises(SemClipError, match="paraphrase_positives do not apply to the 'negclip' loss"):
+        build_loss("negclip", embed_dim=D, paraphrase_positives=True)

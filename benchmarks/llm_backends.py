@@ -86,7 +86,7 @@ def pipeline_run(config) -> tuple[float, int, object]:
 
 def in_process(args, model_dir: Path, captions: list[str], work: Path) -> tuple[list[tuple], object]:
     from triplegen.backends.vllm import VllmBackend, shared_engine
-    from triplegen.config import EngineOptions, GenerateConfig
+    from triplegen.config import BackendOptions, EngineOptions, GenerateConfig
     from triplegen.templates import load_template
 
     template = load_template("default")
@@ -96,7 +96,7 @@ def in_process(args, model_dir: Path, captions: list[str], work: Path) -> tuple[
     input_path = write_input(small, work / "throughput.parquet")
     config = dict(input=input_path, model=str(model_dir), engine=EngineOptions(**ENGINE), max_attempts=1,
                   chunk_size=len(small), quiet=True, overwrite=True)
-    backend = VllmBackend(GenerateConfig(output=work / "x.parquet", **config), template.output_schema, llm=llm)
+    backend = VllmBackend(BackendOptions(name="vllm", model=str(model_dir)), template.output_schema, llm=llm)
     bare_chat(llm, requests_for(template, small[:4], 10_000), sampling, template.output_schema)  # warm-up
     best: dict[str, tuple[float, int]] = {}
     for round_ in range(args.rounds):
@@ -173,7 +173,7 @@ async def bare_async(url: str, requests, sampling: dict, schema: dict, concurren
 
 def served(args, model_dir: Path, captions: list[str], work: Path) -> list[tuple]:
     from triplegen.backends.openai import OpenAIBackend
-    from triplegen.config import GenerateConfig, ServerOptions
+    from triplegen.config import BackendOptions, ServerOptions
     from triplegen.templates import load_template
 
     template = load_template("default")
@@ -181,9 +181,9 @@ def served(args, model_dir: Path, captions: list[str], work: Path) -> list[tuple
     small = captions[: args.throughput_captions]
     process, url = start_server(model_dir, work / "server.log")
     try:
-        config = GenerateConfig(input=work / "x.parquet", output=work / "y.parquet", model="smollm2",
-                                server=ServerOptions(base_urls=[url], concurrency=args.concurrency))
-        backend = OpenAIBackend(config, template.output_schema)
+        options = BackendOptions(name="openai", model="smollm2",
+                                 server=ServerOptions(base_urls=[url], concurrency=args.concurrency))
+        backend = OpenAIBackend(options, template.output_schema)
         asyncio.run(bare_async(url, requests_for(template, small[:4], 10_000), sampling,
                                template.output_schema, args.concurrency))  # warm-up
         best: dict[str, tuple[float, int]] = {}

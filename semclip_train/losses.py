@@ -33,7 +33,9 @@ from torch import nn
 
 from semclip_train.distributed import gather_features
 from semclip_train.errors import SemClipError
-from semclip_train.loss_names import LOSS_NAMES
+from semclip_train.loss_names import (
+    CLIP, CONCLIP, LOSS_NAMES, NEGATION_ONLY, NEGCLIP, PARAPHRASE_ONLY, SEMCLIP, SEMCLIP_HARDNEG,
+)
 
 Features = torch.Tensor | None
 
@@ -370,13 +372,13 @@ class ConClipLoss(_RankAware):
 
 
 # `clip` is plain ClipLoss: it needs no paraphrase or negation encodings.
-_SEMCLIP_NAMES = ("semclip", "paraphrase-only", "negation-only")
+_SEMCLIP_NAMES = (SEMCLIP, PARAPHRASE_ONLY, NEGATION_ONLY)
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
-    "semclip-hardneg": functools.partial(SemClipLoss.from_variant, "semclip", hard_negatives=True),
-    "clip": ClipLoss,
+    SEMCLIP_HARDNEG: functools.partial(SemClipLoss.from_variant, SEMCLIP, hard_negatives=True),
+    CLIP: ClipLoss,
     **{name: functools.partial(SemClipLoss.from_variant, name) for name in _SEMCLIP_NAMES},
-    "negclip": NegClipLoss,
-    "conclip": ConClipLoss,
+    NEGCLIP: NegClipLoss,
+    CONCLIP: ConClipLoss,
 }
 # Facts about the run that every loss accepts; only the SemCLIP family uses embed_dim and seed.
 _CONTEXT = ("rank", "world_size", "embed_dim", "seed")
@@ -390,7 +392,7 @@ def build_loss(name: str, **kwargs) -> nn.Module:
     """
     if name not in _REGISTRY:
         raise SemClipError(f"unknown loss {name!r}; choose from {', '.join(LOSS_NAMES)}")
-    target = SemClipLoss if name in (*_SEMCLIP_NAMES, "semclip-hardneg") else _REGISTRY[name]
+    target = SemClipLoss if name in (*_SEMCLIP_NAMES, SEMCLIP_HARDNEG) else _REGISTRY[name]
     accepted = set(inspect.signature(target.__init__).parameters) - {"self"}
     extra = sorted(set(kwargs) - accepted - set(_CONTEXT))
     if extra:

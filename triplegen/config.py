@@ -112,9 +112,10 @@ class RayOptions(BaseModel):
 
 
 class BackendOptions(BaseModel):
-    """What the run's backends are built from: the generating one (`name`, resolved from `auto`) and
-    the optional LLM judge's model or server. A Ray worker gets these, with its share of the
-    concurrency, instead of the whole run config; the judge's own are `judge()`."""
+    """What the run's backends are built from (`triplegen.backends.make_backend`), never the whole run
+    config: the generating one (`name`, resolved from `auto`), the log path of an in-process engine,
+    and the optional LLM judge's model or server. A Ray worker gets these, with its share of the
+    concurrency; the judge's own are `judge()`."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -126,9 +127,6 @@ class BackendOptions(BaseModel):
     engine_log: Path | None = None  # where an in-process engine's output goes; None: the terminal
     judge_model: str | None = None
     judge_base_url: str | None = None
-
-    def resolved_backend(self) -> str:
-        return self.name
 
     def judge(self) -> "BackendOptions":
         """The judge's backend: the openai one at `--judge-base-url`, else in-process vLLM."""
@@ -169,7 +167,7 @@ class GenerateConfig(BaseModel):
     cooccurrence: Path | None = Field(default=None, description=(
         "Label co-occurrence table (triplegen coco ... --cooccurrence FILE) that decides which absent objects fit a "
         "scene, for labels it knows; the input's own labels for the rest."))
-    object_synonyms: Path | None = Field(default=None, description=(  # beside the built-in table (triplegen.synonyms)
+    object_synonyms: Path | None = Field(default=None, description=(  # beside the built-in table (triplegen.rules.object_names)
         "YAML or JSON of label -> words that name it (or -> {words, groups, except, say, mass}), for labels beyond "
         "COCO's 80 or other words for them; absent-object rows and their checks read object mentions through it "
         "(built-in: COCO's categories)."))

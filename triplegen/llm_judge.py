@@ -66,7 +66,7 @@ class JudgeRows(Step):
             yield chunk
 
     def _judge(self, chunk: Chunk, rows: dict[str, tuple[str, Outcome]]) -> None:
-        stats: Counter = chunk.judge
+        stats: Counter = chunk.tally.judge
         pending = dict(rows)
         for attempt in range(1, self.max_attempts + 1):
             if not pending:
@@ -101,7 +101,7 @@ class JudgeRows(Step):
         if codes:
             fail(outcome, codes, f"judge: paraphrase {paraphrase!r}, negation {negation!r}; "
                                  f"paraphrase={outcome.paraphrase!r} negation={outcome.negation!r}")
-            chunk.judge.update(f"rejected:{code}" for code in codes[:1])
+            chunk.tally.judge.update(f"rejected:{code}" for code in codes[:1])
 
 
 def load_judge_template(config):

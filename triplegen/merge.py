@@ -27,7 +27,7 @@ from triplegen.layout import OutputFiles, card_file, find_rejects, output_files,
 from triplegen.objects import ABSENT_SUFFIX
 from triplegen.parquet_files import concat_parquet, read_run_metadata
 from triplegen.readers import CaptionSource, Columns
-from triplegen.records import BlindCounts, add_blind
+from triplegen.records import Tally
 from triplegen.shards import MERGED, merged_before, parts_digest, refuse_mixed_settings
 from triplegen.schema import REQUIRED_TRIPLE_COLUMNS, reject_schema
 from triplegen.writer import WriteSummary
@@ -92,32 +92,15 @@ def _written(path: Path) -> WriteSummary:
 
 
 def combine_runs(runs: list[dict | None]) -> dict | None:
-    """One run record for the merged card: counts, tokens and reasons summed over the parts' runs."""
+    """One run record for the merged card: the parts' counters summed, the rest of the first part's."""
     known = [run for run in runs if run and "counts" in run]
     if not known or len(known) != len(runs):
         return None
-
-    def summed(key: str) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for run in known:
-            for name, n in (run.get(key) or {}).items():
-                total[name] = total.get(name, 0) + n
-        return total
-
+    total = sum((Tally.from_stored(run) for run in known), Tally())
     first = known[0]
     own = ("merged_from", "runs", MERGED, "fingerprint", "input_digest")  # of the first part, not of the merge
     return {**{k: v for k, v in first.items() if k not in own},
-            "config": {**first["config"], "shard": None},
-            **{key: summed(key) for key in ("counts", "tokens", "reject_reasons", "check_failures", "absent_notes")},
-            "blind_counts": _summed_blind(known)}
-
-
-def _summed_blind(runs: list[dict]) -> dict:
-    """The blind check's per-kind counts (triplegen.blind) summed over the runs."""
-    total: dict[str, BlindCounts] = {}
-    for run in runs:
-        total = add_blind(total, {kind: BlindCounts(**n) for kind, n in (run.get("blind_counts") or {}).items()})
-    return {kind: n.model_dump() for kind, n in total.items()}
+            "config": {**first["config"], "shard": None}, **total.stored()}
 
 
 def _without_their_rejects(parts: list[Path]) -> tuple[list[Path], list[str]]:

@@ -15,7 +15,7 @@ import pyarrow as pa
 from triplegen.blind import tally
 from triplegen.objects import derived_id
 from triplegen.pipeline import Chunk, Entry, Step
-from triplegen.records import ChunkSummary
+from triplegen.records import ChunkSummary, Tally
 from triplegen.resume import WorkFolder, input_digest
 from triplegen.schema import reject_schema
 from triplegen.writer import ParquetSink
@@ -106,28 +106,19 @@ class WriteParts(Step):
         )
 
     def _summary(self, chunk: Chunk, accepted: list[Entry], rejected: list[Entry]) -> ChunkSummary:
+        """The chunk's marker: the steps' tally plus what its written rows count."""
         every = accepted + rejected
-        return ChunkSummary(
-            chunk=chunk.index,
+        written = Tally(
             rows=chunk.rows.num_rows,
             accepted=len(accepted),
             rejected=len(rejected),
             absent_planned=len(chunk.absent),
             absent_accepted=sum(spec is not None for _, _, spec in accepted),
-            reject_reasons=dict(Counter(o.reason for _, o, _ in rejected)),
-            check_failures=dict(chunk.failures),
-            judged=chunk.judged,
-            generated=chunk.generated,
-            retries=chunk.retries,
-            constraints=dict(chunk.constraints),
-            absent_notes=dict(chunk.absent_notes),
-            judge=dict(chunk.judge),
+            reject_reasons=Counter(o.reason for _, o, _ in rejected),
             blind=tally(accepted, rejected),
             prompt_tokens=sum(o.prompt_tokens for _, o, _ in every),
             completion_tokens=sum(o.completion_tokens for _, o, _ in every),
             cached_tokens=sum(o.cached_tokens or 0 for _, o, _ in every),
-            cache_reports=chunk.cache_reports,
-            backend=self.provenance["backend"],
-            model=self.provenance["model"],
-            input_digest=input_digest(chunk.rows),
         )
+        return ChunkSummary(chunk=chunk.index, **dict(chunk.tally + written), backend=self.provenance["backend"],
+                            model=self.provenance["model"], input_digest=input_digest(chunk.rows))

@@ -11,7 +11,7 @@ flat however large the input. Rows served from that fan-out record zero tokens, 
 sum to what was really spent.
 
 With `--absent-objects K`, the `AbsentRows` step adds up to K rows per input row whose caption
-denies an object the image lacks (triplegen.absent); they are planned per row id, never deduped,
+denies an object the image lacks (triplegen.rules.absent); they are planned per row id, never deduped,
 and written right after their source row with ids derived from it.
 """
 
@@ -32,6 +32,7 @@ from triplegen.rules.absent import AbsentSpec, plan_absent
 from triplegen.objects import ObjectVocabulary, derived_id, parse_labels
 from triplegen.tasks import row_variables
 from triplegen.readers import CaptionSource
+from triplegen.records import Tally
 from triplegen.resume import WorkFolder
 
 FANOUT_CACHE = 20_000
@@ -68,15 +69,8 @@ class Chunk:
     groups: dict[str, list[int]] = field(default_factory=dict)  # caption -> row positions
     messages: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # caption -> rendered chat
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # caption -> outcome
-    failures: Counter = field(default_factory=Counter)  # reason codes of every judged output
-    judged: int = 0  # outputs judged (all attempts)
-    cache_reports: int = 0  # outputs whose backend said how many prompt tokens came from its prefix cache
-    retries: int = 0
-    generated: int = 0  # unique captions sent to the backend
-    constraints: Counter = field(default_factory=Counter)  # "paraphrase: free", "negation: edit", ... per caption
-    judge: Counter = field(default_factory=Counter)  # the LLM judge's calls, tokens and rejections
+    tally: Tally = field(default_factory=Tally)  # the steps' counters; the write step adds the rows'
     absent: list[AbsentRow] = field(default_factory=list)
-    absent_notes: Counter = field(default_factory=Counter)  # absent rows not written as drawn, by reason
     wanted: set[str] | None = None  # the ids (of rows and absent-object rows) to produce; None: all
 
     def wants(self, row_id: str) -> bool:
@@ -235,7 +229,7 @@ class Generate(Step):
                     rows=len(chunk.groups[c]) if attempt == 1 else 0)  # the progress counts them once
                 for caption in todo
             }
-            chunk.generated = len(pending)
+            chunk.tally.generated = len(pending)
             chunk.outcomes.update(self.call(chunk, pending))
             yield chunk
 
@@ -243,7 +237,7 @@ class Generate(Step):
         if self.shape is None:
             return None
         shaped = self.shape(caption)
-        chunk.constraints.update((f"paraphrase: {shaped.paraphrase}", f"negation: {shaped.negation}"))
+        chunk.tally.constraints.update((f"paraphrase: {shaped.paraphrase}", f"negation: {shaped.negation}"))
         return shaped.schema
 
     def call(self, chunk: Chunk, pending: dict[str, Callable[[int], Request]]) -> dict[str, Outcome]:
@@ -254,7 +248,7 @@ class Generate(Step):
             if not pending:
                 break
             if attempt > 1:
-                chunk.retries += len(pending)
+                chunk.tally.retries += len(pending)
             requests = [build(attempt) for build in pending.values()]
             completions = self.backend.generate(requests, dict(self.sampling if attempt == 1 else self.retry_sampling))
             if len(completions) != len(requests):  # a backend bug; never let rows vanish
@@ -263,13 +257,13 @@ class Generate(Step):
             retry = {}
             for key, outcome in zip(pending, self.judge(requests, completions)):
                 before = spent.get(key, (0, 0, 0))
-                chunk.cache_reports += outcome.cached_tokens is not None
+                chunk.tally.cache_reports += outcome.cached_tokens is not None
                 spent[key] = (before[0] + outcome.prompt_tokens, before[1] + outcome.completion_tokens,
                               before[2] + (outcome.cached_tokens or 0))
                 outcome.prompt_tokens, outcome.completion_tokens, outcome.cached_tokens = spent[key]
                 outcome.attempts = attempt
-                chunk.judged += 1
-                chunk.failures.update(outcome.codes)
+                chunk.tally.judged += 1
+                chunk.tally.check_failures.update(outcome.codes)
                 if outcome.reason is None or attempt == self.max_attempts:
                     outcomes[key] = outcome
                 else:
@@ -306,7 +300,7 @@ class AbsentRows(Generate):
                 specs = plan_absent(row_id, caption, parse_labels(labels[position]), self.count, self.vocabulary,
                                     self.seed, notes)
                 if chunk.wants(row_id) or any(chunk.wants(derived_id(row_id, s.index)) for s in specs):
-                    chunk.absent_notes.update(notes)
+                    chunk.tally.absent_notes.update(notes)
                 for spec in specs:
                     key = derived_id(row_id, spec.index)
                     if not chunk.wants(key):

@@ -106,7 +106,7 @@ class ConstrainedAbsentRows(AbsentRows):
                 asked = build(attempt)
                 if key not in shaped:
                     row = absent_row_schema(asked.caption, asked.absent, self.template.output_schema)
-                    chunk.constraints.update(row.counts())
+                    chunk.tally.constraints.update(row.counts())
                     shaped[key] = row.schema
                 return replace(asked, schema=shaped[key])
             return request

@@ -12,6 +12,7 @@ crash gives the same files; the totals start from the run metadata saved when th
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -129,16 +130,16 @@ def source_id(row_id: str) -> str:
 
 def _totals(base: RunMetadata, summaries: list[ChunkSummary], retried: int) -> RunMetadata:
     """The old totals with the retried rows moved from `backend_error` to what became of them."""
-    rows, planned = base.counts.rows, base.counts.absent_planned  # the same rows, counted once
-    run = base.add(summaries)
-    reasons = dict(run.reject_reasons)
+    tally = base.add(summaries).tally
+    reasons = Counter(tally.reject_reasons)
     reasons[REASON] -= retried
     if not reasons[REASON]:
         del reasons[REASON]
-    counts = run.counts.model_copy(update={"rows": rows, "absent_planned": planned,
-                                           "rejected": run.counts.rejected - retried})
-    return run.model_copy(update={"counts": counts, "reject_reasons": reasons,
-                                  "retried_backend_errors": retried + getattr(base, "retried_backend_errors", 0)})
+    # the retried rows are the same input rows: counted once, when the run first read them
+    tally = tally.model_copy(update={"rows": base.tally.rows, "absent_planned": base.tally.absent_planned,
+                                     "rejected": tally.rejected - retried, "reject_reasons": reasons})
+    return base.model_copy(update={"tally": tally,
+                                   "retried_backend_errors": retried + getattr(base, "retried_backend_errors", 0)})
 
 
 def _ids(paths: list[Path]) -> set[str]:

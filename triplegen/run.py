@@ -172,8 +172,8 @@ def _finish(job: Job, work: WorkFolder, backend: Backend | None, console: Consol
 
     summaries = work.summaries()
     run = job.metadata(provenance).add(summaries)
-    if run.counts.rows != planned or len(summaries) != chunks_total:
-        raise RuntimeError(f"chunks cover {run.counts.rows} rows, expected {planned}")
+    if run.tally.rows != planned or len(summaries) != chunks_total:
+        raise RuntimeError(f"chunks cover {run.tally.rows} rows, expected {planned}")
     chunks = work.done_chunks()
     record = {**run.json_dict(), **stamp(fingerprint, summaries)}  # a rerun compares it (triplegen.finished)
     finish_run(files, record, job.schema, row_groups(work.part(i) for i in chunks),
@@ -214,10 +214,10 @@ def _executor(job: Job, backend: Backend | None, console: Console, needed: bool 
 
 def run_summary(files: OutputFiles, run: RunMetadata, resumed: int, started: float, rows_per_s: float) -> RunSummary:
     return RunSummary(
-        output=files.triples, rejects=files.rejects, card=files.card, rows=run.counts.rows,
-        accepted=run.counts.accepted, rejected=run.counts.rejected, backend=run.backend, model=run.model,
+        output=files.triples, rejects=files.rejects, card=files.card, rows=run.tally.rows,
+        accepted=run.tally.accepted, rejected=run.tally.rejected, backend=run.backend, model=run.model,
         resumed_chunks=resumed, seconds=time.monotonic() - started, rows_per_s=rows_per_s,
-        reject_reasons=run.reject_reasons, run=run.json_dict(),
+        reject_reasons=dict(run.tally.reject_reasons), run=run.json_dict(),
     )
 
 

@@ -19,7 +19,7 @@ import yaml
 from tests.llm.conftest import TINY_MODEL_NAME, engine_options
 from tests.llm.test_generate_e2e import assert_validates, ids_once
 from triplegen.backends.base import Request
-from triplegen.config import GenerateConfig, ServerOptions
+from triplegen.config import BackendOptions, GenerateConfig, ServerOptions
 from triplegen.constraints import edit_point, row_schema
 from triplegen.rules.polarity import negation_cues
 from triplegen.run import generate
@@ -72,8 +72,7 @@ def assert_polarity_by_construction(completions) -> None:
 def test_the_engine_builds_the_negations_polarity_in(tiny_llama_dir, tiny_engine):
     from triplegen.backends.vllm import VllmBackend
 
-    config = GenerateConfig(input="in.parquet", output="out.parquet", model=str(tiny_llama_dir), engine=engine_options())
-    backend = VllmBackend(config, SCHEMA)
+    backend = VllmBackend(BackendOptions(name="vllm", model=str(tiny_llama_dir), engine=engine_options()), SCHEMA)
     assert backend.check_schema(row_schema(CAPTIONS[0], SCHEMA).schema) is None
     completions = backend.generate(requests_for(CAPTIONS), SAMPLING)
     assert_polarity_by_construction(completions)
@@ -83,9 +82,9 @@ def test_the_engine_builds_the_negations_polarity_in(tiny_llama_dir, tiny_engine
 def test_the_server_gets_the_same_per_request_schemas(tiny_server):
     from triplegen.backends.openai import OpenAIBackend
 
-    config = GenerateConfig(input="in.parquet", output="out.parquet", model=TINY_MODEL_NAME,
-                            server=ServerOptions(base_urls=[tiny_server.base_url], concurrency=6))
-    backend = OpenAIBackend(config, SCHEMA)
+    options = BackendOptions(name="openai", model=TINY_MODEL_NAME,
+                             server=ServerOptions(base_urls=[tiny_server.base_url], concurrency=6))
+    backend = OpenAIBackend(options, SCHEMA)
     try:
         assert backend.check_schema(row_schema(CAPTIONS[4], SCHEMA).schema) is None
         broken = {"type": "object", "properties": {"negation": {"type": "string", "pattern": "(unclosed"}},

@@ -14,7 +14,7 @@ from tests.llm.fault_proxy import FaultProxy
 from tests.llm.schemas import FREE_TRIPLE_SCHEMA, PINNED_TRIPLE_SCHEMA, messages
 from triplegen.backends.base import Request
 from triplegen.backends.openai import OpenAIBackend
-from triplegen.config import GenerateConfig, ServerOptions
+from triplegen.config import BackendOptions, ServerOptions
 
 pytestmark = pytest.mark.vllm
 
@@ -27,9 +27,8 @@ def origin(server) -> str:
 
 def backend(urls, schema=PINNED_TRIPLE_SCHEMA, **server_options) -> OpenAIBackend:
     options = {"concurrency": 8, "timeout_s": 30.0, "backoff_s": 0.02, "max_backoff_s": 0.2, **server_options}
-    config = GenerateConfig(input="in.parquet", output="out.parquet", model="tiny-llama",
-                            server=ServerOptions(base_urls=list(urls), **options))
-    return OpenAIBackend(config, schema)
+    return OpenAIBackend(BackendOptions(name="openai", model="tiny-llama",
+                                        server=ServerOptions(base_urls=list(urls), **options)), schema)
 
 
 def requests(n: int, seed0: int = 0) -> list[Request]:

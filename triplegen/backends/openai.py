@@ -32,8 +32,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from triplegen.backends.base import BackendSettings, BackendStats, Completion, Request
+from triplegen.backends.base import BackendStats, Completion, Request
 from triplegen.backends.endpoints import Endpoint, EndpointPool
+from triplegen.config import BackendOptions
 from triplegen.errors import BackendUnavailable, MissingExtraError, TripleGenError
 from triplegen.servercheck import check_servers, probe_response_format, response_format
 
@@ -93,15 +94,15 @@ class OpenAIBackend:
 
     prefix_caching = None  # a server's own setting; its cached-token counts show it when reported
 
-    def __init__(self, config: BackendSettings, output_schema: dict):
+    def __init__(self, options: BackendOptions, output_schema: dict):
         self._openai = _import_openai()
-        self.options = config.server
+        self.options = options.server
         if not self.options.base_urls:
             raise TripleGenError("the openai backend needs --base-url http://HOST:PORT/v1")
         self._key = api_key(self.options.api_key_env)
         reports = check_servers(
             self.options.base_urls,
-            config.model,
+            options.model,
             self._key,
             min(self.options.timeout_s, 120.0),
             self.options.check_schema,
@@ -115,7 +116,7 @@ class OpenAIBackend:
             failures_to_trip=self.options.breaker_failures,
             cooldown_s=self.options.breaker_cooldown_s,
         )
-        self._random = random.Random(config.seed)
+        self._random = random.Random(options.seed)
         self._last_error = ""
         self._last_heard = time.monotonic()  # the last HTTP answer of any kind from any server
         self._refusals_in_a_row = 0

@@ -25,11 +25,11 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from triplegen.backends.base import BackendSettings, BackendStats, Completion, Request
+from triplegen.backends.base import BackendStats, Completion, Request
 from triplegen.backends.engine_log import engine_output_to, log_size
 from triplegen.backends.engine_start import CPU_BATCHED_TOKENS, cpu_kv_cache, import_vllm, start_failure
 from triplegen.backends.replicas import ReplicaPool
-from triplegen.config import EngineOptions
+from triplegen.config import BackendOptions, EngineOptions
 from triplegen.errors import BackendUnavailable, TripleGenError
 
 log = logging.getLogger(__name__)
@@ -284,15 +284,17 @@ class VllmBackend:
     deterministic = False
     needs_messages = True  # chat messages rendered from the prompt template
 
-    def __init__(self, config: BackendSettings, output_schema: dict, llm=None):
-        if not config.model:
+    def __init__(self, options: BackendOptions, output_schema: dict, llm=None):
+        """`options.engine_log` is where the engine's own output goes (None: the terminal); `llm`, an
+        engine already loaded (a benchmark's), is used as it is."""
+        if not options.model:
             raise TripleGenError("the vllm backend needs --model NAME_OR_PATH")
         import_vllm()
-        self.model = config.model
+        self.model = options.model
         self.schema = output_schema
         self.stats = BackendStats()
-        self.log_file = config.engine_log if llm is None else None
-        self._engine = llm if llm is not None else shared_engine(config.model, config.engine, self.log_file)
+        self.log_file = options.engine_log if llm is None else None
+        self._engine = llm if llm is not None else shared_engine(options.model, options.engine, self.log_file)
 
     def generate(self, requests: list[Request], sampling: dict[str, Any]) -> list[Completion]:
         if not requests:

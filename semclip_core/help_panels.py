@@ -31,6 +31,13 @@ class PanelledHelp:
         super().__init__(*args, **kwargs)
         self.rich_markup_mode = None  # Typer's plain path, which calls `format_options` below
 
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:
+        """The examples as written: a command cut across lines cannot be copied."""
+        if self.epilog:  # type: ignore[attr-defined]
+            formatter.write_paragraph()
+            for line in self.epilog.splitlines():  # type: ignore[attr-defined]
+                formatter.write(f"{' ' * formatter.current_indent}  {line}\n" if line else "\n")
+
     def format_options(self, ctx: Any, formatter: Any) -> None:
         sections: dict[str, list[tuple[str, str]]] = {}
         for param in self.get_params(ctx):  # type: ignore[attr-defined]

@@ -129,3 +129,16 @@ def test_options_are_grouped_in_panels():
     train = _help_at_80(train_app)
     assert [line for line in train.splitlines() if line in ("Data:", "Model:", "Loss:", "Optimisation:", "Run:")] == [
         "Data:", "Model:", "Loss:", "Optimisation:", "Run:"]
+
+
+def test_example_commands_are_shown_whole_at_80_columns():
+    """An example cut across lines cannot be copied: each stays on its line, as written."""
+    from semclip_train.cli import EXAMPLES as train_examples
+    from triplegen.commands.generate import EXAMPLES as generate_examples
+
+    for output, examples in ((_help_at_80(triplegen_app, "generate"), generate_examples),
+                             (_help_at_80(train_app), train_examples)):
+        commands = [line.strip() for line in examples.splitlines() if line.strip().startswith(("triplegen ", "semclip-"))]
+        assert len(commands) >= 2
+        for command in commands:
+            assert command in output, command

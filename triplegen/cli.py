@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command(cls=PanelledCommand)(generate.generate)
+app.command(cls=PanelledCommand, epilog=generate.EXAMPLES)(generate.generate)
 app.command()(validate.validate)
 app.command()(merge.merge)
 app.command()(coco.coco)

@@ -138,7 +138,6 @@ def generate(
     )
 
 
-generate.__doc__ = f"{generate.__doc__}\n\n{EXAMPLES}"
 
 
 def build_generate_config(options: dict) -> GenerateConfig:

@@ -5,7 +5,7 @@
 Takes the first --captions SugarCrepe++ captions (file and id order) that name at least one COCO
 object; each caption's object list is the objects it names (`ObjectLexicon.builtin()` mentions).
 Runs `triplegen generate --absent-objects 1` through the in-process vLLM engine, once with the
-row's own schema (`--constrain polarity`, the default: triplegen.absent_constraints) and once with
+row's own schema (`--constrain polarity`, the default: triplegen.checks.absent_constraints) and once with
 the template's schema only (`--constrain none`), and prints per run: absent rows planned, accepted,
 accepted and right by an independent check (below), LLM calls, and the reject reasons.
 
@@ -106,7 +106,7 @@ def run(rows: list[tuple[str, list[str]]], model_dir: Path, out: Path, constrain
     import polars as pl
 
     from triplegen.config import EngineOptions, GenerateConfig
-    from triplegen.run import generate
+    from triplegen.orchestration.run import generate
 
     out.mkdir(parents=True, exist_ok=True)
     source = out / "captions.parquet"

@@ -31,7 +31,7 @@ from collections import Counter
 from itertools import accumulate
 from pathlib import Path
 
-from triplegen.coco import coco_captions, coco_cooccurrence
+from triplegen.io.coco import coco_captions, coco_cooccurrence
 from triplegen.cooccurrence import Cooccurrence
 from triplegen.objects import ObjectVocabulary
 from triplegen.rules.scope import mentions

@@ -202,7 +202,7 @@ def main() -> None:
           + (", ".join(f"{p}: {n}" for p, n in problems.items()) or "no problem found"))
 
     if args.blind_model:
-        from triplegen.blind import DETECTABLE_MARGIN, BlindScorer
+        from triplegen.checks.blind import DETECTABLE_MARGIN, BlindScorer
 
         scorer = BlindScorer(args.blind_model)
         human = {path.stem: rng.sample(items, min(args.human, len(items))) for path in sugarcrepe_files(args.data)

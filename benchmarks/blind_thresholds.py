@@ -1,4 +1,4 @@
-"""The blind check's thresholds (triplegen.blind), measured on SugarCrepe++'s human texts.
+"""The blind check's thresholds (triplegen.checks.blind), measured on SugarCrepe++'s human texts.
 
     triplegen prepare-smollm2 models/smollm2
     python benchmarks/blind_thresholds.py --model models/smollm2 [--data-dir FOLDER]   # SugarCrepe++
@@ -22,7 +22,7 @@ import numpy as np
 
 from sugarcrepe_data import add_data_option, sugarcrepe_files
 
-from triplegen.blind import BlindScorer
+from triplegen.checks.blind import BlindScorer
 PERCENTILES = (5, 50, 95, 99)
 
 

@@ -15,7 +15,7 @@ from collections import Counter
 
 from sugarcrepe_data import add_data_option, sugarcrepe_files
 
-from triplegen.checks import check_triple
+from triplegen.checks.lexical import check_triple
 
 
 def paraphrase_failures(caption: str, text: str) -> list[str]:

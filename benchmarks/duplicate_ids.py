@@ -1,4 +1,4 @@
-"""The duplicate-id check of `triplegen generate`: peak RSS and time, a set of ids against triplegen.idcheck.
+"""The duplicate-id check of `triplegen generate`: peak RSS and time, a set of ids against triplegen.io.idcheck.
 
     python benchmarks/duplicate_ids.py                              # 10^6 and 10^7 ids, both checks
     python benchmarks/duplicate_ids.py --sizes 1e8 --checks new     # 10^8 ids, the bounded check only
@@ -6,7 +6,7 @@
 Each (check, size) runs in a fresh subprocess that makes ids of 18 characters (`img` + 12 digits +
 `-` + 2 digits, all different) in batches of 8,192, as `CaptionSource.id_batches` yields them, and
 hands them to the check: `set` is the scan before (every id in a Python set), `new` is
-`triplegen.idcheck.DuplicateIds` (hashes spilled into a temporary folder under --dir). With
+`triplegen.io.idcheck.DuplicateIds` (hashes spilled into a temporary folder under --dir). With
 `--repeat-last`, the last id repeats the first one, so the new check also makes its second pass over
 the ids to confirm it (the run that reports a duplicate). The child reports its wall time, CPU time
 and peak RSS (`resource.getrusage`, the whole process: Python, polars and the ids it makes included);
@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 check, size, repeat_last, folder = sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", Path(sys.argv[5])
 import polars  # imported by every child, so that "Python alone" holds what the others load
-from triplegen.idcheck import DuplicateIds
+from triplegen.io.idcheck import DuplicateIds
 
 def batches():
     for start in range(0, size, %(batch)d):

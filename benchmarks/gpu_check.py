@@ -21,12 +21,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from semclip_train import distributed  # noqa: E402
-from semclip_train.components import param_groups  # noqa: E402
-from semclip_train.losses import build_loss  # noqa: E402
 from semclip_train.model import DualEncoder, clip_config_from, freeze_towers, random_clip, set_train_mode  # noqa: E402
 from semclip_train.random_model import PRESETS  # noqa: E402
-from semclip_train.trainer import accumulate_gradients, clamp_logit_scale  # noqa: E402
+from semclip_train.training import distributed  # noqa: E402
+from semclip_train.training.components import param_groups  # noqa: E402
+from semclip_train.training.losses import build_loss  # noqa: E402
+from semclip_train.training.trainer import accumulate_gradients, clamp_logit_scale  # noqa: E402
 
 VOCAB, BOS, EOS = 49408, 49406, 49407  # OpenAI CLIP's tokenizer
 

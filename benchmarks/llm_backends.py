@@ -77,7 +77,7 @@ def backend_chat(backend, requests, sampling: dict) -> tuple[float, int]:
 
 
 def pipeline_run(config) -> tuple[float, int, object]:
-    from triplegen.run import generate
+    from triplegen.orchestration.run import generate
 
     start = time.perf_counter()
     summary = generate(config)

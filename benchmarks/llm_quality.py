@@ -58,7 +58,7 @@ def generate_run(out: Path, captions: list[str], model_dir: Path, **options):
     import polars as pl
 
     from triplegen.config import EngineOptions, GenerateConfig
-    from triplegen.run import generate
+    from triplegen.orchestration.run import generate
 
     out.mkdir(parents=True, exist_ok=True)
     config = GenerateConfig(input=write_input(captions, out / "captions.parquet"), output=out / "t.parquet",

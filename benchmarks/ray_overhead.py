@@ -43,7 +43,7 @@ def cpu_s() -> float:
 
 
 def timed_run(config) -> tuple[float, float, object]:
-    from triplegen.run import generate
+    from triplegen.orchestration.run import generate
 
     wall, cpu = time.perf_counter(), cpu_s()
     summary = generate(config)
@@ -59,7 +59,7 @@ def worker_start_s(config, plan, repeats: int) -> float:
     """Seconds from nothing to one started worker (actor placed, backend built), least of `repeats`."""
     from rich.console import Console
 
-    from triplegen.executors.ray_pool import RayWorkers
+    from triplegen.orchestration.executors.ray_pool import RayWorkers
 
     times = []
     for _ in range(repeats):
@@ -81,7 +81,7 @@ def per_chunk_s(config, plan, chunks: list, warm: list, repeats: int) -> tuple[f
     """
     import ray
 
-    from triplegen.executors.ray_worker import ChunkWorker
+    from triplegen.orchestration.executors.ray_worker import ChunkWorker
 
     in_task = ray.remote(num_cpus=1)(_in_process)
     here, there, remote, pickling = [], [], [], []
@@ -104,7 +104,7 @@ def per_chunk_s(config, plan, chunks: list, warm: list, repeats: int) -> tuple[f
 
 def _in_process(config, plan, chunks: list, warm: list) -> float:
     """Seconds per chunk for a fresh ChunkWorker in the calling process, warmed on `warm` first."""
-    from triplegen.executors.ray_worker import ChunkWorker
+    from triplegen.orchestration.executors.ray_worker import ChunkWorker
 
     worker = ChunkWorker(config, plan)
     for chunk in warm:
@@ -116,8 +116,8 @@ def _in_process(config, plan, chunks: list, warm: list) -> float:
 
 
 def read_chunks(captions: Path, size: int, plan, limit: int | None = None) -> list:
-    from triplegen.pipeline import Chunk, ReadChunks
-    from triplegen.readers import CaptionSource, Columns
+    from triplegen.orchestration.pipeline import Chunk, ReadChunks
+    from triplegen.io.readers import CaptionSource, Columns
 
     source = CaptionSource(captions, Columns("caption", "image", None))
     return [Chunk(c.index, c.rows.select(plan.input_columns)) for c in ReadChunks(source, size, limit=limit)]
@@ -139,9 +139,9 @@ def main() -> None:
 
     import ray
 
-    from triplegen.checks import CheckConfig
+    from triplegen.checks.lexical import CheckConfig
     from triplegen.config import GenerateConfig, RayOptions
-    from triplegen.plan import GenerationPlan
+    from triplegen.orchestration.plan import GenerationPlan
     from triplegen.templates import load_template
 
     folder = Path(tempfile.mkdtemp(prefix="ray-overhead-"))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sugarcrepe_data import add_data_option, sugarcrepe_files
 
-from triplegen.checks import check_triple
+from triplegen.checks.lexical import check_triple
 from triplegen.rules import clause, paraphrase as paraphrase_module
 from triplegen.rules.dangling_verb import dangling_verb
 from triplegen.rules.lexicon import tokenize

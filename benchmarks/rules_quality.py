@@ -9,7 +9,7 @@ before each, CPU seconds (process time) beside wall seconds because these machin
 Quality is every pair through `check_triple`, the checks `generate` and `validate` apply.
 The semantic part prints cosine similarity to the caption for human paraphrases (caption2), human
 hard negatives, unrelated captions (a fixed shuffle), and the rules' own outputs: the numbers the
-thresholds in `triplegen/semantic.py` were chosen from.
+thresholds in `triplegen/checks/semantic.py` were chosen from.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sugarcrepe_data import add_data_option, sugarcrepe_files
 
 from triplegen.backends.base import Request
 from triplegen.backends.rules import RulesBackend
-from triplegen.checks import CheckConfig, check_triple, content_words
+from triplegen.checks.lexical import CheckConfig, check_triple, content_words
 from triplegen.rules.lexicon import tokenize
 from triplegen.rules.polarity import cue_spans
 
@@ -103,7 +103,7 @@ def overlap_table(rows: list[tuple[str, list]]) -> None:
 def semantic_table(rows: list[tuple[str, list]], threads: int) -> None:
     import torch
 
-    from triplegen.semantic import SemanticChecker
+    from triplegen.checks.semantic import SemanticChecker
 
     torch.set_num_threads(threads)
     checker = SemanticChecker()

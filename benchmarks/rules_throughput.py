@@ -97,7 +97,7 @@ import json, resource, sys, time
 if sys.argv[3]:
     sys.path.insert(0, sys.argv[3])
 from triplegen.config import GenerateConfig
-from triplegen.run import generate
+from triplegen.orchestration.run import generate
 started = time.perf_counter()
 summary = generate(GenerateConfig(input=sys.argv[1], output=sys.argv[2], quiet=True))
 seconds = time.perf_counter() - started
@@ -111,8 +111,8 @@ import json, resource, sys, time
 import pyarrow.parquet as pq
 from triplegen.backends.base import Request
 from triplegen.backends.rules import RulesBackend
-from triplegen.checks import check_triple
-from triplegen.parsing import parse_output
+from triplegen.checks.lexical import check_triple
+from triplegen.checks.parsing import parse_output
 from triplegen.templates import load_template
 texts = pq.read_table(sys.argv[1], columns=["caption"]).column("caption").to_pylist()
 backend, template = RulesBackend(), load_template("default")

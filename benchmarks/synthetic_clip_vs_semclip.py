@@ -100,7 +100,7 @@ def negation_cosines(embedder, data, n_projections: int, seed: int) -> tuple[flo
     """Mean cos(t, t-) in the full space and after the loss's projection onto n seeded directions."""
     import torch.nn.functional as F
 
-    from semclip_train.losses import orthonormal_basis
+    from semclip_train.training.losses import orthonormal_basis
 
     caption = embedder.texts(data.captions, "test")
     negation = embedder.texts(data.negations, "test")
@@ -112,10 +112,10 @@ def negation_cosines(embedder, data, n_projections: int, seed: int) -> tuple[flo
 
 def run_variant(name: str, train_file: Path, run_dir: Path, args, model_dir: Path, test, test_file: Path) -> dict:
     from semclip_train import TrainConfig, train
-    from semclip_train.embed import Embedder
-    from semclip_train.evaluate import evaluate_synthetic
+    from semclip_train.evaluation.embed import Embedder
+    from semclip_train.evaluation.evaluate import evaluate_synthetic
+    from semclip_train.evaluation.synthetic_data import load_scenes
     from semclip_train.model import load_clip
-    from semclip_train.synthetic_data import load_scenes
 
     loss, options = VARIANTS[name]
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -145,9 +145,9 @@ def prepare(args, settings: list[str]):
     """Training triples per setting, the shared mixed test split, one random-init model folder."""
     import pyarrow.parquet as pq
 
-    from semclip_train.eval_data import load_triples
+    from semclip_train.evaluation.eval_data import load_triples
+    from semclip_train.evaluation.synthetic_data import write_benchmark
     from semclip_train.random_model import write_random_clip_folder
-    from semclip_train.synthetic_data import write_benchmark
 
     data = args.output / "data"
     train_files = {
@@ -194,7 +194,7 @@ def main() -> None:
     }
     (args.output / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
     if args.plot:
-        from semclip_train.plots import plot_similarities
+        from semclip_train.evaluation.plots import plot_similarities
 
         plot_similarities({key: r["evaluation"] for key, r in results.items()}, args.output / "similarities.png",
                           title="synthetic test split: cos(image, caption) vs cos(image, negation)")

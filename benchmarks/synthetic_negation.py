@@ -2,7 +2,7 @@
 
     python benchmarks/synthetic_negation.py
 
-The situation of real data, on the synthetic shapes world (semclip_train/synthetic.py): captions are
+The situation of real data, on the synthetic shapes world (semclip_train/evaluation/synthetic.py): captions are
 affirmative, and each image has object labels. Per seed:
 
 1. a small CLIP is pretrained from scratch on affirmative captions only (the `clip` loss, both
@@ -23,7 +23,7 @@ affirmative, and each image has object labels. Per seed:
 Prints a table per seed and the mean over seeds, the acceptance line for the default loss, and
 writes results.json under --output.
 
-Other worlds of the family (semclip_train/worlds.py: other objects, attributes, scene sizes,
+Other worlds of the family (semclip_train/evaluation/worlds.py: other objects, attributes, scene sizes,
 relation words, caption grammars and scope wordings) with `--worlds 101,102,103`; each world is run
 with every seed. `caption_r1` is the mean of image -> caption and caption -> image R@1 on 2,000 other held-out
 plain captions (no "no": the retrieval a user's captions see), a hit being any caption true of the
@@ -95,8 +95,8 @@ def prepare(folder: Path, seed: int, args, world) -> dict:
     """Pretraining triples, triplegen's two training sets, the test split and a random-init config."""
     import pyarrow.parquet as pq
 
+    from semclip_train.evaluation.synthetic_data import write_benchmark
     from semclip_train.random_model import write_random_clip_folder
-    from semclip_train.synthetic_data import write_benchmark
     from triplegen import GenerateConfig, generate
 
     data = folder / "data"
@@ -169,11 +169,11 @@ def train(triples: Path, out: Path, args, seed: int, **options):
 def evaluate(model_dir: Path, data: dict, seed: int, world) -> dict[str, float]:
     """The test split's row, and `caption_r1` on held-out plain captions (no "no" anywhere), which is
     what retrieval costs are measured on: on the test split, half the captions deny an object."""
-    from semclip_train.embed import Embedder
-    from semclip_train.eval_data import load_triples
-    from semclip_train.evaluate import evaluate_synthetic
+    from semclip_train.evaluation.embed import Embedder
+    from semclip_train.evaluation.eval_data import load_triples
+    from semclip_train.evaluation.evaluate import evaluate_synthetic
+    from semclip_train.evaluation.synthetic_data import load_scenes
     from semclip_train.model import load_clip
-    from semclip_train.synthetic_data import load_scenes
 
     model, processor = load_clip(str(model_dir))
     embedder = Embedder(model, processor, device="cpu", batch_size=256, fingerprint=str(model_dir))
@@ -189,8 +189,8 @@ def truth_matrix(path: Path):
     import pyarrow.parquet as pq
     import torch
 
-    from semclip_train.synthetic import holds_all
-    from semclip_train.synthetic_data import load_scenes
+    from semclip_train.evaluation.synthetic import holds_all
+    from semclip_train.evaluation.synthetic_data import load_scenes
 
     clauses = [[tuple(tuple(x) if isinstance(x, list) else x for x in clause) for clause in json.loads(form)]
                for form in pq.read_table(path, columns=["caption_form"]).column("caption_form").to_pylist()]
@@ -203,7 +203,7 @@ def semantic_r1(embedder, path: Path, truth) -> float:
     (any image the caption is true of): 2,000 plain captions in a world of a few hundred scenes."""
     import torch
 
-    from semclip_train.eval_data import load_triples
+    from semclip_train.evaluation.eval_data import load_triples
 
     items = load_triples(path)
     image, caption = embedder.images(items.images, "plain"), embedder.texts(items.captions, "plain")
@@ -215,7 +215,7 @@ def semantic_r1(embedder, path: Path, truth) -> float:
 
 
 def run_seed(world_spec: str, seed: int, runs: list[tuple[str, str]], args) -> dict:
-    from semclip_train.worlds import world_from_spec
+    from semclip_train.evaluation.worlds import world_from_spec
 
     world = world_from_spec(world_spec)
     folder = args.output / (f"seed{seed}" if world_spec == "default" else f"world{world_spec}-seed{seed}")

@@ -19,10 +19,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from semclip_train.components import param_groups  # noqa: E402
-from semclip_train.losses import build_loss  # noqa: E402
 from semclip_train.model import DualEncoder, encode_images, freeze_towers, set_train_mode  # noqa: E402
 from semclip_train.random_model import build_random_clip  # noqa: E402
+from semclip_train.training.components import param_groups  # noqa: E402
+from semclip_train.training.losses import build_loss  # noqa: E402
 
 # A small ViT: hidden 256, 4 layers, 64x64 images in 8x8 patches (64 tokens); text hidden 256, 4 layers.
 SMALL = {

@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from triplegen.config import GenerateConfig
-from triplegen.run import generate
-from triplegen.viewer import write_view
+from triplegen.orchestration.run import generate
+from triplegen.io.viewer import write_view
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "captions.parquet"
 

@@ -25,8 +25,8 @@ import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
 from semclip_train import TrainConfig, train  # noqa: E402
-from semclip_train.metrics_log import read_metrics  # noqa: E402
 from semclip_train.random_model import write_random_clip_folder  # noqa: E402
+from semclip_train.training.metrics_log import read_metrics  # noqa: E402
 
 # A ViT whose cost resembles real training more than the test model's: 6 layers of width 256 on
 # 96x96 images in 8x8 patches (144 tokens); the text tower is small (4 x 128).

@@ -12,19 +12,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from semclip_train.config import TrainConfig
-    from semclip_train.trainer import TrainResult, train
+    from semclip_train.training.config import TrainConfig
+    from semclip_train.training.trainer import TrainResult, train
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "TrainConfig":
-        from semclip_train.config import TrainConfig
+        from semclip_train.training.config import TrainConfig
 
         return TrainConfig
     if name in ("train", "TrainResult"):
-        from semclip_train import trainer
+        from semclip_train.training import trainer
 
         return getattr(trainer, name)
     raise AttributeError(f"module 'semclip_train' has no attribute {name!r}")

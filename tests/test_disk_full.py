@@ -145,7 +145,7 @@ def test_a_write_outside_triplegen_files_that_fills_the_disk_is_one_line_at_the_
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict[str, Path]:
     pytest.importorskip("torch", reason="semclip-train and semclip-eval need the train extra")
-    from semclip_train.cli import app as train_app
+    from semclip_train.training.cli import app as train_app
 
     root = tmp_path_factory.mktemp("trained")
     triples = root / "coco"
@@ -163,7 +163,7 @@ def train_args(triples: Path, output: Path, steps: int) -> list:
 
 
 def test_a_training_checkpoint_on_a_full_disk_is_one_line(trained, small_disk):
-    from semclip_train.cli import app as train_app
+    from semclip_train.training.cli import app as train_app
 
     disk = small_disk("200k")
     result = invoke(*train_args(trained["triples"], disk / "run", steps=20), target=train_app)
@@ -173,7 +173,7 @@ def test_a_training_checkpoint_on_a_full_disk_is_one_line(trained, small_disk):
 
 @pytest.mark.parametrize("option", ["--json", "--cache-dir"])
 def test_evaluation_outputs_on_a_full_disk_are_one_line(option, trained, small_disk):
-    from semclip_train.eval_cli import app as eval_app
+    from semclip_train.evaluation.eval_cli import app as eval_app
 
     disk = small_disk("16k", full=True)
     target = disk / ("e.json" if option == "--json" else "cache")

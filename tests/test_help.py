@@ -8,8 +8,8 @@ import typing
 import typer.main
 from typer.testing import CliRunner
 
-from semclip_train.cli import app as train_app
-from semclip_train.eval_cli import app as eval_app
+from semclip_train.evaluation.eval_cli import app as eval_app
+from semclip_train.training.cli import app as train_app
 from triplegen.cli import app as triplegen_app
 
 
@@ -49,7 +49,7 @@ def test_shared_options_carry_each_commands_own_text():
 
 def _option_commands():
     """The commands whose options come from a config: (name, click command, field of a parameter)."""
-    from semclip_train.config import TrainConfig
+    from semclip_train.training.config import TrainConfig
     from triplegen.commands.generate import SECTIONS
     from triplegen.config import GenerateConfig
 
@@ -133,7 +133,7 @@ def test_options_are_grouped_in_panels():
 
 def test_example_commands_are_shown_whole_at_80_columns():
     """An example cut across lines cannot be copied: each stays on its line, as written."""
-    from semclip_train.cli import EXAMPLES as train_examples
+    from semclip_train.training.cli import EXAMPLES as train_examples
     from triplegen.commands.generate import EXAMPLES as generate_examples
 
     for output, examples in ((_help_at_80(triplegen_app, "generate"), generate_examples),

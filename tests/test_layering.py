@@ -2,14 +2,20 @@
 
     semclip_train  ->  triplegen (its library, not its commands)
     semclip_train  ->  semclip_core
+    semclip_train.evaluation  -/->  semclip_train.training   (training -> evaluation only inside functions)
     triplegen      ->  semclip_core           (an arrow: "may import")
-    triplegen.rules   -/->  the run, backends, executors, commands   (may not import)
+    triplegen.rules   -/->  the run (triplegen.orchestration), backends, commands   (may not import)
+    triplegen.io      -/->  the run, backends, commands
 
 `semclip_core` is what both products share, so it imports neither of them; `triplegen` installs and
 runs without torch and knows nothing of training; `semclip_train` may use triplegen's library but not
-its commands; the rules grammar (`triplegen.rules`) does not know how a run is executed. And no two
+its commands; the rules grammar (`triplegen.rules`) does not know how a run is executed, nor do the
+file readers and writers (`triplegen.io`, which the run and `semclip_train` both use). And no two
 modules import each other at module level, directly or round a loop: an import cycle works or breaks
-depending on which module is imported first.
+depending on which module is imported first. In `semclip_train`, evaluation knows nothing of training
+(both use the model and the triples reader at the package's top), and training runs evaluations during
+a run (`--eval`) by importing them inside the function that does it, so `semclip-train` loads no
+benchmark code it does not use.
 
 Each rule is also run against a small synthetic source that breaks it, so a rule that could never
 fail (a typo in a package name, an import form the parser misses) shows up here.
@@ -134,8 +140,7 @@ def import_cycle(modules: dict[str, Module]) -> list[str] | None:
     return None
 
 
-RUN_MODULES = ("triplegen.run", "triplegen.pipeline", "triplegen.job", "triplegen.plan", "triplegen.retry",
-               "triplegen.backends", "triplegen.executors", "triplegen.commands", "triplegen.cli")
+RUN_MODULES = ("triplegen.orchestration", "triplegen.backends", "triplegen.commands", "triplegen.cli")
 
 RULES = {  # (importer, forbidden packages, module level only)
     "semclip_core shares, so it imports neither product nor torch":
@@ -146,6 +151,11 @@ RULES = {  # (importer, forbidden packages, module level only)
     "semclip_train uses triplegen's library, not its commands":
         ("semclip_train", ("triplegen.commands", "triplegen.cli"), False),
     "the rules grammar knows nothing of how a run is executed": ("triplegen.rules", RUN_MODULES, False),
+    "triplegen.io reads and writes files, knowing nothing of how a run is executed":
+        ("triplegen.io", RUN_MODULES, False),
+    "evaluation knows nothing of training": ("semclip_train.evaluation", ("semclip_train.training",), False),
+    "training imports evaluation only inside the functions that run it":
+        ("semclip_train.training", ("semclip_train.evaluation",), True),
 }
 
 
@@ -155,9 +165,9 @@ def modules() -> dict[str, Module]:
 
 
 def test_every_module_of_the_three_packages_is_read(modules):
-    assert {"semclip_core.files", "semclip_core.cli_errors", "triplegen.run", "triplegen.backends.openai",
-            "triplegen.commands.generate", "triplegen.rules.negation", "semclip_train.cli",
-            "semclip_train.trainer"} <= set(modules)
+    assert {"semclip_core.files", "semclip_core.cli_errors", "triplegen.orchestration.run", "triplegen.backends.openai",
+            "triplegen.commands.generate", "triplegen.rules.negation", "semclip_train.training.cli",
+            "semclip_train.training.trainer", "semclip_train.evaluation.evaluate"} <= set(modules)
     deferred = [imp for name, module in modules.items() if within(name, "triplegen") for imp in module.imports
                 if within(imp.target, "torch") and not imp.module_level]
     assert deferred, "triplegen's optional features import torch inside functions; none was found"
@@ -175,29 +185,43 @@ def test_no_import_cycle(modules):
 
 # each rule, against a source that breaks it
 BROKEN = {
+    "evaluation knows nothing of training": [
+        ("semclip_train.evaluation.eval_data", "def f():\n    from semclip_train.training.data import check_images"),
+        ("semclip_train.evaluation.plots", "if TYPE_CHECKING:\n    from ..training import config"),
+    ],
+    "training imports evaluation only inside the functions that run it": [
+        ("semclip_train.training.trainer", "from semclip_train.evaluation.evaluate import EvalSpec"),
+        ("semclip_train.training.config", "from ..evaluation import metrics"),
+    ],
     "semclip_core shares, so it imports neither product nor torch": [
         ("semclip_core.files", "from triplegen.errors import UserError"),
-        ("semclip_core.progress", "def f():\n    import semclip_train.trainer"),
+        ("semclip_core.progress", "def f():\n    import semclip_train.training.trainer"),
         ("semclip_core.parquet", "def f():\n    from torch import nn"),
     ],
-    "triplegen knows nothing of training": [("triplegen.viewer", "def f():\n    from semclip_train import data")],
+    "triplegen knows nothing of training": [("triplegen.io.viewer", "def f():\n    from semclip_train.training import data")],
     "triplegen installs without torch (imported only inside the functions that need it)": [
-        ("triplegen.blind", "import torch.nn"),
-        ("triplegen.blind", "try:\n    import torch\nexcept ImportError:\n    torch = None"),
-        ("triplegen.blind", "class A:\n    import torch"),
+        ("triplegen.checks.blind", "import torch.nn"),
+        ("triplegen.checks.blind", "try:\n    import torch\nexcept ImportError:\n    torch = None"),
+        ("triplegen.checks.blind", "class A:\n    import torch"),
     ],
     "semclip_train uses triplegen's library, not its commands": [
-        ("semclip_train.cli", "from triplegen.commands.entry import Command"),
-        ("semclip_train.cli", "def f():\n    from triplegen.cli import app"),
-        ("semclip_train.eval_cli", "from triplegen import cli"),
-        ("semclip_train.eval_cli", "import triplegen.commands.generate as generate"),
+        ("semclip_train.training.cli", "from triplegen.commands.entry import Command"),
+        ("semclip_train.training.cli", "def f():\n    from triplegen.cli import app"),
+        ("semclip_train.evaluation.eval_cli", "from triplegen import cli"),
+        ("semclip_train.evaluation.eval_cli", "import triplegen.commands.generate as generate"),
     ],
     "the rules grammar knows nothing of how a run is executed": [
         ("triplegen.rules.negation", "from triplegen.backends.base import Backend"),
-        ("triplegen.rules.absent", "def f():\n    from triplegen import pipeline"),
-        ("triplegen.rules.paraphrase", "from ..executors import local"),
-        ("triplegen.rules", "import triplegen.run"),
+        ("triplegen.rules.absent", "def f():\n    from triplegen.orchestration import pipeline"),
+        ("triplegen.rules.paraphrase", "from ..orchestration.executors import local"),
+        ("triplegen.rules", "import triplegen.orchestration.run"),
         ("triplegen.rules.lexicon", "if TYPE_CHECKING:\n    from triplegen.commands.generate import generate"),
+    ],
+    "triplegen.io reads and writes files, knowing nothing of how a run is executed": [
+        ("triplegen.io.layout", "from triplegen.orchestration.resume import WorkFolder"),
+        ("triplegen.io.readers", "def f():\n    from triplegen.backends import make_backend"),
+        ("triplegen.io.card", "from ..orchestration import records"),
+        ("triplegen.io", "import triplegen.commands.view"),
     ],
 }
 

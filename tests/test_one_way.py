@@ -14,9 +14,9 @@ import typer
 from typer.testing import CliRunner
 
 from semclip_core.errors import UserError
-from semclip_train.cli import app as train_app
 from semclip_train.errors import SemClipError
-from semclip_train.eval_cli import app as eval_app
+from semclip_train.evaluation.eval_cli import app as eval_app
+from semclip_train.training.cli import app as train_app
 from triplegen.cli import app as triplegen_app
 from triplegen.errors import TripleGenError
 
@@ -47,8 +47,8 @@ def test_usage_and_user_errors_end_the_same_way_in_every_command(command, tmp_pa
 
 
 def test_the_console_scripts_print_one_line_on_stderr_and_nothing_on_stdout(tmp_path):
-    for module, args in (("triplegen.cli", ["generate", "--bogus"]), ("semclip_train.cli", ["--bogus"]),
-                         ("semclip_train.eval_cli", ["retrieval", "--bogus"])):
+    for module, args in (("triplegen.cli", ["generate", "--bogus"]), ("semclip_train.training.cli", ["--bogus"]),
+                         ("semclip_train.evaluation.eval_cli", ["retrieval", "--bogus"])):
         done = subprocess.run([sys.executable, "-c", f"from {module} import main; main()", *args],
                               env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
         assert done.returncode == 2 and done.stdout == "" and len(done.stderr.strip().splitlines()) == 1, done
@@ -92,8 +92,8 @@ def test_training_and_evaluation_read_triples_and_image_paths_the_same_way(tmp_p
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from semclip_train.data import read_triples
-    from semclip_train.eval_data import load_triples
+    from semclip_train.evaluation.eval_data import load_triples
+    from semclip_train.triples import read_triples
     from tests.train.conftest import draw
 
     root = tmp_path / "images"
@@ -116,9 +116,9 @@ def test_training_and_evaluation_read_triples_and_image_paths_the_same_way(tmp_p
 def test_one_fingerprint_covers_the_weights_and_the_processor(tiny_clip_dir):
     import torch
 
-    from semclip_train.cache import cache_fingerprint
-    from semclip_train.embed import Embedder
+    from semclip_train.evaluation.embed import Embedder
     from semclip_train.model import clip_config_from, load_processor, random_clip
+    from semclip_train.training.cache import cache_fingerprint
 
     clip, processor = random_clip(clip_config_from(tiny_clip_dir)), load_processor(tiny_clip_dir)
     vision, whole = cache_fingerprint(clip, processor, "fp32"), Embedder(clip, processor, device="cpu").fingerprint

@@ -17,9 +17,9 @@ __version__ = "0.1.0"
 __all__ = ["GenerateConfig", "TripleGenError", "generate", "merge_shards", "validate", "__version__"]
 
 _LAZY = {
-    "generate": ("triplegen.run", "generate"),
-    "validate": ("triplegen.validation", "validate"),
-    "merge_shards": ("triplegen.merge", "merge_shards"),
+    "generate": ("triplegen.orchestration.run", "generate"),
+    "validate": ("triplegen.checks.validation", "validate"),
+    "merge_shards": ("triplegen.orchestration.merge", "merge_shards"),
     "GenerateConfig": ("triplegen.config", "GenerateConfig"),
     "TripleGenError": ("triplegen.errors", "TripleGenError"),
 }

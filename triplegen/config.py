@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from triplegen.errors import TripleGenError
-from triplegen.layout import engine_log, output_files
+from triplegen.io.layout import engine_log, output_files
 
 BackendName = Literal["auto", "rules", "vllm", "openai"]
 ExecutorName = Literal["local", "ray"]
@@ -146,7 +146,7 @@ class GenerateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input: Path = Field(description="Captions: .parquet, .csv (UTF-8), .jsonl, or a folder of .parquet files.")
-    # the triples Parquet; a folder given as -o becomes <folder>/triples.parquet (triplegen.layout)
+    # the triples Parquet; a folder given as -o becomes <folder>/triples.parquet (triplegen.io.layout)
     output: Path = Field(description=(
         "Dataset folder (a missing folder is created) with triples.parquet, rejects.parquet and a README.md card "
         "that load_dataset reads, or a file ending in .parquet (rejects in <stem>.rejects.parquet)."))
@@ -192,17 +192,17 @@ class GenerateConfig(BaseModel):
     limit: int | None = Field(default=None, ge=1, description="Only the first N rows (of this shard).")
     semantic_check: bool = Field(default=False, description=(
         "Also check sentence-embedding similarity (needs the 'semantic' extra)."))
-    judge_model: str | None = Field(default=None, description=(  # a second call per accepted row (triplegen.llm_judge)
+    judge_model: str | None = Field(default=None, description=(  # a second call per accepted row (checks.llm_judge)
         "Also ask this model (in-process vLLM, or the one served at --judge-base-url) whether each accepted row's "
         "paraphrase keeps the meaning and its negation is false; rows it fails go to the rejects with judge_* "
         "reasons."))
     judge_base_url: str | None = Field(default=None, description="OpenAI-compatible server of the judge model.")
     judge_prompt: str = Field(default="judge", description="Template of the judge (task: judge).")
-    blind_model: str | None = Field(default=None, description=(  # scored without the image (triplegen.blind)
+    blind_model: str | None = Field(default=None, description=(  # scored without the image (triplegen.checks.blind)
         "Folder of a small causal LM (e.g. from `triplegen prepare-smollm2 models/smollm2`) that scores the texts "
         "without the image: rows whose negation it finds far less likely than the caption (blind_detectable), or "
         "whose new caption far less fluent than its source (blind_disfluent), fail; needs the 'blind' extra."))
-    # polarity: each caption's own schema builds the negation's polarity in (triplegen.constraints)
+    # polarity: each caption's own schema builds the negation's polarity in (triplegen.checks.constraints)
     constrain: ConstrainName = Field(default="polarity", description=(
         "polarity: each caption's own JSON schema builds the negation's polarity in (LLM backends); none: the "
         "template's schema only."))
@@ -246,7 +246,7 @@ class GenerateConfig(BaseModel):
 
     @property
     def engine_log(self) -> Path | None:
-        """Where an in-process vLLM engine's output goes (triplegen.layout); None with --verbose."""
+        """Where an in-process vLLM engine's output goes (triplegen.io.layout); None with --verbose."""
         return None if self.verbose else engine_log(self.output, self.rejects_path)
 
     def backend_options(self) -> BackendOptions:

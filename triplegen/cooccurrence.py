@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from semclip_core.files import same_file
 from triplegen.errors import TripleGenError
-from triplegen.writer import write_parquet_atomic
+from triplegen.io.writer import write_parquet_atomic
 
 METADATA_KEY = b"semclip.cooccurrence"
 VERSION = 1
@@ -98,7 +98,7 @@ class Cooccurrence:
 def write_cooccurrence(table: Cooccurrence, output: Path | str, inputs: dict[str, Path] | None = None,
                        overwrite: bool = False, made_from: dict[bytes, str] | None = None) -> Path:
     """Write atomically; refuse to replace an input (`inputs`: role -> path) or, without `overwrite`, any file.
-    `made_from`: more key-value metadata (what the table was counted from, triplegen.coco)."""
+    `made_from`: more key-value metadata (what the table was counted from, triplegen.io.coco)."""
     refuse_cooccurrence_output(Path(output), inputs or {}, overwrite)
     arrow = table.to_table()
     if made_from:

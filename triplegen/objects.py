@@ -29,7 +29,7 @@ from triplegen.rules.object_names import ObjectLexicon
 from triplegen.rules.polarity import cue_spans
 
 if TYPE_CHECKING:
-    from triplegen.readers import CaptionSource
+    from triplegen.io.readers import CaptionSource
 
 # An absent object whose fit with the scene (ObjectVocabulary.fit) is below this is implausible. A lift
 # of 1 is chance; in a world of one or two objects per image any label meets another specific one

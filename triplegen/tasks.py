@@ -7,7 +7,7 @@ Three tasks share the template machinery:
   {"caption", "paraphrase", "negation"}: a true caption that denies the absent object, its
   paraphrase, and a false version (see `triplegen.rules.absent` for the kinds of negation);
 - `judge`: from a caption and a generated paraphrase and negation, a verdict on each,
-  {"paraphrase", "negation"}, as values of the schema's `enum`s (`--judge-model`, triplegen.llm_judge).
+  {"paraphrase", "negation"}, as values of the schema's `enum`s (`--judge-model`, triplegen.checks.llm_judge).
 
 Per-row facts of the `absent` and `judge` tasks are passed as template variables next to the
 caption, and, like the caption, only as data: they never become template source. An example's `row`
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from triplegen.checks import check_absent_triple, check_triple
+from triplegen.checks.lexical import check_absent_triple, check_triple
 from triplegen.rules.absent import AbsentSpec, false_text, true_text
 from triplegen.rules.denials import PAIR_WORDINGS, STYLES
 
@@ -85,7 +85,7 @@ def row_variables(spec: AbsentSpec) -> dict[str, str]:
     denial where the planned wording puts it ("<caption>, with no dog in sight"), `false_version` its
     false twin, `paraphrase_denial` the paraphrase's wording. A 135M model told only "in sight, at
     the end" invents its own phrase; shown the text, it copies it (and the row's schema,
-    triplegen.absent_constraints, holds it to these texts where the backend takes patterns).
+    triplegen.checks.absent_constraints, holds it to these texts where the backend takes patterns).
     """
     return {
         "objects": ", ".join(spec.objects),

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from semclip_train.eval_cli import app  # noqa: E402
-from semclip_train.synthetic import generate_items  # noqa: E402
-from semclip_train.synthetic_data import write_benchmark  # noqa: E402
+from semclip_train.evaluation.eval_cli import app  # noqa: E402
+from semclip_train.evaluation.synthetic import generate_items  # noqa: E402
+from semclip_train.evaluation.synthetic_data import write_benchmark  # noqa: E402
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from semclip_train.errors import SemClipError
-from semclip_train.eval_data import (
+from semclip_train.evaluation.eval_data import (
     SUGARCREPE_SUBSETS,
     convert_ccneg,
     load_ccneg,
@@ -160,7 +160,7 @@ def test_image_folder_never_drops_a_class_silently(tmp_path):
 
 
 def test_triples_with_embedded_images(tmp_path):
-    from semclip_train.synthetic_data import write_benchmark
+    from semclip_train.evaluation.synthetic_data import write_benchmark
 
     paths = write_benchmark(tmp_path, train_count=4, test_count=3, seed=0)
     data = load_triples(paths["test"])

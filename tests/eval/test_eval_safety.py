@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from semclip_train.eval_cli import app  # noqa: E402
+from semclip_train.evaluation.eval_cli import app  # noqa: E402
 
 runner = CliRunner()
 
@@ -31,8 +31,8 @@ def one_line_error(result, message: str) -> str:
 
 
 def save_model(folder: Path, overflow: bool = False) -> Path:
+    from semclip_train.evaluation.synthetic import generate_items
     from semclip_train.random_model import build_random_clip
-    from semclip_train.synthetic import generate_items
 
     texts = [t for item in generate_items(50, 0) for t in (item.caption, item.paraphrase, item.negation)]
     model, processor = build_random_clip(texts, seed=0, vocab_size=200)

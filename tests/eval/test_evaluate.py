@@ -12,10 +12,10 @@ from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from semclip_train.embed import Embedder, best_device  # noqa: E402
 from semclip_train.errors import SemClipError  # noqa: E402
-from semclip_train.eval_data import CCNegSet, load_image_folder, load_sugarcrepe, load_triples  # noqa: E402
-from semclip_train.evaluate import (  # noqa: E402
+from semclip_train.evaluation.embed import Embedder, best_device  # noqa: E402
+from semclip_train.evaluation.eval_data import CCNegSet, load_image_folder, load_sugarcrepe, load_triples  # noqa: E402
+from semclip_train.evaluation.evaluate import (  # noqa: E402
     EvalSpec,
     evaluate_ccneg,
     evaluate_retrieval,
@@ -24,8 +24,8 @@ from semclip_train.evaluate import (  # noqa: E402
     evaluate_zeroshot,
     run_during_training,
 )
-from semclip_train.synthetic import generate_items  # noqa: E402
-from semclip_train.synthetic_data import write_benchmark  # noqa: E402
+from semclip_train.evaluation.synthetic import generate_items  # noqa: E402
+from semclip_train.evaluation.synthetic_data import write_benchmark  # noqa: E402
 
 SCPP_SIZES = {"replace_att": 788, "replace_obj": 1652, "replace_rel": 1406, "swap_att": 666, "swap_obj": 245}
 
@@ -189,7 +189,7 @@ def test_eval_specs_and_devices_fail_with_one_line():
 
 
 def test_plot_writes_a_png_per_model(tiny_clip, bench, tmp_path):
-    from semclip_train.plots import plot_similarities
+    from semclip_train.evaluation.plots import plot_similarities
 
     model, processor = tiny_clip
     result = evaluate_synthetic(Embedder(model, processor, device="cpu"), load_triples(bench["test"]))

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from semclip_train import metrics
 from semclip_train.errors import SemClipError
-from semclip_train.metrics import (
+from semclip_train.evaluation import metrics
+from semclip_train.evaluation.metrics import (
     ccneg_accuracy,
     combined_score,
     negated_prompt_gap,

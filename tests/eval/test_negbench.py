@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from semclip_train.errors import SemClipError  # noqa: E402
-from semclip_train.eval_cli import app  # noqa: E402
-from semclip_train.metrics import multiple_choice, option_cosines  # noqa: E402
-from semclip_train.negbench import evaluate_negbench, load_negbench  # noqa: E402
-from semclip_train.synthetic import generate_items  # noqa: E402
+from semclip_train.evaluation.eval_cli import app  # noqa: E402
+from semclip_train.evaluation.metrics import multiple_choice, option_cosines  # noqa: E402
+from semclip_train.evaluation.negbench import evaluate_negbench, load_negbench  # noqa: E402
+from semclip_train.evaluation.synthetic import generate_items  # noqa: E402
 
 runner = CliRunner()
 HEADER = "correct_answer,caption_0,caption_1,caption_2,caption_3,correct_answer_template,image_path\n"
@@ -263,7 +263,7 @@ def test_command_writes_per_file_and_per_template_rows(model_dir, tmp_path):
 
 
 def test_negbench_during_training(model_dir, tmp_path):
-    from semclip_train.evaluate import run_during_training
+    from semclip_train.evaluation.evaluate import run_during_training
     from semclip_train.model import load_clip
 
     write_png(tmp_path / "coco" / "0.png")

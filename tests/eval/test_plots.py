@@ -9,8 +9,8 @@ import random
 import pytest
 from typer.testing import CliRunner
 
-from semclip_train.evaluate import EvalResult
-from semclip_train.plots import model_label, similarity_figure
+from semclip_train.evaluation.evaluate import EvalResult
+from semclip_train.evaluation.plots import model_label, similarity_figure
 
 pytest.importorskip("matplotlib")
 
@@ -48,7 +48,7 @@ def test_a_run_is_labelled_by_its_name_not_final(tmp_path):
 def test_two_models_side_by_side_in_one_table_json_and_plot(tmp_path, tiny_model_pair):
     from PIL import Image
 
-    from semclip_train.eval_cli import app
+    from semclip_train.evaluation.eval_cli import app
 
     first, second = tiny_model_pair
     result = CliRunner().invoke(app, ["synthetic", "--model", str(first), "--model", str(second), "--count", "20",
@@ -65,8 +65,8 @@ def test_two_models_side_by_side_in_one_table_json_and_plot(tmp_path, tiny_model
 @pytest.fixture()
 def tiny_model_pair(tmp_path):
     """Two random tiny CLIP folders saved as runs/<name>/final, as semclip-train leaves them."""
+    from semclip_train.evaluation.synthetic import generate_items
     from semclip_train.random_model import build_random_clip
-    from semclip_train.synthetic import generate_items
 
     texts = [t for item in generate_items(100, 0) for t in (item.caption, item.paraphrase, item.negation)]
     folders = []

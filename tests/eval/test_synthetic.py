@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from semclip_train.synthetic import BACKGROUND, COLOURS, generate_items
-from semclip_train.synthetic_data import write_benchmark
+from semclip_train.evaluation.synthetic import BACKGROUND, COLOURS, generate_items
+from semclip_train.evaluation.synthetic_data import write_benchmark
 
 RELATIONS = {"above": (1, 0), "below": (-1, 0), "to the left of": (0, 1), "to the right of": (0, -1)}
 KIND = r"(red|green|blue|yellow|purple) (circle|square|triangle)"
@@ -151,7 +151,7 @@ def test_without_absent_clauses_no_appears_only_in_the_negations(tmp_path):
 # --- the splits that tell negation from a dislike of "no" ---------------------------------------
 
 def test_scope_pairs_have_the_same_words_and_opposite_truth():
-    from semclip_train.synthetic import scope_pairs
+    from semclip_train.evaluation.synthetic import scope_pairs
 
     items = list(generate_items(200, 5))
     pairs = scope_pairs([item.scene for item in items], seed=5)
@@ -179,9 +179,9 @@ class NoHater:
 
 
 def test_direction_and_scope_splits_expose_a_model_that_only_dislikes_no(tmp_path):
-    from semclip_train.eval_data import load_triples
-    from semclip_train.evaluate import evaluate_synthetic
-    from semclip_train.synthetic_data import load_scenes
+    from semclip_train.evaluation.eval_data import load_triples
+    from semclip_train.evaluation.evaluate import evaluate_synthetic
+    from semclip_train.evaluation.synthetic_data import load_scenes
 
     test = write_benchmark(tmp_path, test_count=60, seed=4, splits=("test",))["test"]
     row = evaluate_synthetic(NoHater(), load_triples(test), "t", load_scenes(test), seed=4).rows["synthetic"]

@@ -16,9 +16,13 @@ from typer.testing import CliRunner
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from semclip_train.synthetic import BACKGROUND, generate_items, generate_test_items, holds_all, scope_pairs  # noqa: E402
-from semclip_train.synthetic_data import load_scenes, load_world, write_benchmark  # noqa: E402
-from semclip_train.worlds import DEFAULT, PALETTE, SCOPE_AFTER, SCOPE_BEFORE, World, world_from_spec  # noqa: E402
+from semclip_train.evaluation.synthetic import (  # noqa: E402
+    BACKGROUND, generate_items, generate_test_items, holds_all, scope_pairs,
+)
+from semclip_train.evaluation.synthetic_data import load_scenes, load_world, write_benchmark  # noqa: E402
+from semclip_train.evaluation.worlds import (  # noqa: E402
+    DEFAULT, PALETTE, SCOPE_AFTER, SCOPE_BEFORE, World, world_from_spec,
+)
 
 WORLDS = [World.sample(n) for n in (1, 2, 3, 5, 101, 104)]
 NEVER_WRITTEN = {t[1:] for t in SCOPE_AFTER + SCOPE_BEFORE if t.startswith("*")}
@@ -129,7 +133,7 @@ def test_images_draw_every_shape_size_and_texture(tmp_path):
 
 
 def test_semclip_eval_scores_a_model_on_any_world(tmp_path):
-    from semclip_train.eval_cli import app
+    from semclip_train.evaluation.eval_cli import app
     from semclip_train.random_model import build_random_clip
 
     world = World.sample(101)

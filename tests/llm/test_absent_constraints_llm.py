@@ -1,4 +1,4 @@
-"""Absent-object rows right by construction on the real engine (triplegen.absent_constraints).
+"""Absent-object rows right by construction on the real engine (triplegen.checks.absent_constraints).
 
 The tiny random Llama writes random text, so whatever it gets right is the row's schema's doing; the
 real SmolLM2-135M-Instruct with the default `absent` template must have at least half of its rows
@@ -19,7 +19,7 @@ import yaml
 from tests.llm.conftest import engine_options
 from tests.llm.test_generate_e2e import assert_validates
 from triplegen.config import EngineOptions, GenerateConfig
-from triplegen.run import generate
+from triplegen.orchestration.run import generate
 
 pytestmark = pytest.mark.vllm
 

@@ -17,7 +17,7 @@ import yaml
 from tests.llm.conftest import TINY_MODEL_NAME, engine_options
 from tests.llm.test_generate_e2e import assert_validates, ids_once
 from triplegen.config import GenerateConfig, ServerOptions
-from triplegen.run import generate
+from triplegen.orchestration.run import generate
 from triplegen.templates import load_template
 
 pytestmark = pytest.mark.vllm

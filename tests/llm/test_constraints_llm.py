@@ -20,9 +20,9 @@ from tests.llm.conftest import TINY_MODEL_NAME, engine_options
 from tests.llm.test_generate_e2e import assert_validates, ids_once
 from triplegen.backends.base import Request
 from triplegen.config import BackendOptions, GenerateConfig, ServerOptions
-from triplegen.constraints import edit_point, row_schema
+from triplegen.checks.constraints import edit_point, row_schema
 from triplegen.rules.polarity import negation_cues
-from triplegen.run import generate
+from triplegen.orchestration.run import generate
 
 pytestmark = pytest.mark.vllm
 

@@ -19,8 +19,8 @@ from tests.llm.conftest import TINY_MODEL_NAME, engine_options
 from tests.llm.fault_proxy import FaultProxy
 from triplegen.cli import app
 from triplegen.config import EngineOptions, GenerateConfig, RayOptions, ServerOptions
-from triplegen.constraints import SAMPLE_CAPTIONS
-from triplegen.run import generate
+from triplegen.checks.constraints import SAMPLE_CAPTIONS
+from triplegen.orchestration.run import generate
 
 pytestmark = pytest.mark.vllm
 
@@ -112,7 +112,7 @@ def test_a_run_through_injected_faults_completes_with_every_id_once(tiny_server,
 
 
 def test_killed_served_run_resumes_without_repeating_accepted_rows(tiny_server, pinned_template, tmp_path):
-    from triplegen.resume import WorkFolder
+    from triplegen.orchestration.resume import WorkFolder
 
     captions = write_captions(tmp_path / "caps.parquet", 32)
     output = tmp_path / "t.parquet"
@@ -183,7 +183,7 @@ def test_ray_run_with_a_served_model_writes_what_the_local_run_writes(tiny_serve
 
 def test_smollm2_end_to_end_on_real_captions(smollm2_dir, tmp_path):
     """A real 135M instruct model with the defaults: most captions pass, every negation is a guided edit."""
-    from triplegen.constraints import edit_point
+    from triplegen.checks.constraints import edit_point
     from triplegen.rules.polarity import is_negated
 
     config = GenerateConfig(

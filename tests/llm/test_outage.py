@@ -16,7 +16,7 @@ from tests.conftest import require
 from tests.llm.conftest import TINY_MODEL_NAME, ServerProcess, free_port
 from tests.llm.fault_proxy import FaultProxy
 from tests.llm.test_generate_e2e import assert_validates, ids_once, pinned_template, write_captions  # noqa: F401
-from triplegen.resume import WorkFolder
+from triplegen.orchestration.resume import WorkFolder
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from tests.llm.conftest import TINY_MODEL_NAME, engine_options
 from tests.llm.test_generate_e2e import pinned_template, write_captions  # noqa: F401
 from triplegen.config import GenerateConfig, ServerOptions
-from triplegen.run import generate
+from triplegen.orchestration.run import generate
 
 pytestmark = pytest.mark.vllm
 

@@ -17,7 +17,7 @@ from tests.llm.test_generate_e2e import PINNED_TEMPLATE, pinned_template, write_
 from tests.llm.test_outage import (
     ENV, assert_nothing_rejected_for_it, assert_stopped_cleanly, generate_command, wait_for_a_finished_chunk,
 )
-from triplegen.resume import WorkFolder
+from triplegen.orchestration.resume import WorkFolder
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 

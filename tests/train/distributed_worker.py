@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from semclip_train import distributed
-from semclip_train.losses import build_loss
+from semclip_train.training import distributed
+from semclip_train.training.losses import build_loss
 
 GLOBAL_BATCH, IN_DIM, EMBED_DIM = 8, 5, 4
 # (case name, loss name, loss options, whether distractor images are passed)

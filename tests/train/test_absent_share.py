@@ -12,10 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from semclip_train.cli import app
-from semclip_train.data import (
-    GlobalBatchSampler, MixedBatchSampler, absent_per_batch, check_images, read_triples, split_by_image,
+from semclip_train.training.cli import app
+from semclip_train.training.data import (
+    GlobalBatchSampler, MixedBatchSampler, absent_per_batch, check_images, split_by_image,
 )
+from semclip_train.triples import read_triples
 from tests.train.conftest import COLOURS, SHAPES, triple_rows, write_image_folder
 
 
@@ -133,8 +134,8 @@ def test_order_depends_only_on_seed_and_epoch(mixed):
 
 def test_without_a_share_the_sampler_is_the_plain_one(base_config, mixed_file, tiny_clip_dir):
     from semclip_train import TrainConfig
-    from semclip_train.components import build_model
-    from semclip_train.components import build_loader
+    from semclip_train.training.components import build_model
+    from semclip_train.training.components import build_loader
 
     config = TrainConfig(**{**base_config, "triples": mixed_file})
     module, processor = build_model(config, 0, 1)
@@ -181,7 +182,7 @@ def test_a_share_the_data_or_the_batch_cannot_give_is_one_line(tmp_path, triples
 
 
 def test_a_short_run_with_a_quarter_of_absent_rows(tmp_path, mixed_file, tiny_clip_dir):
-    from semclip_train.metrics_log import read_metrics
+    from semclip_train.training.metrics_log import read_metrics
 
     run = tmp_path / "run"
     result = _run(["--triples", mixed_file, "--model-config", tiny_clip_dir, "--output", run, "--absent-share", "0.25",

@@ -7,9 +7,9 @@ import contextlib
 import torch
 
 from semclip_train import TrainConfig, train
-from semclip_train.cache import ImageEmbeddingCache, cache_fingerprint
-from semclip_train.components import build_data, build_loader, build_model
 from semclip_train.model import set_train_mode
+from semclip_train.training.cache import ImageEmbeddingCache, cache_fingerprint
+from semclip_train.training.components import build_data, build_loader, build_model
 
 
 def _loss_and_grads(module, inputs):

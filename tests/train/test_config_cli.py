@@ -8,9 +8,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from semclip_train.cli import app
-from semclip_train.config import TrainConfig, resolve_config
 from semclip_train.errors import SemClipError
+from semclip_train.training.cli import app
+from semclip_train.training.config import TrainConfig, resolve_config
 
 
 def test_flags_override_the_config_file_which_overrides_defaults(tmp_path):
@@ -86,7 +86,7 @@ def test_help_shows_an_example():
 def test_one_epoch_from_the_cli(tmp_path, triples_file, tiny_clip_dir):
     from transformers import CLIPModel
 
-    from semclip_train.metrics_log import read_metrics
+    from semclip_train.training.metrics_log import read_metrics
 
     run = tmp_path / "run"
     config = tmp_path / "train.yaml"
@@ -123,7 +123,7 @@ def test_existing_run_is_not_overwritten_by_other_settings(tmp_path, triples_fil
 
 
 def test_paraphrase_positives_reach_the_loss_from_the_flag_and_the_config_file(tmp_path, triples_file, tiny_clip_dir):
-    from semclip_train.components import build_model
+    from semclip_train.training.components import build_model
 
     base = ["--triples", triples_file, "--model-config", tiny_clip_dir, "--batch-size", "4", "--workers", "0",
             "--max-steps", "1", "-q"]

@@ -6,8 +6,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from semclip_train.data import GlobalBatchSampler, check_images, read_triples, split_by_image
 from semclip_train.errors import SemClipError
+from semclip_train.training.data import GlobalBatchSampler, check_images, split_by_image
+from semclip_train.triples import read_triples
 
 
 def test_split_is_by_image_and_reproducible(triples_file):

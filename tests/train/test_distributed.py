@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from semclip_train import distributed
 from semclip_train.errors import SemClipError
+from semclip_train.training import distributed
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from semclip_train.cli import app as train_app
+from semclip_train.training.cli import app as train_app
 from tests.train.conftest import draw
 from tests.train.test_reliability import one_line_error, train_args
 

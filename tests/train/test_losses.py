@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from semclip_train.errors import SemClipError
-from semclip_train.losses import (
+from semclip_train.training.losses import (
     LOSS_NAMES,
     ClipLoss,
     ConClipLoss,

@@ -16,8 +16,8 @@ import torch
 from safetensors.torch import load_file
 
 from semclip_train import TrainConfig, train
-from semclip_train.config import resolve_config
-from semclip_train.metrics_log import read_metrics
+from semclip_train.training.config import resolve_config
+from semclip_train.training.metrics_log import read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -17,8 +17,8 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from semclip_train.cli import app as train_app
-from semclip_train.eval_cli import app as eval_app
+from semclip_train.evaluation.eval_cli import app as eval_app
+from semclip_train.training.cli import app as train_app
 from tests.conftest import lock_held_elsewhere
 from tests.train.conftest import draw
 
@@ -77,7 +77,8 @@ def test_evaluation_refuses_a_model_with_non_finite_weights(tiny_clip_dir, tmp_p
 
 def _images(root: Path, pictures: list[str]) -> list:
     """Write `pictures` ("red" or "red square") as root/0.png, 1.png, ... and return their checked refs."""
-    from semclip_train.data import Triples, check_images, image_ref
+    from semclip_train.training.data import check_images
+    from semclip_train.triples import Triples, image_ref
 
     root.mkdir(parents=True, exist_ok=True)
     for n, picture in enumerate(pictures):
@@ -90,8 +91,8 @@ def _images(root: Path, pictures: list[str]) -> list:
 
 
 def test_the_training_image_cache_never_serves_another_roots_or_a_replaced_files_embedding(tiny_clip_dir, tmp_path):
-    from semclip_train.cache import ImageEmbeddingCache, cache_fingerprint
     from semclip_train.model import clip_config_from, load_processor, random_clip
+    from semclip_train.training.cache import ImageEmbeddingCache, cache_fingerprint
 
     clip, processor = random_clip(clip_config_from(tiny_clip_dir)), load_processor(tiny_clip_dir)
     fingerprint = cache_fingerprint(clip, processor, "fp32")
@@ -111,7 +112,7 @@ def test_the_training_image_cache_never_serves_another_roots_or_a_replaced_files
 
 
 def test_the_evaluation_cache_never_serves_a_replaced_files_embedding(tiny_clip_dir, tmp_path):
-    from semclip_train.embed import Embedder
+    from semclip_train.evaluation.embed import Embedder
     from semclip_train.model import clip_config_from, load_processor, random_clip
 
     clip, processor = random_clip(clip_config_from(tiny_clip_dir)), load_processor(tiny_clip_dir)
@@ -130,7 +131,7 @@ def test_the_evaluation_cache_never_serves_a_replaced_files_embedding(tiny_clip_
 # 5. One run per output folder; a killed run does not leave it locked.
 
 def test_a_second_training_run_on_the_same_folder_is_refused_and_a_killed_one_leaves_no_lock(base_config):
-    from semclip_train.trainer import LOCK_NAME
+    from semclip_train.training.trainer import LOCK_NAME
 
     run_dir = base_config["output"]
     with lock_held_elsewhere(run_dir / LOCK_NAME) as pid:
@@ -224,8 +225,8 @@ def test_run_folders_get_the_umask_permissions_and_a_killed_runs_temporaries_go_
 
 
 def test_config_file_keys_may_be_spelled_as_the_flags(base_config, tmp_path):
-    from semclip_train.config import resolve_config
     from semclip_train.errors import SemClipError
+    from semclip_train.training.config import resolve_config
 
     file = tmp_path / "train.yaml"
     file.write_text(f"triples: {base_config['triples']}\nmodel-config: {base_config['clip_config']}\n"

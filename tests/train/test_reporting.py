@@ -120,7 +120,7 @@ def test_the_final_model_has_a_model_card(base_config):
 def test_report_to_on_the_command_line(base_config, tmp_path):
     from typer.testing import CliRunner
 
-    from semclip_train.cli import app
+    from semclip_train.training.cli import app
 
     args = ["--triples", str(base_config["triples"]), "--model-config", str(base_config["clip_config"]),
             "--output", str(tmp_path / "cli-run"), "--batch-size", "4", "--max-steps", "2", "--workers", "0",

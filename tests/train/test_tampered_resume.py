@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
-from semclip_train.cli import app as train_app
+from semclip_train.training.cli import app as train_app
 from tests.train.test_reliability import one_line_error, train_args
 
 runner = CliRunner()

@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from semclip_train import TrainConfig, train
-from semclip_train.components import build_model, param_groups
-from semclip_train.trainer import clamp_logit_scale, lr_at
+from semclip_train.training.components import build_model, param_groups
+from semclip_train.training.trainer import clamp_logit_scale, lr_at
 
 
 def _weights(folder) -> dict[str, torch.Tensor]:
@@ -139,7 +139,7 @@ def test_embedded_image_bytes_train(base_config, embedded_triples_file):
 
 def test_unreadable_images_are_skipped_counted_and_logged(base_config, triples_file):
     from semclip_train.errors import SemClipError
-    from semclip_train.metrics_log import read_metrics
+    from semclip_train.training.metrics_log import read_metrics
 
     (triples_file.parent / "img" / "yellow_square.png").write_bytes(b"garbage")
     result = train(TrainConfig(**{**base_config, "max_steps": 1}))
@@ -152,7 +152,7 @@ def test_unreadable_images_are_skipped_counted_and_logged(base_config, triples_f
 
 
 def test_training_without_negated_captions_says_what_the_model_cannot_learn(base_config, capsys):
-    from semclip_train.metrics_log import read_metrics
+    from semclip_train.training.metrics_log import read_metrics
 
     result = train(TrainConfig(**{**base_config, "max_steps": 1, "quiet": False}))
     data = next(r for r in read_metrics(result.run_dir) if r.get("event") == "data")
@@ -190,7 +190,7 @@ def test_learnable_projection_trains_and_is_checkpointed(base_config):
 
 
 def test_evaluation_during_training_is_logged(base_config, triples_file):
-    from semclip_train.metrics_log import read_metrics
+    from semclip_train.training.metrics_log import read_metrics
 
     result = train(TrainConfig(**{**base_config, "max_steps": 2, "eval_every": 2,
                                   "eval": [f"retrieval:{triples_file}"]}))

@@ -22,17 +22,17 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from triplegen.checks import check_absent_triple
+from triplegen.checks.lexical import check_absent_triple
 from triplegen.cli import app
 from triplegen.config import GenerateConfig
 from triplegen.errors import TripleGenError
 from triplegen.objects import ObjectVocabulary, parse_labels
-from triplegen.parquet_files import read_run_metadata
+from triplegen.io.parquet_files import read_run_metadata
 from triplegen.rules.absent import AbsentSpec, absent_row, plan_absent
 from triplegen.rules.denials import PAIR_WORDINGS, WORDINGS, caption_form, indefinite, swap_site, wordings_for
 from triplegen.rules.object_names import ObjectLexicon
 from triplegen.rules.scope import read_objects
-from triplegen.run import generate
+from triplegen.orchestration.run import generate
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -389,7 +389,7 @@ def test_bad_absent_object_inputs_are_one_line_errors(tmp_path, setup, args, mes
 
 def test_synthetic_benchmark_file_never_denies_a_listed_object(tmp_path):
     """The whole training file of the synthetic negation benchmark, through the rules."""
-    from semclip_train.synthetic_data import write_benchmark
+    from semclip_train.evaluation.synthetic_data import write_benchmark
 
     captions = write_benchmark(tmp_path, train_count=20_000, seed=100, splits=("captions",))["captions"]
     output = generate(GenerateConfig(input=captions, output=tmp_path / "t.parquet", absent_objects=1,

@@ -16,11 +16,11 @@ import pytest
 
 from tests.conftest import require
 from triplegen.rules.absent import AbsentSpec, absent_row
-from triplegen.absent_constraints import (
+from triplegen.checks.absent_constraints import (
     SAMPLE_SCHEMA, absent_patterns, absent_row_schema, matches, sample_absent_schema,
 )
-from triplegen.checks import check_absent_triple
-from triplegen.constraints import choose_constraint
+from triplegen.checks.lexical import check_absent_triple
+from triplegen.checks.constraints import choose_constraint
 from triplegen.rules.denials import caption_form, swap_site, wordings_for
 from triplegen.rules.lexicon import split_ending
 from triplegen.rules.object_names import ObjectLexicon
@@ -88,7 +88,7 @@ def test_the_patterns_admit_the_rules_writers_own_row(caption, spec):
 @pytest.mark.parametrize(("caption", "spec"), ROWS[:12])
 def test_whatever_the_patterns_admit_passes_the_checks(caption, spec):
     """Every caption wording with every negation wording and every paraphrase the pattern allows."""
-    from triplegen.absent_constraints import _wordings
+    from triplegen.checks.absent_constraints import _wordings
 
     own, others = _wordings(caption, spec)
     rows = {style: absent_row(caption, replace(spec, style=style)) for style in own + others}

@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 
 from tests.triplegen.test_pipeline import _captions
 from triplegen.backends.base import BackendStats, Completion
-from triplegen.blind import BlindScorer, preference_share
+from triplegen.checks.blind import BlindScorer, preference_share
 from triplegen.cli import app
 from triplegen.config import GenerateConfig
 from triplegen.errors import BackendUnavailable, TripleGenError
-from triplegen.run import generate
+from triplegen.orchestration.run import generate
 
 runner = CliRunner()
 HORSE, DOGS, KITCHEN = "A man riding a horse on a beach.", "Two dogs play in the snow.", "A kitchen with a table in it."

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from triplegen.checks import REASONS, CheckConfig, check_caption, check_triple
+from triplegen.checks.lexical import REASONS, CheckConfig, check_caption, check_triple
 
 CAPTION = "A man riding a horse on a beach."
 
@@ -138,7 +138,7 @@ def test_a_cut_off_paraphrase_is_unfinished(paraphrase):
                                   "A trash can.", 'A sign reads "OPEN".',
                                   "The lights are on, but a clock tower is."])
 def test_finished_sentences_that_end_on_a_small_word_pass(text):
-    from triplegen.checks import unfinished
+    from triplegen.checks.lexical import unfinished
 
     assert not unfinished(text)
 
@@ -160,7 +160,7 @@ def test_padding_with_a_repeated_phrase_fails_and_the_captions_own_repeats_do_no
 @pytest.mark.parametrize("negation", ["A crate on top of a car is not a crate.", "A baseball player isn't a baseball player.",
                                       "Two giraffes are not the giraffes."])
 def test_a_negation_that_denies_what_it_named_is_a_tautology(negation):
-    from triplegen.checks import tautology
+    from triplegen.checks.lexical import tautology
 
     assert tautology(negation)
 
@@ -173,7 +173,7 @@ def test_the_tautology_check_rejects_a_row():
 @pytest.mark.parametrize("negation", ["A dog is not a cat.", "A room that is not very clean.",
                                       "The bike is not on a skate park."])
 def test_other_is_not_sentences_are_not_tautologies(negation):
-    from triplegen.checks import tautology
+    from triplegen.checks.lexical import tautology
 
     assert not tautology(negation)
 

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-import triplegen.run
+import triplegen.orchestration.run
 from triplegen.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,7 +84,7 @@ def test_flags_map_onto_the_config(tmp_path, monkeypatch):
         seen["config"] = config
         raise SystemExit(0)
 
-    monkeypatch.setattr(triplegen.run, "generate", capture)
+    monkeypatch.setattr(triplegen.orchestration.run, "generate", capture)
     runner.invoke(app, [
         "generate", "in.csv", "-o", "o.parquet", "--model", "m", "--base-url", "http://a/v1", "--base-url",
         "http://b/v1", "--concurrency", "8", "--tensor-parallel-size", "2", "--data-parallel-size", "4",
@@ -131,9 +131,9 @@ def test_import_is_light_and_the_library_entry_points_are_functions():
     code = (
         "import sys, triplegen\n"
         "assert 'pyarrow' not in sys.modules and 'torch' not in sys.modules\n"
-        "import triplegen.validation, triplegen.run\n"
+        "import triplegen.checks.validation, triplegen.orchestration.run\n"
         "assert callable(triplegen.generate) and callable(triplegen.validate)\n"
-        "assert triplegen.validate is triplegen.validation.validate\n"
+        "assert triplegen.validate is triplegen.checks.validation.validate\n"
         "assert 'torch' not in sys.modules and 'vllm' not in sys.modules\n"
     )
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}

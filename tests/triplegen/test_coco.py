@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from triplegen.cli import app
-from triplegen.coco import coco_captions, coco_schema
-from triplegen.readers import CaptionSource
+from triplegen.io.coco import coco_captions, coco_schema
+from triplegen.io.readers import CaptionSource
 
 runner = CliRunner()
 

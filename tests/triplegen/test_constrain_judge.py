@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from tests.triplegen.test_pipeline import ScriptedBackend, _captions, _config
 from triplegen.cli import app
 from triplegen.errors import TripleGenError
-from triplegen.run import generate
+from triplegen.orchestration.run import generate
 
 ROWS = [{"id": "a", "caption": "A man riding a horse on a beach."},
         {"id": "b", "caption": "A kitchen with no people in it."},

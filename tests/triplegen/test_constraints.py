@@ -13,8 +13,8 @@ import re
 import pytest
 
 from tests.conftest import require
-from triplegen.checks import check_triple
-from triplegen.constraints import (
+from triplegen.checks.lexical import check_triple
+from triplegen.checks.constraints import (
     SAMPLE_CAPTIONS, cue_text, edit_point, guided_negation, no_cue_text, row_schema,
 )
 from triplegen.rules.polarity import flips_polarity

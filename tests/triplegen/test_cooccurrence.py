@@ -15,14 +15,14 @@ import pytest
 from typer.testing import CliRunner
 
 from triplegen.cli import app
-from triplegen.coco import coco_cooccurrence
+from triplegen.io.coco import coco_cooccurrence
 from triplegen.config import GenerateConfig
 from triplegen.cooccurrence import Cooccurrence, read_cooccurrence, write_cooccurrence
 from triplegen.errors import TripleGenError
 from triplegen.objects import MIN_FIT, ObjectVocabulary
-from triplegen.resume import WorkFolder
+from triplegen.orchestration.resume import WorkFolder
 from triplegen.rules.absent import plan_absent
-from triplegen.run import generate
+from triplegen.orchestration.run import generate
 
 runner = CliRunner()
 

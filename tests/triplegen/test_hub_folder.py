@@ -175,7 +175,7 @@ class _InterruptedRules:
 
 def test_a_dataset_folder_run_resumes_after_an_interruption(tmp_path):
     from triplegen.config import GenerateConfig
-    from triplegen.run import generate
+    from triplegen.orchestration.run import generate
 
     config = GenerateConfig(input=EXAMPLE, output=tmp_path / "ds", chunk_size=50, quiet=True)
     with pytest.raises(KeyboardInterrupt):
@@ -192,7 +192,7 @@ def test_off_a_terminal_generate_prints_plain_progress_lines(tmp_path, monkeypat
     from rich.console import Console
 
     from triplegen.config import GenerateConfig
-    from triplegen.run import generate
+    from triplegen.orchestration.run import generate
 
     monkeypatch.setenv("SEMCLIP_PROGRESS_INTERVAL", "0.1")
     log = io.StringIO()  # a file, as stderr is under Slurm or nohup

@@ -63,7 +63,7 @@ def test_generate_refuses_a_lock_that_links_to_its_input(source, tmp_path):
 
 def test_semclip_train_refuses_a_lock_that_links_to_an_input(source, tmp_path):
     pytest.importorskip("torch", reason="semclip-train needs the train extra")
-    from semclip_train.cli import app as train_app
+    from semclip_train.training.cli import app as train_app
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

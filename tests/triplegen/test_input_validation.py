@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from triplegen import idcheck
+from triplegen.io import idcheck
 from triplegen.cli import app
-from triplegen.idcheck import DuplicateIds
+from triplegen.io.idcheck import DuplicateIds
 from triplegen.objects import MAX_LABELS
 
 runner = CliRunner()

@@ -9,8 +9,8 @@ from importlib.resources import files
 import pytest
 import yaml
 
-from triplegen.checks import REASONS
-from triplegen.parsing import parse_output
+from triplegen.checks.lexical import REASONS
+from triplegen.checks.parsing import parse_output
 from triplegen.prompts import load_template
 
 TEMPLATE = load_template("default")

@@ -12,10 +12,10 @@ import pytest
 
 from triplegen.backends.base import BackendStats, Completion
 from triplegen.config import GenerateConfig
-from triplegen.pipeline import row_seed, shard_of
-from triplegen.run import generate
-from triplegen.schema import METADATA_KEY
-from triplegen.validation import validate
+from triplegen.orchestration.pipeline import row_seed, shard_of
+from triplegen.orchestration.run import generate
+from triplegen.io.schema import METADATA_KEY
+from triplegen.checks.validation import validate
 
 GOOD = {"paraphrase": "On the beach, a dog is running.", "negation": "A dog does not run on the beach."}
 CAPTION = "A dog runs on the beach."

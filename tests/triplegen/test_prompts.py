@@ -10,9 +10,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from triplegen.checks import check_triple
+from triplegen.checks.lexical import check_triple
 from triplegen.errors import TripleGenError
-from triplegen.parsing import parse_output
+from triplegen.checks.parsing import parse_output
 from triplegen.prompts import PromptTemplate, check_templates, list_templates, load_template
 from triplegen.rules.polarity import is_negated
 
@@ -63,7 +63,7 @@ def test_default_template_describes_itself():
 @pytest.mark.parametrize("template", [t for t in list_templates() if t.task == "triple"], ids=lambda t: t.name)
 def test_packaged_examples_pass_the_checks(template):
     # the default has two (more cost tokens and, with SmolLM2, acceptance: docs/benchmarks.md); the
-    # polarity of a negated caption's answer is built into its schema (triplegen.constraints)
+    # polarity of a negated caption's answer is built into its schema (triplegen.checks.constraints)
     assert 2 <= len(template.examples) <= 8
     for example in template.examples:
         assert check_triple(example.caption, example.paraphrase, example.negation) == []

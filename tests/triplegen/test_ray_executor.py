@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 from tests.conftest import require
 from triplegen.cli import app
 from triplegen.config import GenerateConfig, RayOptions
-from triplegen.resume import WorkFolder
-from triplegen.run import generate
-from triplegen.schema import METADATA_KEY
+from triplegen.orchestration.resume import WorkFolder
+from triplegen.orchestration.run import generate
+from triplegen.io.schema import METADATA_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 20_000
@@ -256,14 +256,14 @@ def test_without_ray_installed_the_error_names_the_extra(tmp_path):
     ({"model": "m", "ray": {"workers": 64}}, {"CPU": 4.0}, (1.0, 1.0, 64)),
 ])
 def test_workers_fill_the_cluster_by_default(settings, cluster, shape):
-    from triplegen.executors.ray_pool import worker_shape
+    from triplegen.orchestration.executors.ray_pool import worker_shape
 
     config = GenerateConfig(input="c.parquet", output="t.parquet", executor="ray", **settings)
     assert worker_shape(config, cluster) == shape
 
 
 def test_each_worker_gets_its_share_of_the_concurrency():
-    from triplegen.executors.ray_pool import worker_config
+    from triplegen.orchestration.executors.ray_pool import worker_config
 
     config = GenerateConfig(input="c.parquet", output="t.parquet", executor="ray",
                             server={"base_urls": ["http://h:8000/v1"], "concurrency": 100})

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from triplegen.errors import TripleGenError
-from triplegen.readers import CaptionSource, Columns, stable_id
+from triplegen.io.readers import CaptionSource, Columns, stable_id
 
 ROWS = [
     {"id": "a", "image": "img/1.jpg", "caption": "A dog runs on the beach.", "source": "x"},

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from tests.conftest import lock_held_elsewhere
 from triplegen.cli import app
 from triplegen.config import GenerateConfig
-from triplegen.resume import WorkFolder
-from triplegen.run import generate
+from triplegen.orchestration.resume import WorkFolder
+from triplegen.orchestration.run import generate
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "captions.parquet"
@@ -84,7 +84,7 @@ def test_outputs_that_are_folders_or_under_a_file_are_one_line(tmp_path):
     output, result = run(tmp_path)
     folder = tmp_path / "folder"
     folder.mkdir()
-    as_file = tmp_path / "d.parquet"  # -o FOLDER is a dataset folder (triplegen.layout); a .parquet name is a file
+    as_file = tmp_path / "d.parquet"  # -o FOLDER is a dataset folder (triplegen.io.layout); a .parquet name is a file
     as_file.mkdir()
     one_line_error(invoke("generate", EXAMPLE, "-o", as_file, "-q"), "is a folder")
     one_line_error(invoke("generate", EXAMPLE, "-o", tmp_path / "x.parquet", "--rejects", folder, "-q"), "is a folder")
@@ -118,7 +118,7 @@ def test_resume_refuses_an_input_changed_in_place_with_the_same_size_and_mtime(t
 
 def interrupt_after_chunks(config: GenerateConfig, chunks: int) -> None:
     """Run until `chunks` chunks are finished, then stop as Ctrl-C would."""
-    from triplegen import progress
+    from triplegen.orchestration import progress
 
     original = progress.RunProgress.advance
     seen = []

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 
 from triplegen.backends.rules import RulesBackend
 from triplegen.config import GenerateConfig
-from triplegen.run import generate
+from triplegen.orchestration.run import generate
 from triplegen.templates import load_template
 
 CAPTIONS = ["A dog runs on the beach.", "Within a bathroom with a sink in the foreground.", "", "A man rides a horse.",

@@ -74,7 +74,7 @@ def test_a_run_killed_while_deleting_its_work_folder_is_complete_on_the_rerun(tm
     """kill -9 during the clean-up after the final files were written (as a Ray driver killed near the end)."""
     import semclip_core.files
     from triplegen.config import GenerateConfig
-    from triplegen.run import generate
+    from triplegen.orchestration.run import generate
 
     config = GenerateConfig(input=EXAMPLE, output=tmp_path / "out", chunk_size=50, quiet=True)
     real_rmtree = shutil.rmtree

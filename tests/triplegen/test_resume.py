@@ -7,8 +7,8 @@ import re
 import pytest
 
 from triplegen.errors import TripleGenError
-from triplegen.records import ChunkSummary
-from triplegen.resume import WorkFolder
+from triplegen.orchestration.records import ChunkSummary
+from triplegen.orchestration.resume import WorkFolder
 
 FINGERPRINT = {"prompt_hash": "abc", "model": "rules", "backend": "rules", "seed": 0, "input": {"files": []}}
 
@@ -127,7 +127,7 @@ def test_a_run_killed_with_sigkill_resumes_to_every_id_exactly_once(tmp_path):
 
 def test_a_kill_after_the_final_files_were_written_still_finishes(tmp_path, monkeypatch):
     from triplegen.config import GenerateConfig
-    from triplegen.run import generate
+    from triplegen.orchestration.run import generate
 
     input = _big_input(tmp_path / "caps.parquet", 600)
     config = GenerateConfig(input=input, output=tmp_path / "t.parquet", chunk_size=100, quiet=True)
@@ -147,7 +147,7 @@ def test_a_kill_after_the_final_files_were_written_still_finishes(tmp_path, monk
 
 def test_a_rerun_with_another_prompt_is_refused(tmp_path, monkeypatch):
     from triplegen.config import GenerateConfig
-    from triplegen.run import generate
+    from triplegen.orchestration.run import generate
 
     input = _big_input(tmp_path / "caps.parquet", 300)
     config = GenerateConfig(input=input, output=tmp_path / "t.parquet", chunk_size=100, quiet=True)
@@ -193,7 +193,7 @@ def _edit_in_place(path: Path, old: str, new: str, after: int) -> None:
 
 def test_unfinished_rows_edited_in_place_are_refused_or_redone_as_a_fresh_run_would(tmp_path):
     from triplegen.config import GenerateConfig
-    from triplegen.run import generate
+    from triplegen.orchestration.run import generate
 
     source = _objects_input(tmp_path / "caps.jsonl")
 

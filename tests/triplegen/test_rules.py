@@ -9,7 +9,7 @@ import pytest
 
 from triplegen.backends.base import Backend, Request
 from triplegen.backends.rules import RulesBackend
-from triplegen.checks import check_triple
+from triplegen.checks.lexical import check_triple
 from triplegen.rules.negation import negate
 from triplegen.rules.paraphrase import paraphrase
 from triplegen.rules.polarity import flips_polarity, keeps_polarity
@@ -264,7 +264,7 @@ OPEN_VERBS = [
 
 @pytest.mark.parametrize("caption, expected_paraphrase, expected_negation", OPEN_VERBS)
 def test_verbs_outside_the_list_are_paraphrased_grammatically(caption, expected_paraphrase, expected_negation):
-    from triplegen.checks import check_triple
+    from triplegen.checks.lexical import check_triple
     from triplegen.rules.dangling_verb import dangling_verb
 
     assert paraphrase(caption) == expected_paraphrase
@@ -276,7 +276,7 @@ def test_verbs_outside_the_list_are_paraphrased_grammatically(caption, expected_
     "There is a chef garnishes a plate of pasta.", "On a bench, there is a lady knits a scarf.",
     "There are two men unload a truck.", "There is a man is riding a bike."])
 def test_the_grammar_check_rejects_an_existential_that_runs_into_a_verb(text):
-    from triplegen.checks import check_triple
+    from triplegen.checks.lexical import check_triple
 
     assert "paraphrase_ungrammatical" in check_triple("A man rides a horse.", text, "A man does not ride a horse.")
     assert check_triple(text, text.replace("There", "Here"), "No chef.")[0] != "paraphrase_ungrammatical"

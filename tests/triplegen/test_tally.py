@@ -1,10 +1,10 @@
-"""The run's counters, declared once (`triplegen.records.Tally`): summed the same way for a run, a merge
+"""The run's counters, declared once (`triplegen.orchestration.records.Tally`): summed the same way for a run, a merge
 and a retry, and stored in the layout every output written so far has."""
 
 from __future__ import annotations
 
-from triplegen.merge import combine_runs
-from triplegen.records import BlindCounts, ChunkSummary, RunMetadata, Tally
+from triplegen.orchestration.merge import combine_runs
+from triplegen.orchestration.records import BlindCounts, ChunkSummary, RunMetadata, Tally
 
 STORED = {
     "triplegen_version": "0.1", "config": {"shard": {"index": 0, "count": 2}}, "backend": "rules", "model": "rules",

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from triplegen.cli import app
 from triplegen.errors import TripleGenError
-from triplegen.validation import validate
+from triplegen.checks.validation import validate
 
 GOOD = [
     {"id": "1", "caption": "A dog runs on the beach.", "paraphrase": "On the beach, a dog is running.",

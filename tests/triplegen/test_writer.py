@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from semclip_core.files import write_text_atomic
-from triplegen.schema import METADATA_KEY
-from triplegen.writer import ParquetSink
+from triplegen.io.schema import METADATA_KEY
+from triplegen.io.writer import ParquetSink
 
 SCHEMA = pa.schema([pa.field("id", pa.string(), nullable=False), pa.field("n", pa.int32())])
 

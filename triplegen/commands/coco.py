@@ -41,7 +41,7 @@ def coco(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
 ) -> None:
     """Make a captions Parquet (id, image, caption, objects, image_id) from COCO annotation files."""
-    from triplegen.coco import write_coco_captions
+    from triplegen.io.coco import write_coco_captions
 
     summary = write_coco_captions(captions_json, output, instances_json, image_prefix, overwrite=overwrite,
                                   cooccurrence=cooccurrence)

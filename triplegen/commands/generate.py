@@ -1,4 +1,4 @@
-"""`triplegen generate`: a thin layer that builds a GenerateConfig and calls `triplegen.run.generate`."""
+"""`triplegen generate`: a thin layer that builds a GenerateConfig and calls `triplegen.orchestration.run.generate`."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def generate(
     chunk_tries: Annotated[int | None, _ray("chunk_tries")] = None,
 ) -> None:
     """Turn captions into (caption, paraphrase, negation) triples, checked, in a Parquet file."""
-    from triplegen.run import generate as run_generate
+    from triplegen.orchestration.run import generate as run_generate
 
     config = build_generate_config(given(ctx))
     try:

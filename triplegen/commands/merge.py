@@ -34,7 +34,7 @@ def merge(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing merged output.")] = False,
 ) -> None:
     """Join shard outputs; refuse doubled ids, and missing ones when --input is given."""
-    from triplegen.merge import merge_shards
+    from triplegen.orchestration.merge import merge_shards
 
     summary = merge_shards(parts, output, rejects=rejects, input=input, overwrite=overwrite)
     for note in summary.notes:

@@ -48,9 +48,9 @@ def validate(
                                             "file.")] = False,
 ) -> None:
     """Check triples files: schema, the quality checks on every row, duplicate ids."""
-    from triplegen.validation import describe, validate as run_validate
+    from triplegen.checks.validation import describe, validate as run_validate
 
-    from triplegen.checks import CheckConfig
+    from triplegen.checks.lexical import CheckConfig
     from triplegen.rules.object_names import ObjectLexicon
 
     checks = CheckConfig(lexicon=ObjectLexicon.load(object_synonyms)) if object_synonyms else CheckConfig()
@@ -115,7 +115,7 @@ class _Staged(dict):
 
 @contextlib.contextmanager
 def _staged(targets: dict[str, Path | None], files: list[Path], overwrite: bool):
-    from triplegen.layout import resolve_triples
+    from triplegen.io.layout import resolve_triples
 
     # refused before anything (validate checks them too, but on the staged names)
     for flag, target in targets.items():

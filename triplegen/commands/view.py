@@ -38,7 +38,7 @@ def view(
                                             "never is).")] = False,
 ) -> None:
     """Write one HTML page with the triples and the rejects, their changed words highlighted."""
-    from triplegen.viewer import write_view
+    from triplegen.io.viewer import write_view
 
     summary = write_view(path, output, rejects, overwrite)
     where = f" and {summary.rejected:,} rejects" if summary.rejects else " (no rejects file found)"

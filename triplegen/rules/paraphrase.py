@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from importlib import resources
 
-from triplegen.checks import normalise
+from triplegen.checks.lexical import normalise
 from triplegen.rules.clause import coordinated_verb, find_predicate, subject_is_plural
 from triplegen.rules.dangling_verb import dangling_verb
 from triplegen.rules.lexicon import (

@@ -35,22 +35,37 @@ from triplegen.rules.lexicon import (
 
 Kind = Literal["contracted", "auxiliary", "perfect", "have", "present_s", "present_base", "participle"]
 
+# The function words a candidate predicate's neighbours are read with (be forms, modals, verb particles,
+# object pronouns): closed classes; without a tagger only such lists say what may follow a verb.
 _BE = frozenset("is are was were am".split())
 _MODALS_NEEDING_VERB = frozenset("can will may must might could would should does do did".split())
 PARTICLES = frozenset("up down out off away together around back over along about".split())
 OBJECT_WORDS = frozenset("it them him her his their its one something someone".split())
+# Plural nouns without an -s. lemminflect knows most ("men", "geese") but takes "sheep", "fish", "deer"
+# for their singular lemma; here they count as plural unless a singular determiner says otherwise.
 IRREGULAR_PLURALS = frozenset("people men women children sheep cattle geese mice feet teeth police fish deer".split())
-# Same form in both numbers: "a sheep" is one, "two sheep" are several.
+# Same form in both numbers: "a sheep" is one, "two sheep" are several (lemminflect's first plural
+# of "fish" and "bison" is "fishes", "bisons": the zero plural is the reading captions mean).
 INVARIANT_NOUNS = frozenset("sheep fish deer moose bison buffalo aircraft series species".split())
+# Posture and appearance verbs a participle or adjective can follow ("sits parked", "looks tired"): a use of
+# the verb, not a form, so no dictionary marks it.
 _LINKING = frozenset("sit stand look seem appear lie lay rest remain stay sleep wait".split())
+# Words after which an -ing/-ed word is an adjective ("red and white striped", "freshly baked"): a reading
+# of captions no library makes.
 _NOT_BEFORE_PARTICIPLE = frozenset("and or very well freshly newly brightly partially half".split())
+# Finite verbs of a singular subject, and the words that open another clause: closed classes that bound
+# the search for a main verb after a participle phrase.
 _SINGULAR_FINITE = frozenset("is was has can will could would does".split())
 _CLAUSE_BREAKS = frozenset("while as where when what that which who whose because so if".split())
-# -s forms that are at least as often plural nouns after another noun: "street lights", "bus stops".
+# -s forms that are at least as often plural nouns after another noun: "street lights", "bus stops";
+# lemminflect knows both readings, so which one captions mean is chosen here.
 _NOUN_LIKE_VERBS = frozenset(
     "lights stands lines waves stops tops blocks covers frames points races plays shows rides leaves".split()
 )
+# Quantifiers that start with "a" yet make the subject plural ("a couple of men"): a closed class.
 _PLURAL_PHRASES = [["a", "couple"], ["a", "few"], ["a", "lot"], ["a", "number"], ["a", "pair"]]
+# Colour words an -ed adjective follows ("a white tiled floor", "dark colored"); wider than
+# opposites.COLOURS, which holds only colours that exclude each other.
 _COLOURS = frozenset(
     "red white black blue green yellow brown orange pink purple gray grey silver gold tan dark light".split()
 )

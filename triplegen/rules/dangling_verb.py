@@ -10,6 +10,8 @@ from triplegen.rules.lexicon import (
     CONJUNCTIONS, DETERMINERS, PREPOSITIONS, THIRD_PERSON, VERB_BASES, is_participle, open_verb_base, tokenize,
 )
 
+# Closed classes: the be forms of "there is/are" by number, the finite auxiliaries that make a second
+# main verb, and words that end the noun phrase otherwise ("without", "who").
 _SINGULAR_BE = frozenset("is was".split())
 _PLURAL_BE = frozenset("are were".split())
 _FINITE_AUX = frozenset("is are was were has does can will".split())

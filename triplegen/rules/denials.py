@@ -38,10 +38,13 @@ from triplegen.rules.scope import denied_spans
 FORMS = ("phrase", "sentence", "negated")
 # Captions that get no absent-object row, with the reason counted for them.
 SKIPS = ("question", "imperative", "unparsed")
+# How questions and instructions ("Look at ...") open, which no wording fits: a closed class, and the
+# imperatives captions use (telling an imperative otherwise needs a parser).
 _QUESTION_WORDS = frozenset("why what how who whom whose where when which is are was were do does did can could "
                             "would should will shall may might".split())
 _IMPERATIVES = frozenset("look check enjoy take come see watch get let make try meet behold imagine note notice find "
                          "say please don't do have put give keep".split())
+# Openings that already name the picture: "in this picture of a photo of ..." would say it twice.
 _PICTURE_OPENINGS = re.compile(r"^(?:(?:a|an|the|this|some)\s+)?(?:close[\s-]?up|view|picture|photo|photograph|image"
                                r"|shot|snapshot|scene|pic|black and white|overhead|aerial)\b", re.IGNORECASE)
 
@@ -94,8 +97,11 @@ class Wording:
 
 
 _BOTH = frozenset({"phrase", "sentence"})
+# Words that show a finite verb or a clause, which the "noun phrase" and "list" wordings must not hang on
+# (`Wording.fits`): closed classes.
 _FINITE = AUXILIARIES | frozenset(THIRD_PERSON) | frozenset("has have had am 's".split())
 _RELATIVE = frozenset("that which who whose where while when as".split())
+# The wordings are a design choice of the dataset (see the module docstring), not language data.
 WORDINGS = {w.name: w for w in (
     Wording("with no", "end", _BOTH, "{body}, with no {bare}", "{body}, with {a}"),
     # "without" at both ends of every form: a model that only ever saw "Without a dog in sight, ..."
@@ -171,6 +177,7 @@ class Swap:
     body: str  # the caption body with the absent object in its place
 
 
+# Words that cannot be the noun a swap replaces, and the words before it that fix its number: closed classes.
 _NOT_NOUNS = PREPOSITIONS | CONJUNCTIONS | AUXILIARIES | DETERMINERS | frozenset(
     "has have had and or with who that which while there here being been".split())
 _SINGULAR = frozenset("a an one another this that each every single".split())

@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019\-][A-Za-z0-9]+)*")
 
+# Closed word classes, split by the number a determiner agrees with ("a dog", "two dogs"): no library
+# lists function words by number, and the taggers that know them need a model download.
 SINGULAR_DETERMINERS = frozenset("a an one this that each every another".split())
 PLURAL_QUANTIFIERS = frozenset(
     "two three four five six seven eight nine ten eleven twelve several many some few numerous "
@@ -30,15 +32,18 @@ QUANTIFIER_PHRASES = re.compile(
     r"|both|these|those|a|an|one|the|this|that|each|every|another)\s+",
     re.IGNORECASE,
 )
+# Closed classes of the words that end a noun phrase ("while" and "as" are both), listed for the same reason.
 PREPOSITIONS = frozenset(
     "in on at near next by beside besides behind under over above below with of for from to into onto through "
     "across along alongside around between inside outside against atop toward towards underneath beneath past "
     "down up off out during among amongst like via upon within throughout than while as after before".split()
 )
 CONJUNCTIONS = frozenset("and or but while as where when that which who whose because so".split())
+# Subject pronouns and the do-support each takes ("he does not", "they do not"): agreement, a closed class.
 PRONOUN_SUBJECTS = {"he": "does", "she": "does", "it": "does", "they": "do", "we": "do", "i": "do", "you": "do"}
 
-# Finite auxiliaries that take "not" directly after them.
+# Finite auxiliaries that take "not" directly after them, the have forms with the do-support that
+# negates them ("has" -> "does not have"), and contracted "is": closed classes, as above.
 AUXILIARIES = frozenset("is are was were am can could will would should must may might does do did".split())
 HAVE_FORMS = {"has": "does", "have": "do", "had": "did"}
 CONTRACTED_BE = re.compile(r"^(there|it|that|he|she|what|here)(['\u2019])s$", re.IGNORECASE)

@@ -43,10 +43,14 @@ from triplegen.rules.lexicon import (
 )
 from triplegen.rules.polarity import cue_spans, flips_polarity
 
+# Nouns that stay without an article when "no" goes ("no water" -> "water"): whether captions count a
+# noun is a reading lemminflect does not record.
 _MASS_NOUNS = frozenset(
     "water food grass snow sand hair light traffic milk furniture luggage fruit meat rice bread "
     "smoke space room one".split()
 )
+# What a removed negation cue leaves in its place ("nobody" -> "somebody"): pairs within a closed class
+# of cues (triplegen.rules.polarity), which no library pairs this way.
 _CUE_REMOVALS = {
     "no one": "someone", "no-one": "someone", "nobody": "somebody", "nothing": "something",
     "nowhere": "somewhere", "none": "some", "never": "", "not": "", "cannot": "can", "without": "with",
@@ -54,11 +58,15 @@ _CUE_REMOVALS = {
     "empty of": "full of", "lack": "have", "lacks": "has", "lacked": "had", "lacking": "with",
     "absent": "present", "absence of": "presence of",
 }
+# The reverse, for negating "something", "someone", "somebody".
 _SOME = re.compile(r"some(?:thing|one|body)\b", re.IGNORECASE)
 _NO_FOR_SOME = {"something": "nothing", "someone": "no one", "somebody": "nobody"}
+# -ing words that open a caption as nouns ("parking lot ..."), not as "nobody is parking": the reading
+# of lexicon.NOT_PARTICIPLES for a first word.
 _NOUN_STARTS = frozenset("building buildings ceiling clothing parking dining living wedding evening morning".split())
 _DO_SUPPORT = re.compile(r"\b(does|do)\s+([a-z]+)\b")
 _YET = re.compile(r"\s+yet\b", re.IGNORECASE)
+# n't contractions whose stem is not the auxiliary ("won't" -> "will"); the others just drop "n't".
 _NT = {"can't": "can", "won't": "will", "ain't": "is", "shan't": "shall"}
 # Polarity words a removed cue leaves behind: "doesn't have any shoes" -> "has shoes", not "has any shoes".
 _ANY_AFTER_CUE = re.compile(r"^((?:\s+[\w'\u2019-]+){0,2}?)\s+(any|anything|anyone|anybody)\b", re.IGNORECASE)

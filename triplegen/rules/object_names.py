@@ -31,6 +31,8 @@ OTHER_GROUP = "*"  # the swap group of labels that no table describes
 # the same in both numbers, and mass nouns (no article, "is").
 PLURAL_ONLY = frozenset("series species cattle scissors skis people police clothes glasses pants jeans shorts "
                         "trousers".split())
+# lemminflect gives "skis", "pants" a singular and records no countability, so these readings are listed
+# (the synonym table marks more with `mass`).
 MASS_WORDS = frozenset({"broccoli"})
 INVARIANT = PLURAL_ONLY | MASS_WORDS | frozenset("sheep fish deer moose bison buffalo aircraft".split())
 _KEYS = {"words", "groups", "except", "say", "mass"}

@@ -44,7 +44,12 @@ from triplegen.rules.lexicon import (
 )
 from triplegen.rules.polarity import keeps_polarity
 
+# Openings of an indefinite subject, which "there is/are" can take ("two dogs" -> "there are two dogs").
 _INDEFINITE = frozenset("a an some several many two three four five six seven eight nine ten numerous multiple".split())
+# What makes a closing phrase a place that may lead the sentence (`_is_place_phrase`): locative
+# prepositions, the determiners a place opens with, and words that tie the phrase to the rest of the
+# caption ("puts a hand in a dish"); _PHRASE_ADVERBS, _SOURCES and _WEARERS below serve the same test.
+# Readings of captions over closed classes, which no library marks.
 _PLACES = frozenset(
     "in on at near beside by under behind inside outside along across above below beneath underneath atop".split()
 )
@@ -53,6 +58,7 @@ _PLACE_DETERMINERS = frozenset("the a an some two three several".split())
 _PP_BLOCKERS = frozenset("and or with while that which who is are it them him her his their its where as".split())
 _REST_BLOCKERS = frozenset("that which who with to while as".split())  # a closing phrase could belong to them
 _PLACING = frozenset("put putting place placing placed set setting throw throwing pour pouring hang hanging".split())
+# Finite verbs (a caption with one takes no "there is") and relative pronouns: closed classes.
 _FINITE = frozenset("is are was were does do did has have had".split())
 _RELATIVES = frozenset("that which who".split())
 _RELATIVE_BE = re.compile(
@@ -64,6 +70,7 @@ _RELATIVE_HAS = re.compile(
     r"(?=(?:a|an|the|some|two|three|four|five|one|its|his|her|their|many|various|several|lots|multiple)\b)",
     re.IGNORECASE,
 )
+# Words for the picture itself: a participle after them belongs to what is shown ("a photo of a girl sitting").
 _DEPICTIONS = frozenset("photo photograph picture image view closeup close-up shot painting drawing poster".split())
 _PHRASE_ADVERBS = frozenset("early late right just far deep high low back".split())
 # Where these happen is where the subject is, so the place can lead: "On the bed, the cat is sleeping."
@@ -72,6 +79,7 @@ _AT_A_PLACE = frozenset(
 ) | {"parked"}
 _PROGRESSIVE = {present_participle(verb): verb for verb in sorted(VERB_BASES)}
 _SOURCES = frozenset("from of to than".split())  # "peeking out from under a blanket" stays whole
+# People whom a following "in" dresses rather than places ("a man in a suit").
 _WEARERS = frozenset(
     "man woman person boy girl child kid people men women guy lady player players kids children".split()
 )

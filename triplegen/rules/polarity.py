@@ -44,6 +44,7 @@ _NOT_NEGATIONS = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 
+# The explicit negation cues: a closed class, narrowed by choice (no "empty room", no "hardly": see above).
 _CUES = re.compile(
     r"""
     \bno[\s-]one\b
@@ -57,6 +58,7 @@ _CUES = re.compile(
 )
 
 
+# Every word a cue is made of, so that a caption with none of them skips the patterns.
 _CUE_WORDS = frozenset(
     "no not never none nobody nothing nowhere neither nor without cannot free devoid void empty absent absence "
     "lack lacks lacked lacking".split()

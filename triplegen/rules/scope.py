@@ -21,6 +21,8 @@ from triplegen.rules.lexicon import PREPOSITIONS
 from triplegen.rules.object_names import ObjectLexicon
 from triplegen.rules.polarity import cue_spans
 
+# Clause ends, cues that work like determiners, and what may follow "not" to make it one ("not a"): the
+# reading of scope described above, over closed classes.
 _CLAUSE_END = re.compile(
     r"[,;:.!?()\u2014]|\b(?:and|but|while|whereas|though|although|yet|where|which|who|whose|that|because|so)\b",
     re.IGNORECASE,

@@ -18,6 +18,7 @@ denies an object it names. A sample of rows to read goes to OUT/sample.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import re
@@ -128,18 +129,26 @@ def wording_table(absent: pl.DataFrame, score) -> None:
         print(f"| {name} | " + " | ".join(f"{len(c):,} | {sum(c) / len(c):.1%}" if c else "0 | " for c in cells) + " |")
 
 
-def wording_of(caption: str) -> str:
-    """Which of triplegen's wordings a true absent caption uses: the most specific template it fits
-    (the plan's wording is not a column of the output)."""
+@functools.cache
+def _wording_patterns() -> list[tuple[int, str, re.Pattern[str]]]:
+    """(specificity, name, pattern) of every wording, compiled once: the longer a template's fixed
+    text, the more specific it is ("with no X in sight" over "with no X")."""
     from triplegen.rules.denials import PAIR_WORDINGS, WORDINGS
 
-    fits = []
+    patterns = []
     for wording in (*WORDINGS.values(), *PAIR_WORDINGS.values()):
         pattern = re.escape(wording.deny)
         for slot, part in (("body", ".+"), ("bare", ".+?"), ("a", ".+?"), ("shown", ".+?"), ("be", "(?:is|are)")):
             pattern = pattern.replace(re.escape("{" + slot + "}"), part)
-        if re.fullmatch(pattern, caption.rstrip(".!"), re.IGNORECASE):
-            fits.append((len(re.sub(r"\{\w+\}", "", wording.deny)), wording.name))
+        patterns.append((len(re.sub(r"\{\w+\}", "", wording.deny)), wording.name, re.compile(pattern, re.IGNORECASE)))
+    return patterns
+
+
+def wording_of(caption: str) -> str:
+    """Which of triplegen's wordings a true absent caption uses: the most specific template it fits
+    (the plan's wording is not a column of the output)."""
+    text = caption.rstrip(".!")
+    fits = [(length, name) for length, name, pattern in _wording_patterns() if pattern.fullmatch(text)]
     return max(fits)[1] if fits else "other"
 
 

@@ -45,11 +45,15 @@ PRESETS = {"tiny": TINY, "vit-b-32": VIT_B_32}
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 512, max_length: int = 32):
-    """A byte-level BPE tokenizer wrapped as a transformers fast tokenizer: <bos> text <eos>."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    """A byte-level BPE tokenizer wrapped as a transformers fast tokenizer: <bos> text <eos>.
+
+    It lower-cases as CLIP's tokenizer does: "No" opening a sentence and "no" inside one are the
+    same token to every real CLIP, and a case-keeping toy would make them two words to learn."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE(unk_token=UNK))
+    bpe.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(

@@ -32,8 +32,9 @@ Examples:
 
   semclip-train --resume runs/semclip-b32                             (continue after a crash)
 
-The default loss, {DEFAULT_LOSS}, is SemCLIP with the negations also used as hard negatives of
-the image (as NegCLIP): with absent-object rows (triplegen --absent-objects) it learns negation in
+The default loss, {DEFAULT_LOSS}, is SemCLIP with each row's negation also used as a hard negative
+of its image and the text terms at a tenth of the contrastive term's weight (--beta 1 --gamma 1:
+the paper's): with absent-object rows (triplegen --absent-objects) it learns negation in
 both directions and which object a "no" applies to. --loss semclip is the paper's exact objective.
 The other defaults follow the paper's recipe: vision tower frozen, AdamW lr {_default("lr")}, weight decay
 {_default("weight_decay")}, min({DEFAULT_WARMUP}, a tenth of the steps) warm-up steps then cosine to 0, gradient clipping

@@ -89,9 +89,10 @@ class ClipLoss(_RankAware):
 
     def get_logits(
         self, image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor | float,
-        negation: torch.Tensor | None = None,
+        negation: torch.Tensor | None = None, own_negation: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Local rows against the global batch: [B, W*B] (or [B, 2*W*B] with negations) and [B, W*B]."""
+        """Local rows against the global batch: [B, W*B] (or [B, 2*W*B] with `negation`, or
+        [B, W*B + 1] with `own_negation`: each image's own negated caption as one more column) and [B, W*B]."""
         image, text = _normalize(image), _normalize(text)
         if negation is None:
             all_image, all_text = self.gather(image, text)
@@ -99,18 +100,23 @@ class ClipLoss(_RankAware):
         else:
             all_image, all_text, all_negation = self.gather(image, text, _normalize(negation))
             columns = torch.cat([all_text, all_negation])
-        return logit_scale * image @ columns.T, logit_scale * text @ all_image.T
+        per_image = logit_scale * image @ columns.T
+        if own_negation is not None:
+            own = (image * _normalize(own_negation)).sum(-1, keepdim=True)
+            per_image = torch.cat([per_image, logit_scale * own], dim=1)
+        return per_image, logit_scale * text @ all_image.T
 
     def directions(self, image: torch.Tensor, text: torch.Tensor, logit_scale,
-                   negation: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   negation: torch.Tensor | None = None,
+                   own_negation: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(image-to-text, text-to-image) cross-entropies."""
-        per_image, per_text = self.get_logits(image, text, logit_scale, negation)
+        per_image, per_text = self.get_logits(image, text, logit_scale, negation, own_negation)
         labels = _local_labels(image.shape[0], self.rank, image.device)
         return F.cross_entropy(per_image, labels), F.cross_entropy(per_text, labels)
 
     def contrastive(self, image: torch.Tensor, text: torch.Tensor, logit_scale,
-                    negation: torch.Tensor | None = None) -> torch.Tensor:
-        return sum(self.directions(image, text, logit_scale, negation)) / 2
+                    negation: torch.Tensor | None = None, own_negation: torch.Tensor | None = None) -> torch.Tensor:
+        return sum(self.directions(image, text, logit_scale, negation, own_negation)) / 2
 
     def forward(
         self,
@@ -152,12 +158,14 @@ class SemClipLoss(_RankAware):
     L_con is `ClipLoss` (gathered across ranks). L_para and L_neg are text-to-text and per rank:
     averaged over the local batch (see the module docstring for why that is still the global mean).
 
-    `hard_negatives=True` (the `semclip-hardneg` loss, this toolkit's default) also puts the negations
-    into L_con as NegCLIP does: each image must prefer its caption over every negated caption. The
+    `hard_negatives=True` (the `semclip-hardneg` loss, this toolkit's default) also puts each row's
+    negation into L_con: each image must prefer its caption over its own negated caption. The
     text-only L_neg only asks caption and negation to point apart in an n-dimensional projection and
     is often 0 within a few hundred steps (no gradient after that); the image-anchored softmax never
     saturates, and it is the term that reads a negation against what the image shows, which is what
-    "a cat and no dog" versus "a dog and no cat" needs.
+    "a cat and no dog" versus "a dog and no cat" needs. Unlike NegCLIP, the other rows' negations
+    are not columns: a denial such as "there is no dog on the sofa" is true of most other images, and
+    scoring it as false for all of them teaches that a sentence with "no" is false.
     A term whose weight is 0 is still computed, without gradient, so every variant logs the same
     terms; that is why all three texts are always required.
 
@@ -274,10 +282,10 @@ class SemClipLoss(_RankAware):
     ) -> dict[str, torch.Tensor]:
         paraphrase = _require(paraphrase_features, "paraphrase", "semclip")
         negation = _require(negation_features, "negation", "semclip")
-        scale, hard = _as_scale(logit_scale), negation if self.hard_negatives else None
-        contrastive = self.clip.contrastive(image_features, text_features, scale, hard)
+        scale, own = _as_scale(logit_scale), negation if self.hard_negatives else None
+        contrastive = self.clip.contrastive(image_features, text_features, scale, own_negation=own)
         if self.paraphrase_positives:
-            contrastive = (contrastive + self.clip.contrastive(image_features, paraphrase, scale, hard)) / 2
+            contrastive = (contrastive + self.clip.contrastive(image_features, paraphrase, scale, own_negation=own)) / 2
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.beta > 0):
             paraphrase_loss = self.paraphrase_term(text_features, paraphrase)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.gamma > 0):
@@ -373,8 +381,10 @@ class ConClipLoss(_RankAware):
 
 # `clip` is plain ClipLoss: it needs no paraphrase or negation encodings.
 _SEMCLIP_NAMES = (SEMCLIP, PARAPHRASE_ONLY, NEGATION_ONLY)
+# The default weighs the text-only terms a tenth of the contrastive one: at the paper's 1:1:1 they cost
+# plain-caption retrieval on worlds the recipe was not tuned on (docs/benchmarks.md, third round).
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
-    SEMCLIP_HARDNEG: functools.partial(SemClipLoss.from_variant, SEMCLIP, hard_negatives=True),
+    SEMCLIP_HARDNEG: functools.partial(SemClipLoss.from_variant, SEMCLIP, hard_negatives=True, beta=0.1, gamma=0.1),
     CLIP: ClipLoss,
     **{name: functools.partial(SemClipLoss.from_variant, name) for name in _SEMCLIP_NAMES},
     NEGCLIP: NegClipLoss,

@@ -106,6 +106,14 @@ def ref_negclip(image, text, negation, scale):
     return image_to_text, text_to_image
 
 
+def ref_own_negation(image, text, negation, scale):
+    """Each image against every caption and its own negated caption only."""
+    i, t, n = _rows(image), _rows(text), _rows(negation)
+    image_to_text = _mean([_cross_entropy([scale * _dot(q, k) for k in t] + [scale * _dot(q, n[r])], r)
+                           for r, q in enumerate(i)])
+    return image_to_text, _infonce(t, i, scale)
+
+
 def ref_conclip(image, text, negation, distractor, scale):
     i, t, n, d = _rows(image), _rows(text), _rows(negation), _rows(distractor)
     l1 = _mean([_cross_entropy([scale * _dot(q, k) for k in t + n], r) for r, q in enumerate(i)])
@@ -204,21 +212,26 @@ def test_semclip_matches_loop_term_by_term_with_gradients(batch, options):
     _assert_same_grads(out["loss"], ref["loss"], inputs)
 
 
-def test_semclip_hardneg_is_negclip_contrastive_plus_the_semclip_terms_with_gradients(batch):
-    """The default loss: the paper's text terms, and each image scored against every negation too."""
+def test_semclip_hardneg_scores_each_image_against_its_own_negation_plus_the_semclip_terms(batch):
+    """The default loss: the paper's text terms at a tenth of the contrastive term's weight, and each
+    image scored against its own negated caption too (not the other items' negations, which are
+    often true of it: "there is no dog")."""
     loss = build_loss("semclip-hardneg", embed_dim=D, seed=3).double()
     out = _call(loss, batch)
     ref = ref_semclip(batch["image"], batch["text"], batch["paraphrase"], batch["negation"], batch["scale"],
                       loss.projection, 1.0, 1.0, 1.0)
-    image_to_text, text_to_image = ref_negclip(batch["image"], batch["text"], batch["negation"], batch["scale"])
+    image_to_text, text_to_image = ref_own_negation(batch["image"], batch["text"], batch["negation"],
+                                                    batch["scale"])
     contrastive = (image_to_text + text_to_image) / 2
     torch.testing.assert_close(out["contrastive_loss"], contrastive)
     for key in ("paraphrase_loss", "negation_loss"):
         torch.testing.assert_close(out[key], ref[key], msg=key)
-    total = (contrastive + ref["paraphrase_loss"] + ref["negation_loss"]) / 3
+    total = (contrastive + 0.1 * ref["paraphrase_loss"] + 0.1 * ref["negation_loss"]) / 1.2  # the text terms at 0.1
     torch.testing.assert_close(out["loss"], total)
     _assert_same_grads(out["loss"], total, [batch[k] for k in ("image", "text", "paraphrase", "negation", "scale")])
     assert loss.hard_negatives and not build_loss("semclip", embed_dim=D).hard_negatives
+    paper = build_loss("semclip-hardneg", embed_dim=D, beta=1.0, gamma=1.0)  # --beta 1 --gamma 1
+    assert (paper.alpha, paper.beta, paper.gamma) == (1.0, 1.0, 1.0)
 
 
 def test_semclip_learnable_basis_gets_the_gradient_of_the_projection_terms(batch):
@@ -407,18 +420,19 @@ def test_rank_outside_the_world_is_refused():
 
 
 def test_paraphrase_positives_score_the_image_against_caption_and_paraphrase_alike(batch):
-    """The contrastive term is the mean of NegCLIP's term on the captions and on the paraphrases,
-    both against the same negations; the text terms are unchanged."""
+    """The contrastive term is the mean of the term on the captions and on the paraphrases, both
+    against the same negations; the text terms are unchanged."""
     loss = build_loss("semclip-hardneg", embed_dim=D, seed=3, paraphrase_positives=True).double()
     out = _call(loss, batch)
-    on_captions = sum(ref_negclip(batch["image"], batch["text"], batch["negation"], batch["scale"])) / 2
-    on_paraphrases = sum(ref_negclip(batch["image"], batch["paraphrase"], batch["negation"], batch["scale"])) / 2
+    on_captions = sum(ref_own_negation(batch["image"], batch["text"], batch["negation"], batch["scale"])) / 2
+    on_paraphrases = sum(ref_own_negation(batch["image"], batch["paraphrase"], batch["negation"],
+                                          batch["scale"])) / 2
     contrastive = (on_captions + on_paraphrases) / 2
     torch.testing.assert_close(out["contrastive_loss"], contrastive)
     plain = _call(build_loss("semclip-hardneg", embed_dim=D, seed=3).double(), batch)
     for key in ("paraphrase_loss", "negation_loss"):
         torch.testing.assert_close(out[key], plain[key], msg=key)
-    total = (contrastive + plain["paraphrase_loss"] + plain["negation_loss"]) / 3
+    total = (contrastive + 0.1 * plain["paraphrase_loss"] + 0.1 * plain["negation_loss"]) / 1.2
     _assert_same_grads(out["loss"], total, [batch[k] for k in ("image", "text", "paraphrase", "negation", "scale")])
     assert not build_loss("semclip", embed_dim=D).paraphrase_positives
 

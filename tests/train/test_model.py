@@ -66,3 +66,18 @@ def test_freezing_leaves_the_logit_scale_trainable(tiny_clip_dir):
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert "logit_scale" in trainable and "text_projection.weight" in trainable
     assert not any(n.startswith(("vision_model", "visual_projection")) for n in trainable)
+
+
+def test_the_random_models_tokenizer_lower_cases_as_clips_does_also_after_saving(tmp_path):
+    """A sentence-opening "No" must be the token of "no", or a capitalised world tests a word no
+    training text holds (real CLIP tokenizers lower-case every text)."""
+    from transformers import AutoTokenizer
+
+    from semclip_train.random_model import train_tokenizer
+
+    tokenizer = train_tokenizer(["No red circle here, only a blue square.", "a red circle and no blue square"] * 20,
+                                vocab_size=300)
+    tokenizer.save_pretrained(tmp_path)
+    for loaded in (tokenizer, AutoTokenizer.from_pretrained(tmp_path)):
+        assert loaded("No Red circle")["input_ids"] == loaded("no red circle")["input_ids"]
+        assert loaded("no red circle")["input_ids"] != loaded("no blue circle")["input_ids"]

@@ -381,7 +381,7 @@ class ConClipLoss(_RankAware):
 
 # `clip` is plain ClipLoss: it needs no paraphrase or negation encodings.
 _SEMCLIP_NAMES = (SEMCLIP, PARAPHRASE_ONLY, NEGATION_ONLY)
-# The default weighs the text-only terms a tenth of the contrastive one: at the paper's 1:1:1 they cost
+# The default weighs the text-only terms at a tenth of the contrastive one: at the paper's 1:1:1 they cost
 # plain-caption retrieval on worlds the recipe was not tuned on (docs/benchmarks.md, third round).
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     SEMCLIP_HARDNEG: functools.partial(SemClipLoss.from_variant, SEMCLIP, hard_negatives=True, beta=0.1, gamma=0.1),

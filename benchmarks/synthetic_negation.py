@@ -295,10 +295,10 @@ def run_names(args) -> list[tuple[str, str]]:
     for pair in pairs:
         loss, _, option = pair[-1].partition("+")
         if len(pair) != 2 or pair[0].partition("@")[0] not in SETTINGS or loss not in LOSSES \
-                or option not in ("", *LOSS_OPTIONS):
+                or option not in ("", *LOSS_OPTIONS) or (option and not loss.startswith("semclip")):
             raise SystemExit(f"unknown run {'/'.join(pair)!r}; a run is SETTING/LOSS, SETTING one of "
                              f"{', '.join(SETTINGS)} (optionally @SHARE), LOSS one of {', '.join(LOSSES)} "
-                             f"(optionally +{'/+'.join(LOSS_OPTIONS)})")
+                             f"(a SemCLIP loss optionally +{'/+'.join(LOSS_OPTIONS)})")
     return pairs
 
 

@@ -16,7 +16,9 @@ affirmative, and each image has object labels. Per seed:
    `adds_no` / `drops_no`: cos(I, caption) > cos(I, negation) where the negation adds a "no" /
    where the true caption holds it; `scope_after` / `scope_before`: "a A and no B" over "a B and no A"
    and "no B and a A" over "no A and a B" (same words, the scope of "no" decides); `scope_other`:
-   the same with "without" and "there is no ... but there is"; `text_neg`: cos(c, c+) > cos(c, c-) and
+   the same with "without" and "there is no ... but there is"; `objects`: "a A" over "a B" on the same
+   objects (what the frozen vision tower tells apart, which caps scope), and `scope_after_seen` /
+   `scope_before_seen`: scope on the items whose objects the model tells apart; `text_neg`: cos(c, c+) > cos(c, c-) and
    > cos(c+, c-); `c2p_r1`: caption -> paraphrase R@1 (text only); `retrieval`: the mean of image ->
    caption and caption -> image R@1 and R@5.
 
@@ -57,8 +59,8 @@ PRESET = {
 }
 LOSSES = ("clip", "semclip", "negclip", "semclip-hardneg")
 SETTINGS = ("base", "absent")
-COLUMNS = ("adds_no", "drops_no", "scope_after", "scope_before", "scope", "scope_other", "text_neg_acc",
-           "cap2para_r1", "caption_r1", "retrieval")
+COLUMNS = ("adds_no", "drops_no", "scope_after", "scope_before", "scope", "objects", "scope_after_seen",
+           "scope_before_seen", "scope_other", "text_neg_acc", "cap2para_r1", "caption_r1", "retrieval")
 LOSS_OPTIONS = {"pp": {"paraphrase_positives": True}, "paper": {"beta": 1.0, "gamma": 1.0}}  # LOSS+OPTION
 DEFAULT_RUN = "absent/semclip-hardneg"  # the default recipe: --absent-objects 1 and the default loss
 

@@ -169,20 +169,34 @@ def _by_direction(image: torch.Tensor, caption: torch.Tensor, negation: torch.Te
 def _scope(embedder: Embedder, image: torch.Tensor, scenes: list, seed: int, dataset: str | None,
            world: "World | None" = None) -> dict[str, float]:
     """Accuracy on "a A and no B" vs "a B and no A" (same words, one "no" each) in both clause orders,
-    each the mean over the world's wordings of that order."""
-    from semclip_train.evaluation.synthetic import scope_pairs
+    each the mean over the world's wordings of that order. `objects` is "a A" over "a B" on the same
+    objects: what the model sees, which caps the scope scores (with the vision tower frozen,
+    fine-tuning cannot raise it); `scope_*_seen` score only the items whose objects it tells apart,
+    which measures the reading of "no" apart from the eyes."""
+    from semclip_train.evaluation.synthetic import object_pairs, scope_pairs
     from semclip_train.evaluation.worlds import DEFAULT
 
     world = world or DEFAULT
+
+    def wins(pair: tuple[list[str], list[str]]) -> torch.Tensor:
+        return metrics.ccneg_wins(image, embedder.texts(pair[0], dataset), embedder.texts(pair[1], dataset))
+
+    seen = wins(object_pairs(scenes, seed, world))
     accuracy: dict[str, list[float]] = {}
+    on_seen: dict[str, list[float]] = {}
     wordings: dict[str, float] = {}  # "scope[a A and no B]": which wording a model fails on
-    for name, (true, false) in scope_pairs(scenes, seed, world).items():
-        score = metrics.ccneg_accuracy(image, embedder.texts(true, dataset), embedder.texts(false, dataset))
+    for name, pair in scope_pairs(scenes, seed, world).items():
+        right = wins(pair)
+        score = right.double().mean().item()
         group, number = name.split("/")
         accuracy.setdefault(group, []).append(score)
+        if seen.any():
+            on_seen.setdefault(group, []).append(right[seen].double().mean().item())
         wordings[f"scope[{world.scope_forms[group][int(number)][0].format(a='A', b='B')}]"] = score
     mean = {group: sum(scores) / len(scores) for group, scores in accuracy.items()}
-    row = {"scope_after": mean["after"], "scope_before": mean["before"], "scope": (mean["after"] + mean["before"]) / 2}
+    row = {"scope_after": mean["after"], "scope_before": mean["before"], "scope": (mean["after"] + mean["before"]) / 2,
+           "objects": seen.double().mean().item()}
+    row |= {f"scope_{group}_seen": sum(scores) / len(scores) for group, scores in on_seen.items() if group != "other"}
     return row | ({"scope_other": mean["other"]} if "other" in mean else {}) | wordings
 
 

@@ -66,10 +66,15 @@ def _fraction(mask: torch.Tensor) -> float:
     return mask.to(torch.float64).mean().item()
 
 
+def ccneg_wins(image, caption, negation) -> torch.Tensor:
+    """Per item, 1[cos(I, t) > cos(I, t-)]: which items a model gets right, to split a score by another."""
+    image, caption, negation = _paired(image=image, caption=caption, negation=negation)
+    return _beats(_cos(image, caption), _cos(image, negation))
+
+
 def ccneg_accuracy(image, caption, negation) -> float:
     """CC-Neg "original over negation": mean of 1[cos(I, t) > cos(I, t-)]; chance is 0.5."""
-    image, caption, negation = _paired(image=image, caption=caption, negation=negation)
-    return _fraction(_beats(_cos(image, caption), _cos(image, negation)))
+    return _fraction(ccneg_wins(image, caption, negation))
 
 
 def scaled_negation_score(accuracy: float) -> float:

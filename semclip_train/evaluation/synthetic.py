@@ -162,8 +162,21 @@ def scope_pairs(scenes: list[Scene], seed: int, world: World = DEFAULT) -> dict[
     "before" are the two clause orders (a model that learned the position of the denied object
     instead of the scope of "no" wins one and loses the other).
     """
-    rng = random.Random(f"scope/{seed}")
     forms = {f"{group}/{n}": pair for group, pairs in world.scope_forms.items() for n, pair in enumerate(pairs)}
+    return _pairs_of(forms, scenes, seed, world)
+
+
+def object_pairs(scenes: list[Scene], seed: int, world: World = DEFAULT) -> tuple[list[str], list[str]]:
+    """"a A" / "a B" for the objects of `scope_pairs`: a model that cannot tell A from B in an image
+    cannot read the scope of a "no" between them either, so this bounds the scope scores."""
+    return _pairs_of({"objects": ("a {a}", "a {b}")}, scenes, seed, world)["objects"]
+
+
+def _pairs_of(forms: dict[str, tuple[str, str]], scenes: list[Scene], seed: int,
+              world: World) -> dict[str, tuple[list[str], list[str]]]:
+    """Each (true, false) template filled per scene with a shown object A and an absent one B, drawn
+    by `seed` alike for any set of templates."""
+    rng = random.Random(f"scope/{seed}")
     pairs: dict[str, tuple[list[str], list[str]]] = {name: ([], []) for name in forms}
     for scene in scenes:
         a = kind_words(rng.choice(sorted(scene.kinds())))

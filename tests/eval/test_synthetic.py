@@ -189,3 +189,48 @@ def test_direction_and_scope_splits_expose_a_model_that_only_dislikes_no(tmp_pat
     assert row["scope_after"] == row["scope_before"] == row["scope"] == 0.0  # ties count as misses
     assert 0.0 < row["ccneg_acc"] < 1.0
     assert "scope" not in evaluate_synthetic(NoHater(), load_triples(test), "t").rows["synthetic"]
+
+
+class Reader:
+    """A stand-in embedder that reads the scope of "no" exactly, and sees only the objects not in
+    `blind_to` (colours): its image is the scene's kinds it sees, a text the kinds it names, a denied
+    kind counting against."""
+
+    fingerprint = "reader"
+    KINDS = [f"{c} {s}" for c in ("red", "green", "blue", "yellow", "purple") for s in ("circle", "square", "triangle")]
+
+    def __init__(self, scenes, blind_to=()):
+        self.scenes, self.blind_to = scenes, set(blind_to)
+
+    def images(self, images, dataset=None):
+        assert len(images) == len(self.scenes)
+        seen = [{" ".join(kind) for kind in scene.kinds() if kind[0] not in self.blind_to} for scene in self.scenes]
+        return torch.tensor([[float(name in kinds) for name in self.KINDS] + [1.0] for kinds in seen])
+
+    def texts(self, texts, dataset=None):
+        rows = []
+        for text in texts:
+            row = [0.0] * len(self.KINDS) + [1.0]
+            for match in re.finditer("|".join(self.KINDS), text.lower()):
+                denied = re.search(r"\b(no|without|not)\b(?: an?)?\s*$", text.lower()[:match.start()])
+                row[self.KINDS.index(match.group())] = -1.0 if denied else 1.0
+            rows.append(row)
+        return torch.tensor(rows)
+
+
+def test_objects_bound_scope_and_scope_on_seen_objects_measures_the_reading_of_no(tmp_path):
+    from semclip_train.evaluation.eval_data import load_triples
+    from semclip_train.evaluation.evaluate import evaluate_synthetic
+    from semclip_train.evaluation.synthetic_data import load_scenes
+
+    test = write_benchmark(tmp_path, test_count=120, seed=4, splits=("test",))["test"]
+    scenes = load_scenes(test)
+    sharp = evaluate_synthetic(Reader(scenes), load_triples(test), "t", scenes, seed=4).rows["synthetic"]
+    assert sharp["objects"] == sharp["scope_after"] == sharp["scope_before"] == 1.0
+    assert sharp["scope_after_seen"] == sharp["scope_before_seen"] == 1.0
+
+    dim = evaluate_synthetic(Reader(scenes, blind_to={"red"}), load_triples(test), "t", scenes, seed=4)
+    row = dim.rows["synthetic"]
+    assert 0.5 < row["objects"] < 1.0  # it misses the red objects
+    assert row["scope_after"] < 1.0 and row["scope_before"] < 1.0  # and so fails some scope items
+    assert row["scope_after_seen"] == row["scope_before_seen"] == 1.0  # but reads every "no" it can see

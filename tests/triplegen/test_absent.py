@@ -163,6 +163,20 @@ def test_swap_puts_an_object_of_the_same_group_in_place_with_number_and_article(
     assert check_absent_triple(caption, objects, absent, *row) == []
 
 
+def test_a_swap_can_open_on_the_denial():
+    """The one wording whose first word is "no": a model that never saw a text open on a denial reads
+    "No dog in sight, a cat ..." by where the objects sit."""
+    lexicon = ObjectLexicon.builtin()
+    caption, objects = "Two dogs lie on a bed.", ["dog", "bed"]
+    swap = swap_site(caption.rstrip("."), objects, "cat", lexicon)
+    spec = AbsentSpec(1, tuple(objects), "cat", "absent-swap", swap.present, "start", "no in sight", "with no",
+                      absent_word="cat", shown_word=swap.shown_word, swapped=swap.body)
+    true, reworded, false = absent_row(caption, spec)
+    assert (true, false) == ("No cat in sight, two dogs lie on a bed.", "No dog in sight, two cats lie on a bed.")
+    assert check_absent_triple(caption, objects, "cat", true, reworded, false) == []
+    assert "no in sight" not in wordings_for("sentence", caption, asserting=True)  # "A cat in sight, ..." is no English
+
+
 @pytest.mark.parametrize("caption, objects, absent", [
     ("A game of frisbee on a bench", ["frisbee", "bench"], "backpack"),  # no object of the backpack's group
     ("A young man holding a handbag", ["person", "handbag"], "dog"),  # a person never swaps

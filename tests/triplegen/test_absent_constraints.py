@@ -68,7 +68,7 @@ def test_every_caption_gets_both_kinds_and_several_wordings():
     kinds = {(caption, spec.kind) for caption, spec in ROWS}
     assert len(kinds) == 2 * len(CAPTIONS), kinds
     assert {spec.style for _, spec in ROWS} >= {"with no", "in sight", "but no", "but there is no", "either",
-                                                 "in this picture", "around", "without"}
+                                                 "in this picture", "around", "without", "no in sight"}
 
 
 @pytest.mark.parametrize(("caption", "spec"), ROWS, ids=[f"{c[:12]}-{s.kind}-{s.style}" for c, s in ROWS])
@@ -155,7 +155,7 @@ def test_the_absent_prompt_shows_the_exact_phrases():
         1, ("cat", "couch"), "bed", "absent-swap", "couch", "end", "in sight", "around",
         absent_word="bed", shown_word="sofa", swapped="A cat sleeps on a red bed")
     template = load_template("absent")
-    assert template.version == "3.0"
+    assert template.version == "3.1"
     user = template.render(caption, row_variables(spec))[-1]["content"]
     assert "caption: <caption>, with no bed in sight" in user
     assert "negation: A cat sleeps on a red bed, with no sofa in sight" in user

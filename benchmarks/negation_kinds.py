@@ -1,0 +1,76 @@
+"""Which negations a model gets wrong: CC-Neg accuracy on a synthetic test split, per kind of negation.
+
+    python benchmarks/negation_kinds.py runs/synthetic-negation/world303-seed0/absent/semclip-hardneg/final \
+        runs/synthetic-negation/world303-seed0/data/test.parquet
+
+`adds_no` (benchmarks/synthetic_negation.py) pools every item whose negation holds more "no"s than
+its caption. The test split keeps each item's logical form, so the items can be told apart by the
+clause their negation flips: a relation denied as a whole ("no A is beneath a B"), one of the two
+related objects denied ("there is no A, and there is a B"), or a lone object denied; each also
+split by whether the true caption already denies an object. Prints one row per kind: items and
+the share in which the image is closer to the caption than to the negation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def kind_of(caption_form: list, negation_form: list) -> str:
+    caption_tags = [clause[0] for clause in caption_form]
+    tags = [clause[0] for clause in negation_form]
+    if "norel" in tags:
+        kind = "a relation denied: no A is beneath a B"
+    elif "rel" in caption_tags and "rel" not in tags:
+        kind = "a related object denied, " + ("the first" if tags[0] == "absent" else "the second")
+    else:
+        kind = "a lone object denied"
+    return kind + (" (caption denies one too)" if "absent" in caption_tags else "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path, help="a model folder (a run's final/)")
+    parser.add_argument("test", type=Path, help="the test split the benchmark wrote (data/test.parquet)")
+    args = parser.parse_args()
+
+    import pyarrow.parquet as pq
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from semclip_train.evaluation.embed import Embedder
+    from semclip_train.evaluation.eval_data import load_triples
+    from semclip_train.model import load_clip
+    from triplegen.rules.polarity import negation_cues
+
+    rows = pq.read_table(args.test, columns=["caption", "negation", "caption_form", "negation_form"]).to_pylist()
+    items = load_triples(args.test)
+    model, processor = load_clip(str(args.model))
+    embedder = Embedder(model, processor, device="cpu", batch_size=256, fingerprint=str(args.model))
+    image, caption, negation = (torch.nn.functional.normalize(x, dim=-1) for x in (
+        embedder.images(items.images, "test"), embedder.texts(items.captions, "caption"),
+        embedder.texts(items.negations, "negation")))
+    right = ((image * caption).sum(-1) > (image * negation).sum(-1)).tolist()
+    by_kind: dict[str, list[bool]] = defaultdict(list)
+    for row, ok in zip(rows, right):
+        if len(negation_cues(row["negation"])) > len(negation_cues(row["caption"])):
+            by_kind[kind_of(json.loads(row["caption_form"]), json.loads(row["negation_form"]))].append(ok)
+    view = Table(title=f"adds_no per kind of negation: {args.model}")
+    for column in ("negation", "items", "right"):
+        view.add_column(column, justify="left" if column == "negation" else "right")
+    for kind, oks in sorted(by_kind.items()):
+        view.add_row(kind, str(len(oks)), f"{100 * sum(oks) / len(oks):.1f}%")
+    everything = [ok for oks in by_kind.values() for ok in oks]
+    view.add_row("all (adds_no)", str(len(everything)), f"{100 * sum(everything) / len(everything):.1f}%")
+    Console(width=160).print(view)
+
+
+if __name__ == "__main__":
+    main()

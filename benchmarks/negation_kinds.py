@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("model", type=Path, help="a model folder (a run's final/)")
     parser.add_argument("test", type=Path, help="the test split the benchmark wrote (data/test.parquet)")
     args = parser.parse_args()
+    if not (args.model / "config.json").is_file() or not args.test.is_file():
+        raise SystemExit(f"need a model folder with config.json and a test.parquet; got {args.model} and {args.test}")
 
     import pyarrow.parquet as pq
     import torch

@@ -43,23 +43,21 @@ def main() -> None:
         raise SystemExit(f"need a model folder with config.json and a test.parquet; got {args.model} and {args.test}")
 
     import pyarrow.parquet as pq
-    import torch
     from rich.console import Console
     from rich.table import Table
 
+    from semclip_train.evaluation import metrics
     from semclip_train.evaluation.embed import Embedder
     from semclip_train.evaluation.eval_data import load_triples
     from semclip_train.model import load_clip
-    from triplegen.rules.polarity import negation_cues
+    from triplegen.rules.polarity import negation_cues  # the test of evaluate._by_direction's adds_no
 
     rows = pq.read_table(args.test, columns=["caption", "negation", "caption_form", "negation_form"]).to_pylist()
     items = load_triples(args.test)
     model, processor = load_clip(str(args.model))
     embedder = Embedder(model, processor, device="cpu", batch_size=256, fingerprint=str(args.model))
-    image, caption, negation = (torch.nn.functional.normalize(x, dim=-1) for x in (
-        embedder.images(items.images, "test"), embedder.texts(items.captions, "caption"),
-        embedder.texts(items.negations, "negation")))
-    right = ((image * caption).sum(-1) > (image * negation).sum(-1)).tolist()
+    right = metrics.ccneg_wins(embedder.images(items.images, "test"), embedder.texts(items.captions, "caption"),
+                               embedder.texts(items.negations, "negation")).tolist()
     by_kind: dict[str, list[bool]] = defaultdict(list)
     for row, ok in zip(rows, right):
         if len(negation_cues(row["negation"])) > len(negation_cues(row["caption"])):

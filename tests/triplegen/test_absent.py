@@ -164,8 +164,8 @@ def test_swap_puts_an_object_of_the_same_group_in_place_with_number_and_article(
 
 
 def test_a_swap_can_open_on_the_denial():
-    """The one wording whose first word is "no": a model that never saw a text open on a denial reads
-    "No dog in sight, a cat ..." by where the objects sit."""
+    """The one wording that opens a sentence on its "no": a model that never saw a sentence open on a
+    denial reads "No dog in sight, a cat ..." by where the objects sit."""
     lexicon = ObjectLexicon.builtin()
     caption, objects = "Two dogs lie on a bed.", ["dog", "bed"]
     swap = swap_site(caption.rstrip("."), objects, "cat", lexicon)

@@ -124,8 +124,9 @@ WORDINGS = {w.name: w for w in (
     Wording("no ... and", "start", frozenset({"phrase"}), "No {bare} and {body}", "{a} and {body}", body="list"),
     Wording("around", "start", _BOTH, "With no {bare} around, {body}", "With {a} around, {body}"),
     Wording("without", "start", _BOTH, "Without {a} in sight, {body}", "With {a} in sight, {body}"),
-    # the only wording whose first word is the "no": without it, a model never saw a text open on a
-    # denial ("No dog in sight, ...") and read "no B here, only a A" by position; swaps only, as "in sight"
+    # the one wording that opens on the "no" for a sentence ("No ... and" takes a list only): without it a
+    # model never saw a sentence open on a denial and read "no B here, only a A" by position; swaps only,
+    # as "in sight"
     Wording("no in sight", "start", _BOTH, "No {bare} in sight, {body}", "{a} in sight, {body}", asserts=False),
 )}
 # An absent-swap whose shown object the caption does not name: both objects go into the denial,

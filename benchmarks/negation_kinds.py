@@ -52,16 +52,16 @@ def main() -> None:
     from semclip_train.model import load_clip
     from triplegen.rules.polarity import negation_cues  # the test of evaluate._by_direction's adds_no
 
-    rows = pq.read_table(args.test, columns=["caption", "negation", "caption_form", "negation_form"]).to_pylist()
     items = load_triples(args.test)
+    forms = pq.read_table(args.test, columns=["caption_form", "negation_form"]).to_pylist()
     model, processor = load_clip(str(args.model))
     embedder = Embedder(model, processor, device="cpu", batch_size=256, fingerprint=str(args.model))
     right = metrics.ccneg_wins(embedder.images(items.images, "test"), embedder.texts(items.captions, "caption"),
                                embedder.texts(items.negations, "negation")).tolist()
     by_kind: dict[str, list[bool]] = defaultdict(list)
-    for row, ok in zip(rows, right):
-        if len(negation_cues(row["negation"])) > len(negation_cues(row["caption"])):
-            by_kind[kind_of(json.loads(row["caption_form"]), json.loads(row["negation_form"]))].append(ok)
+    for caption, negation, form, ok in zip(items.captions, items.negations, forms, right):
+        if len(negation_cues(negation)) > len(negation_cues(caption)):
+            by_kind[kind_of(json.loads(form["caption_form"]), json.loads(form["negation_form"]))].append(ok)
     view = Table(title=f"adds_no per kind of negation: {args.model}")
     for column in ("negation", "items", "right"):
         view.add_column(column, justify="left" if column == "negation" else "right")

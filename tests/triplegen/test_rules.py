@@ -75,6 +75,18 @@ NEGATIONS = [
      "no white yellow and blue train at an empty train station"),
     ("PASSENGER TRAIN IN THE NIGHT", "NO PASSENGER TRAIN IN THE NIGHT"),
     ("TV on a stand.", "No TV on a stand."),
+    # a noun phrase whose subject has a "with" phrase denies what "with" names, before any participle
+    ("A kitchen with a stove and a refrigerator.", "A kitchen with no stove and a refrigerator."),
+    ("A man with a surfboard walking on the beach.", "A man with no surfboard walking on the beach."),
+    ("A pizza with cheese and olives on a plate.", "A pizza with no cheese and olives on a plate."),
+    ("A crowded beach with dozens of umbrellas.", "A crowded beach with no umbrellas."),
+    ("A dog with its head out of a car window.", "No dog with its head out of a car window."),
+    ("A table with a couple of plates of food.", "A table with no plates of food."),
+    ("a blue square with a red circle right of it", "a blue square with no red circle right of it"),
+    ("A BUS WITH A BIKE RACK", "A BUS WITH NO BIKE RACK"),
+    ("A man riding a bike with a basket.", "A man not riding a bike with a basket."),
+    ("Two cats with each other on a bed.", "No cats with each other on a bed."),
+    ("There is a man with a hat on the bench.", "There is no man with a hat on the bench."),
     # "there is / are"
     ("There is a cat on the bed.", "There is no cat on the bed."),
     ("There are two people in the kitchen.", "There are no people in the kitchen."),

@@ -7,6 +7,9 @@ Captions come in a few shapes, and each has one natural explicit negation:
 - a finite verb: auxiliaries take "not" ("is riding" -> "is not riding"), "has" becomes "does not
   have", present-tense verbs take do-support ("rides" -> "does not ride", "play" -> "do not play");
 - a participle after the subject ("a man riding a horse") takes "not" before it;
+- a noun phrase whose subject has a "with" phrase ("a kitchen with a stove", "a man with a hat riding a
+  bike") denies what "with" names: "a kitchen with no stove", as people write it, not "no kitchen with
+  a stove";
 - a bare noun phrase ("two dogs on a beach") has its determiner replaced: "no dogs on a beach".
 
 Whichever predicate comes first in the caption is negated, so a relative clause before the main
@@ -64,6 +67,12 @@ _NO_FOR_SOME = {"something": "nothing", "someone": "no one", "somebody": "nobody
 # -ing words that open a caption as nouns ("parking lot ..."), not as "nobody is parking": the reading
 # of lexicon.NOT_PARTICIPLES for a first word.
 _NOUN_STARTS = frozenset("building buildings ceiling clothing parking dining living wedding evening morning".split())
+# Words after "with" that open no object to deny: pronouns ("with it", "with each other"), and possessives,
+# which mostly describe a pose ("a dog with its head out of a window").
+_NOT_NOUN_PHRASE = frozenset("it them him me us you each one other another his her its their my our your".split()) \
+    | PREPOSITIONS
+# Counts that "no" replaces with the "of" after them: "with dozens of umbrellas" -> "with no umbrellas".
+_COUNT_OF = re.compile(r"(?:dozens|hundreds|thousands|plenty|tons|loads|rows|piles|stacks)\s+of\s+", re.IGNORECASE)
 _DO_SUPPORT = re.compile(r"\b(does|do)\s+([a-z]+)\b")
 _YET = re.compile(r"\s+yet\b", re.IGNORECASE)
 # n't contractions whose stem is not the auxiliary ("won't" -> "will"); the others just drop "n't".
@@ -94,6 +103,7 @@ def _candidates(text: str) -> Iterator[str | None]:
     if not tokens:
         return
     yield _there_is(text, tokens)
+    yield _with_no(text, tokens)
     yield _verb_or_participle(text, tokens)
     yield _no_noun_phrase(text, tokens)
     yield _there_is_no(text, tokens)
@@ -182,6 +192,27 @@ def _there_is(text: str, tokens: Sequence[Token]) -> str | None:
     return None
 
 
+def _with_no(text: str, tokens: Sequence[Token]) -> str | None:
+    """ "a kitchen with a stove" -> "a kitchen with no stove", in captions with no finite verb: the
+    first "with" after the subject, before any participle, when a noun phrase follows it."""
+    predicate = find_predicate(text)
+    if not _opens_with_subject(tokens) or (predicate is not None and predicate.kind != "participle"):
+        return None
+    end = predicate.index if predicate is not None else len(tokens)
+    at = next((i for i in range(1, end - 1) if tokens[i].lower == "with"), None)
+    if at is None:
+        return None
+    following = tokens[at + 1]
+    if not following.lower.isalpha() or following.lower in _NOT_NOUN_PHRASE \
+            or text[tokens[at].end:following.start].strip():  # "with "Happy Birthday" written ...": sign text
+        return None
+    quantifier = QUANTIFIER_PHRASES.match(text[following.start:]) or _COUNT_OF.match(text[following.start:])
+    cut = following.start + (quantifier.end() if quantifier else 0)
+    if cut >= len(text):
+        return None
+    return _splice(text, tokens[at].end, cut, " " + _cased(tokens[at].text, "no") + " ")
+
+
 def _verb_or_participle(text: str, tokens: Sequence[Token]) -> str | None:
     """Negate the first finite verb or subject participle, whichever the caption reaches first."""
     predicate = find_predicate(text)
@@ -217,7 +248,7 @@ def _cased(template: str, words: str) -> str:
 def _no_noun_phrase(text: str, tokens: Sequence[Token]) -> str | None:
     """ "two dogs on a beach" -> "no dogs on a beach"; "people walking" -> "no people walking"."""
     first = tokens[0]
-    if first.lower in PREPOSITIONS or first.lower in PRONOUN_SUBJECTS or first.lower in AUXILIARIES:
+    if not _opens_with_subject(tokens):
         return None
     if first.lower.endswith("ing") and first.lower not in _NOUN_STARTS:
         return _opening(text, "nobody is") + " " + (text if text.isupper() else text[:1].lower() + text[1:])
@@ -229,6 +260,12 @@ def _no_noun_phrase(text: str, tokens: Sequence[Token]) -> str | None:
         return _opening(text, "no") + " " + text[quantifier.end():]
     rest = text if keeps_capital(first.text) else text[:1].lower() + text[1:]
     return _opening(text, "no") + " " + rest
+
+
+def _opens_with_subject(tokens: Sequence[Token]) -> bool:
+    """A noun phrase opens the caption, not "In a kitchen ...", "He ..." or "Is ..."."""
+    first = tokens[0].lower
+    return first not in PREPOSITIONS and first not in PRONOUN_SUBJECTS and first not in AUXILIARIES
 
 
 def _opening(text: str, words: str) -> str:

@@ -49,8 +49,8 @@ def main() -> None:
     from semclip_train.evaluation import metrics
     from semclip_train.evaluation.embed import Embedder
     from semclip_train.evaluation.eval_data import load_triples
+    from semclip_train.evaluation.evaluate import adds_negation
     from semclip_train.model import load_clip
-    from triplegen.rules.polarity import negation_cues  # the test of evaluate._by_direction's adds_no
 
     items = load_triples(args.test)
     forms = pq.read_table(args.test, columns=["caption_form", "negation_form"]).to_pylist()
@@ -59,8 +59,8 @@ def main() -> None:
     right = metrics.ccneg_wins(embedder.images(items.images, "test"), embedder.texts(items.captions, "caption"),
                                embedder.texts(items.negations, "negation")).tolist()
     by_kind: dict[str, list[bool]] = defaultdict(list)
-    for caption, negation, form, ok in zip(items.captions, items.negations, forms, right):
-        if len(negation_cues(negation)) > len(negation_cues(caption)):
+    for adds, form, ok in zip(adds_negation(items.captions, items.negations), forms, right):
+        if adds:
             by_kind[kind_of(json.loads(form["caption_form"]), json.loads(form["negation_form"]))].append(ok)
     view = Table(title=f"adds_no per kind of negation: {args.model}")
     for column in ("negation", "items", "right"):

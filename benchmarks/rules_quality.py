@@ -2,6 +2,7 @@
 
     python benchmarks/rules_quality.py                    # speed, check pass rates, failure reasons
     python benchmarks/rules_quality.py --semantic         # + all-MiniLM-L6-v2 similarity distributions
+    python benchmarks/rules_quality.py --blind-model models/smollm2   # + a text-only model's view per negation shape
 
 Speed is the rules backend alone (`RulesBackend.generate`, JSON included) in this one process, so
 on one core; best of --repeats passes over the captions with the tokenizer and cue caches cleared
@@ -9,7 +10,9 @@ before each, CPU seconds (process time) beside wall seconds because these machin
 Quality is every pair through `check_triple`, the checks `generate` and `validate` apply.
 The semantic part prints cosine similarity to the caption for human paraphrases (caption2), human
 hard negatives, unrelated captions (a fixed shuffle), and the rules' own outputs: the numbers the
-thresholds in `triplegen/checks/semantic.py` were chosen from.
+thresholds in `triplegen/checks/semantic.py` were chosen from. The blind part scores each caption and
+its rules negation with a small causal LM (`triplegen.checks.blind`), per shape of negation: a
+negation the model tells from its caption without the image teaches CLIP the wording, not the image.
 """
 
 from __future__ import annotations
@@ -127,12 +130,55 @@ def semantic_table(rows: list[tuple[str, list]], threads: int) -> None:
           f"{n_min} (low_negation_similarity: off topic).")
 
 
+def negation_shape(caption: str, negation: str) -> str:
+    """Where the rules put the denial, read off the first word the negation changes."""
+    if cue_spans(caption):
+        return "the caption's negation removed"
+    before = [t.lower for t in tokenize(caption)]
+    after = [t.lower for t in tokenize(negation)]
+    k = next((i for i, (a, b) in enumerate(zip(before, after)) if a != b), min(len(before), len(after)))
+    word = after[k] if k < len(after) else ""
+    if word in ("no", "nobody", "nothing") and k > 0 and before[k - 1] == "with":
+        return '"with no X": what "with" names'
+    if word in ("no", "nobody", "nothing") and k > 0 and before[k - 1] in ("is", "are", "'s", "was", "were"):
+        return '"there is no X"'
+    if word in ("no", "nobody", "nothing"):
+        return '"No X ...": the subject'
+    if word in ("not", "cannot", "does", "do", "did"):
+        return 'a verb or participle with "not"'
+    return "other"
+
+
+def blind_table(captions: list[str], outputs: list[dict], items: list[dict], model: str) -> None:
+    from triplegen.checks.blind import DETECTABLE_MARGIN, BlindScorer
+
+    scorer = BlindScorer(model)
+    pairs = [(c, o["negation"]) for c, o in zip(captions, outputs) if o["negation"]]
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for caption, negation in pairs:
+        groups.setdefault(negation_shape(caption, negation), []).append((caption, negation))
+    groups = {"all rules negations": pairs, **dict(sorted(groups.items(), key=lambda kv: -len(kv[1])))}
+    groups["human hard negatives (SugarCrepe++)"] = [(i["caption"], i["negative_caption"]) for i in items]
+    texts = sorted({text for group in groups.values() for pair in group for text in pair})
+    score = dict(zip(texts, scorer.score(texts)))
+    print(f"\nBlind model {model}: share of pairs in which it scores the caption above the negation (50%: "
+          f"cannot tell), and above it by more than {DETECTABLE_MARGIN:.3f} nats/token (what --blind-model "
+          "rejects as blind_detectable)\n")
+    print("| negation | pairs | prefers the caption | blind_detectable |")
+    print("|---|---:|---:|---:|")
+    for name, group in groups.items():
+        gaps = [score[caption] - score[negation] for caption, negation in group]
+        print(f"| {name} | {len(group):,} | {sum(g > 0 for g in gaps) / len(gaps):.1%} "
+              f"| {sum(g > DETECTABLE_MARGIN for g in gaps) / len(gaps):.1%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_option(parser)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--semantic", action="store_true", help="also embed with all-MiniLM-L6-v2")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the embedding model")
+    parser.add_argument("--blind-model", default=None, help="a causal LM folder (triplegen prepare-smollm2 ...)")
     args = parser.parse_args()
 
     items = load_items(args.data)
@@ -156,6 +202,8 @@ def main() -> None:
     overlap_table(rows)
     if args.semantic:
         semantic_table(rows, args.threads)
+    if args.blind_model:
+        blind_table(captions, outputs, items, args.blind_model)
 
 
 if __name__ == "__main__":

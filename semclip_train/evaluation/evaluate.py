@@ -151,14 +151,19 @@ def evaluate_retrieval(embedder: Embedder, data: "TripleSet", dataset: str | Non
     return EvalResult("retrieval", rows, _pair_cosines(image, caption, negation, "image"))
 
 
+def adds_negation(captions: list[str], negations: list[str]) -> list[bool]:
+    """Per item: its negation holds more negation cues than its caption (the `adds_no` items)."""
+    from triplegen.rules.polarity import negation_cues
+
+    return [len(negation_cues(n)) > len(negation_cues(c)) for c, n in zip(captions, negations)]
+
+
 def _by_direction(image: torch.Tensor, caption: torch.Tensor, negation: torch.Tensor, captions: list[str],
                   negations: list[str]) -> dict[str, float]:
     """CC-Neg accuracy on the items whose negation adds a negation cue ("a dog" / "no dog") and on
     those whose true caption holds it ("a cat and no dog" / "a cat and a dog"). A model that merely
     reads "no" as "false" wins the first and loses the second; CC-Neg measures only the first."""
-    from triplegen.rules.polarity import negation_cues
-
-    adds = torch.tensor([len(negation_cues(n)) > len(negation_cues(c)) for c, n in zip(captions, negations)])
+    adds = torch.tensor(adds_negation(captions, negations))
     row = {}
     for name, mask in (("adds_no", adds), ("drops_no", ~adds)):
         if mask.any():

@@ -132,6 +132,9 @@ PARAPHRASES = [
     # a place after "photo of ..." belongs to what the photo shows: not moved to the front
     ("An orange photo of trains on the tracks.", "There is an orange picture of trains on the tracks."),
     ("A room with a Tv and chairs.", "There is a room with a television and chairs."),
+    # the second of two coordinated places stays with the first
+    ("Multiple time pieces displayed on the wall and on a flat surface.",
+     "Several time pieces are displayed on the wall and on a flat surface."),
     # a phrase stays where it belongs: with its adverb, or as the target of an action
     ("A woman jogging along a river path early in the morning.",
      "A lady is jogging along a river path early in the morning."),

@@ -276,6 +276,7 @@ def _is_place_phrase(text: str, tokens: Sequence[Token], i: int) -> bool:
     return (
         after < len(tokens)
         and before not in AUXILIARIES and before not in HAVE_FORMS and before not in _SOURCES
+        and before not in ("and", "or")  # "on the wall and on a shelf": the second of two places stays
         and not (is_participle(before) and not _at_a_place(tokens, i - 1))
         and not any(t.lower in _REST_BLOCKERS for t in tokens[:i])
         and not _depicts(tokens[:i])  # "a photo of trains on the tracks": the trains are there, not the photo

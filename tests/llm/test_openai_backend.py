@@ -70,8 +70,9 @@ def test_seeds_make_served_output_reproducible(tiny_server):
 
 
 def test_injected_faults_are_retried_until_every_row_has_output(tiny_server):
-    with FaultProxy(origin(tiny_server), rate=0.0, seed=3, hold_s=3.0) as proxy:
-        b = backend([proxy.base_url], timeout_s=1.5, max_retries=12, breaker_failures=50)
+    # a held request outlasts the client's timeout by far, and a real answer on a busy machine stays within it
+    with FaultProxy(origin(tiny_server), rate=0.0, seed=3, hold_s=6.0) as proxy:
+        b = backend([proxy.base_url], timeout_s=3.0, max_retries=12, breaker_failures=50)
         proxy.rate = 0.4  # after the start-up check, which goes through the proxy too
         try:
             completions = b.generate(requests(30), SAMPLING)

@@ -52,7 +52,7 @@ def finite(folder: Path) -> bool:
 def test_a_diverging_run_stops_with_one_line_keeps_the_last_good_checkpoint_and_writes_no_final(base_config):
     run_dir = base_config["output"]
     result = runner.invoke(train_app, train_args(base_config, lr=1e4, **{"max-steps": 6, "checkpoint-every": 1}))
-    line = one_line_error(result, "training diverged at step", code=1)
+    line = one_line_error(result, "training diverged ", code=1)  # at a step (the loss) or by it (weights, embeddings)
     assert "lower --lr (now 10000)" in line
     assert not (run_dir / "final").exists()
     checkpoints = sorted((run_dir / "checkpoints").glob("step-*"))

@@ -35,7 +35,10 @@ setting/loss pairs to train instead of every pair of `--settings` and `--losses`
 carry an option: `absent/semclip-hardneg+pp` is `semclip-train --paraphrase-positives`, and
 `absent/semclip-hardneg+paper` is `--beta 1 --gamma 1` (the paper's weights of the text terms).
 `--text-width` and `--text-layers` size the small CLIP's text tower (default 256 wide, 4 deep), and
-`--pretrain-steps` sets how long the starting model learns its world (default 1,500).
+`--pretrain-steps` sets how long the starting model learns its world (default 1,500). With `--reuse`, a
+run whose folder under --output holds a final model trained with the same config on the same data (the
+same rows and tokenizer) is scored again rather than retrained, so other losses can be added to a
+finished start; its cpu_s is then left blank.
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--text-width", type=int, default=PRESET["text"]["hidden_size"],
                         help="the text tower's hidden size (its MLP is twice that)")
     parser.add_argument("--text-layers", type=int, default=PRESET["text"]["num_hidden_layers"])
+    parser.add_argument("--reuse", action="store_true",
+                        help="score, not retrain, runs already trained with the same config on the same data")
     parser.add_argument("--pretrain-only", action="store_true",
                         help="only pretrain and score the starting models (to see which way their 'no' leans)")
     return parser.parse_args()
@@ -169,14 +174,44 @@ def denied_shown_objects(path: Path) -> int:
     )
 
 
-def train(triples: Path, out: Path, args, seed: int, **options):
+def data_fingerprint(data: Path) -> str | None:
+    """What a trained run depends on in `data`: every row of its Parquet files (not their metadata, which
+    records when triplegen ran) and the tokenizer. None when there is no data yet."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted(path for path in data.rglob("*") if path.suffix in (".parquet", ".json") and path.is_file())
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(data)).encode())
+        if path.suffix == ".json":
+            digest.update(path.read_bytes())
+            continue
+        table = pq.read_table(path).replace_schema_metadata(None).combine_chunks()
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as stream:
+            stream.write_table(table)
+        digest.update(sink.getvalue().to_pybytes())
+    return digest.hexdigest()
+
+
+def train(triples: Path, out: Path, args, seed: int, reuse: bool = False, **options):
+    """The run's final model and its CPU seconds (None when an earlier identical run is reused)."""
     from semclip_train import TrainConfig, train as run
 
-    shutil.rmtree(out, ignore_errors=True)
     steps, workers = options.pop("steps", args.steps), options.pop("workers", 0)
     config = TrainConfig(triples=triples, output=out, val_fraction=0.0, workers=workers, batch_size=args.batch_size,
                          max_steps=steps, warmup_steps=steps // 20, weight_decay=0.1, seed=seed,
                          checkpoint_every=steps, log_every=50, device="cpu", precision="fp32", quiet=True, **options)
+    saved = out / "config.json"
+    if reuse and (out / "final" / "model.safetensors").is_file() and saved.is_file() \
+            and json.loads(saved.read_text()) == json.loads(config.model_dump_json()):
+        return out / "final", None
+    shutil.rmtree(out, ignore_errors=True)
     started = time.process_time()
     result = run(config)
     return result.final_dir, time.process_time() - started
@@ -235,13 +270,18 @@ def run_seed(world_spec: str, seed: int, runs: list[tuple[str, str]], args) -> d
 
     world = world_from_spec(world_spec)
     folder = args.output / (f"seed{seed}" if world_spec == "default" else f"world{world_spec}-seed{seed}")
+    before = data_fingerprint(folder / "data") if args.reuse else None
     data = prepare(folder, seed, args, world)
+    reuse = before is not None and before == data_fingerprint(folder / "data")
+    if args.reuse:
+        print("  --reuse: " + ("same data, finished runs are scored again" if reuse else "new data, all runs train"),
+              flush=True)
     print(f"{world.name} seed {seed}: triplegen made {data['made']['base']['accepted']:,} base rows and "
           f"{data['made']['absent']['accepted']:,} rows with --absent-objects 1; absent-object captions or "
           f"paraphrases that deny a shown object: {data['denials']}", flush=True)
     pretrained, seconds = train(data["pretrain"], folder / "pretrain", args, seed, loss="clip",
                                 clip_config=data["model_config"], freeze_vision=False, cache_image_embeddings=False,
-                                steps=args.pretrain_steps, lr=1e-3, workers=1)
+                                steps=args.pretrain_steps, lr=1e-3, workers=1, reuse=reuse)
     rows = {"pretrained": {**evaluate(pretrained, data, seed, world), "cpu_s": seconds}}
     print(f"  pretrained: {fmt(rows['pretrained'])}", flush=True)
     for setting, loss in runs if not args.pretrain_only else ():
@@ -249,7 +289,8 @@ def run_seed(world_spec: str, seed: int, runs: list[tuple[str, str]], args) -> d
         name, _, option = loss.partition("+")
         options = {"absent_share": float(share)} if share else {}
         final, seconds = train(data["triples"][triples], folder / setting / loss, args, seed, loss=name,
-                               model=str(pretrained), lr=args.lr, **options, **LOSS_OPTIONS.get(option, {}))
+                               model=str(pretrained), lr=args.lr, reuse=reuse, **options,
+                               **LOSS_OPTIONS.get(option, {}))
         rows[f"{setting}/{loss}"] = {**evaluate(final, data, seed, world), "cpu_s": seconds}
         print(f"  {setting}/{loss}: {fmt(rows[f'{setting}/{loss}'])}", flush=True)
     return {"rows": rows, "denials": data["denials"], "made": data["made"], "world": world.to_json()}
@@ -322,7 +363,7 @@ def main() -> None:
             per_world[seed] = run_seed(world, seed, runs, args)
             table(f"world {world}, seed {seed} (held-out test split, %)", per_world[seed]["rows"])
         keys = list(next(iter(per_world.values()))["rows"])
-        mean = {key: {name: sum(r["rows"][key].get(name, 0.0) for r in per_world.values()) / len(per_world)
+        mean = {key: {name: sum(r["rows"][key].get(name) or 0.0 for r in per_world.values()) / len(per_world)
                       for name in (*COLUMNS, "cpu_s")} for key in keys}
         table(f"world {world}: mean over seeds {args.seeds} (%)", mean)
         verdicts.append(f"world {world}: " + acceptance([r["rows"] for r in per_world.values()], world == "default"))

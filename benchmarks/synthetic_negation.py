@@ -38,7 +38,8 @@ carry an option: `absent/semclip-hardneg+pp` is `semclip-train --paraphrase-posi
 `--pretrain-steps` sets how long the starting model learns its world (default 1,500). With `--reuse`, a
 run whose folder under --output holds a final model trained with the same config on the same data (the
 same rows and tokenizer) is scored again rather than retrained, so other losses can be added to a
-finished start; its cpu_s is then left blank.
+finished start; its cpu_s is then left blank. The code is not compared: after a change to semclip-train,
+train again without it.
 """
 
 from __future__ import annotations

@@ -180,8 +180,9 @@ def data_fingerprint(data: Path) -> str | None:
     records when triplegen ran) and the tokenizer. None when there is no data yet."""
     import hashlib
 
-    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from triplegen.orchestration.resume import input_digest
 
     files = sorted(path for path in data.rglob("*") if path.suffix in (".parquet", ".json") and path.is_file())
     if not files:
@@ -189,14 +190,7 @@ def data_fingerprint(data: Path) -> str | None:
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path.relative_to(data)).encode())
-        if path.suffix == ".json":
-            digest.update(path.read_bytes())
-            continue
-        table = pq.read_table(path).replace_schema_metadata(None).combine_chunks()
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as stream:
-            stream.write_table(table)
-        digest.update(sink.getvalue().to_pybytes())
+        digest.update(path.read_bytes() if path.suffix == ".json" else input_digest(pq.read_table(path)).encode())
     return digest.hexdigest()
 
 

@@ -7,8 +7,11 @@
 its caption. The test split keeps each item's logical form, so the items can be told apart by the
 clause their negation flips: a relation denied as a whole ("no A is beneath a B"), one of the two
 related objects denied ("there is no A, and there is a B"), or a lone object denied; each also
-split by whether the true caption already denies an object. Prints one row per kind: items and
-the share in which the image is closer to the caption than to the negation.
+split by whether the true caption already denies an object. The `drops_no` items (the true caption
+denies an object, the negation claims it) are split by how far the denied object is from the nearest
+object shown: one attribute away ("no brown cross" beside a blue cross) asks the eyes more than the
+reading of "no". Prints one row per kind: items and the share in which the image is closer to the
+caption than to the negation.
 """
 
 from __future__ import annotations
@@ -34,6 +37,15 @@ def kind_of(caption_form: list, negation_form: list) -> str:
     return kind + (" (caption denies one too)" if "absent" in caption_tags else "")
 
 
+def distance_kind(caption_form: list, scene: list[dict]) -> str:
+    """How many attributes set the caption's denied object apart from the closest object in the scene."""
+    denied = next(clause[1] for clause in caption_form if clause[0] == "absent")
+    shown = [{value for key, value in thing.items() if key not in ("row", "col")} for thing in scene]
+    distance = min(len(set(denied) - attributes) for attributes in shown)
+    return "the denied object claimed, " + ("one attribute from a shown object" if distance == 1 else
+                                            f"{distance} attributes from any shown object")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path, help="a model folder (a run's final/)")
@@ -44,7 +56,6 @@ def main() -> None:
 
     import pyarrow.parquet as pq
     from rich.console import Console
-    from rich.table import Table
 
     from semclip_train.evaluation import metrics
     from semclip_train.evaluation.embed import Embedder
@@ -53,23 +64,34 @@ def main() -> None:
     from semclip_train.model import load_clip
 
     items = load_triples(args.test)
-    forms = pq.read_table(args.test, columns=["caption_form", "negation_form"]).to_pylist()
+    rows = pq.read_table(args.test, columns=["caption_form", "negation_form", "scene"]).to_pylist()
     model, processor = load_clip(str(args.model))
     embedder = Embedder(model, processor, device="cpu", batch_size=256, fingerprint=str(args.model))
     right = metrics.ccneg_wins(embedder.images(items.images, "test"), embedder.texts(items.captions, "caption"),
                                embedder.texts(items.negations, "negation")).tolist()
-    by_kind: dict[str, list[bool]] = defaultdict(list)
-    for adds, form, ok in zip(adds_negation(items.captions, items.negations), forms, right):
+    by_kind: dict[str, dict[str, list[bool]]] = {"adds_no": defaultdict(list), "drops_no": defaultdict(list)}
+    for adds, row, ok in zip(adds_negation(items.captions, items.negations), rows, right):
+        caption_form = json.loads(row["caption_form"])
         if adds:
-            by_kind[kind_of(json.loads(form["caption_form"]), json.loads(form["negation_form"]))].append(ok)
-    view = Table(title=f"adds_no per kind of negation: {args.model}")
+            by_kind["adds_no"][kind_of(caption_form, json.loads(row["negation_form"]))].append(ok)
+        else:
+            by_kind["drops_no"][distance_kind(caption_form, json.loads(row["scene"]))].append(ok)
+    for direction, kinds in by_kind.items():
+        if kinds:
+            Console(width=160).print(kind_table(f"{direction} per kind of negation: {args.model}", direction, kinds))
+
+
+def kind_table(title: str, direction: str, kinds: dict[str, list[bool]]):
+    from rich.table import Table
+
+    view = Table(title=title)
     for column in ("negation", "items", "right"):
         view.add_column(column, justify="left" if column == "negation" else "right")
-    for kind, oks in sorted(by_kind.items()):
+    for kind, oks in sorted(kinds.items()):
         view.add_row(kind, str(len(oks)), f"{100 * sum(oks) / len(oks):.1f}%")
-    everything = [ok for oks in by_kind.values() for ok in oks]
-    view.add_row("all (adds_no)", str(len(everything)), f"{100 * sum(everything) / len(everything):.1f}%")
-    Console(width=160).print(view)
+    everything = [ok for oks in kinds.values() for ok in oks]
+    view.add_row(f"all ({direction})", str(len(everything)), f"{100 * sum(everything) / len(everything):.1f}%")
+    return view
 
 
 if __name__ == "__main__":

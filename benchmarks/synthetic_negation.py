@@ -12,7 +12,7 @@ affirmative, and each image has object labels. Per seed:
    (`absent`: also true captions that deny a missing object, with negations that claim it or move
    the "no" onto a shown object);
 3. the pretrained model is fine-tuned with the vision tower frozen, with each loss, on each set;
-4. every model is scored on a held-out test split (300 scenes, one right answer per caption):
+4. every model is scored on a held-out test split (2,000 scenes, one right answer per caption):
    `adds_no` / `drops_no`: cos(I, caption) > cos(I, negation) where the negation adds a "no" /
    where the true caption holds it; `scope_after` / `scope_before`: "a A and no B" over "a B and no A"
    and "no B and a A" over "no A and a B" (same words, the scope of "no" decides); `scope_other`:
@@ -35,11 +35,11 @@ setting/loss pairs to train instead of every pair of `--settings` and `--losses`
 carry an option: `absent/semclip-hardneg+pp` is `semclip-train --paraphrase-positives`, and
 `absent/semclip-hardneg+paper` is `--beta 1 --gamma 1` (the paper's weights of the text terms).
 `--text-width` and `--text-layers` size the small CLIP's text tower (default 256 wide, 4 deep), and
-`--pretrain-steps` sets how long the starting model learns its world (default 1,500). With `--reuse`, a
-run whose folder under --output holds a final model trained with the same config on the same data (the
-same rows and tokenizer) is scored again rather than retrained, so other losses can be added to a
-finished start; its cpu_s is then left blank. The code is not compared: after a change to semclip-train,
-train again without it.
+`--pretrain-steps` sets how long the starting model learns its world (default 1,500). With `--reuse`,
+a run whose folder under --output holds a final model trained with the same config on the same data
+(the same training rows and tokenizer) is scored again rather than retrained, so other losses can be
+added to a finished start, or its runs scored on another `--test-items`; its cpu_s is then left blank.
+The code is not compared: after a change to semclip-train, train again without it.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--captions", type=int, default=10_000, help="affirmative captions given to triplegen")
     parser.add_argument("--labelled-share", type=float, default=1.0,
                         help="share of those captions whose image has object labels (the rest get none)")
-    parser.add_argument("--test-items", type=int, default=300)
+    # the bar's margins are a point or two, and a 300-item split holds about 50 drops_no items
+    parser.add_argument("--test-items", type=int, default=2000, help="held-out test scenes (300 until the eighth round)")
     parser.add_argument("--plain-items", type=int, default=2000, help="held-out plain captions for caption_r1")
     parser.add_argument("--steps", type=int, default=400, help="fine-tuning steps")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -144,7 +145,18 @@ def prepare(folder: Path, seed: int, args, world) -> dict:
     return {"pretrain": pretrain, "triples": triples, "test": test, "plain": plain, "plain_truth": truth_matrix(plain),
             "model_config": model_config,
             "made": made,
-            "denials": denied_shown_objects(triples["absent"])}
+            "denials": denied_shown_objects(triples["absent"]), "directions": directions(test)}
+
+
+def directions(test: Path) -> dict[str, int]:
+    """How many test items each direction's accuracy is measured on: at 300 scenes, about 50 drops_no."""
+    import pyarrow.parquet as pq
+
+    from semclip_train.evaluation.evaluate import adds_negation
+
+    texts = pq.read_table(test, columns=["caption", "negation"]).to_pydict()
+    adds = sum(adds_negation(texts["caption"], texts["negation"]))
+    return {"adds_no": adds, "drops_no": len(texts["caption"]) - adds}
 
 
 def unlabel(path: Path, share: float, seed: int) -> Path:
@@ -176,15 +188,19 @@ def denied_shown_objects(path: Path) -> int:
 
 
 def data_fingerprint(data: Path) -> str | None:
-    """What a trained run depends on in `data`: every row of its Parquet files (not their metadata, which
-    records when triplegen ran) and the tokenizer. None when there is no data yet."""
+    """What a trained run depends on in `data`: every row of its training Parquet files (not their
+    metadata, which records when triplegen ran) and the tokenizer. The test split and the plain captions
+    are left out, as no run learns from them: a run can be scored on a larger split without retraining.
+    None when there is no data yet."""
     import hashlib
 
     import pyarrow.parquet as pq
 
     from triplegen.orchestration.resume import input_digest
 
-    files = sorted(path for path in data.rglob("*") if path.suffix in (".parquet", ".json") and path.is_file())
+    scored_only = (data / "test.parquet", data / "plain")
+    files = sorted(path for path in data.rglob("*") if path.suffix in (".parquet", ".json") and path.is_file()
+                   and not any(path == held or held in path.parents for held in scored_only))
     if not files:
         return None
     digest = hashlib.sha256()
@@ -273,7 +289,8 @@ def run_seed(world_spec: str, seed: int, runs: list[tuple[str, str]], args) -> d
               flush=True)
     print(f"{world.name} seed {seed}: triplegen made {data['made']['base']['accepted']:,} base rows and "
           f"{data['made']['absent']['accepted']:,} rows with --absent-objects 1; absent-object captions or "
-          f"paraphrases that deny a shown object: {data['denials']}", flush=True)
+          f"paraphrases that deny a shown object: {data['denials']}; test items: {data['directions']['adds_no']:,} "
+          f"adds_no, {data['directions']['drops_no']:,} drops_no", flush=True)
     pretrained, seconds = train(data["pretrain"], folder / "pretrain", args, seed, loss="clip",
                                 clip_config=data["model_config"], freeze_vision=False, cache_image_embeddings=False,
                                 steps=args.pretrain_steps, lr=1e-3, workers=1, reuse=reuse)
@@ -288,7 +305,8 @@ def run_seed(world_spec: str, seed: int, runs: list[tuple[str, str]], args) -> d
                                **LOSS_OPTIONS.get(option, {}))
         rows[f"{setting}/{loss}"] = {**evaluate(final, data, seed, world), "cpu_s": seconds}
         print(f"  {setting}/{loss}: {fmt(rows[f'{setting}/{loss}'])}", flush=True)
-    return {"rows": rows, "denials": data["denials"], "made": data["made"], "world": world.to_json()}
+    return {"rows": rows, "denials": data["denials"], "made": data["made"], "directions": data["directions"],
+            "world": world.to_json()}
 
 
 def fmt(row: dict) -> str:

@@ -12,7 +12,8 @@ affirmative, and each image has object labels. Per seed:
    (`absent`: also true captions that deny a missing object, with negations that claim it or move
    the "no" onto a shown object);
 3. the pretrained model is fine-tuned with the vision tower frozen, with each loss, on each set;
-4. every model is scored on a held-out test split (2,000 scenes, one right answer per caption):
+4. every model is scored on a held-out test split (2,000 scenes, 300 in the project's world; one right
+   answer per caption):
    `adds_no` / `drops_no`: cos(I, caption) > cos(I, negation) where the negation adds a "no" /
    where the true caption holds it; `scope_after` / `scope_before`: "a A and no B" over "a B and no A"
    and "no B and a A" over "no A and a B" (same words, the scope of "no" decides); `scope_other`:
@@ -34,7 +35,8 @@ image (any image true of the caption). A setting
 setting/loss pairs to train instead of every pair of `--settings` and `--losses`, and a loss may
 carry an option: `absent/semclip-hardneg+pp` is `semclip-train --paraphrase-positives`, and
 `absent/semclip-hardneg+paper` is `--beta 1 --gamma 1` (the paper's weights of the text terms).
-`--text-width` and `--text-layers` size the small CLIP's text tower (default 256 wide, 4 deep), and
+`--text-width` and `--text-layers` size the small CLIP's text tower (default 256 wide, 4 deep),
+`--vision-width` and `--patch-size` its vision tower (default 64 wide, 8-pixel patches), and
 `--pretrain-steps` sets how long the starting model learns its world (default 1,500). With `--reuse`,
 a run whose folder under --output holds a final model trained with the same config on the same data
 (the same training rows and tokenizer) is scored again rather than retrained, so other losses can be
@@ -86,8 +88,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--captions", type=int, default=10_000, help="affirmative captions given to triplegen")
     parser.add_argument("--labelled-share", type=float, default=1.0,
                         help="share of those captions whose image has object labels (the rest get none)")
-    # the bar's margins are a point or two, and a 300-item split holds about 50 drops_no items
-    parser.add_argument("--test-items", type=int, default=2000, help="held-out test scenes (300 until the eighth round)")
+    # the bar's margins are a point or two, and a 300-item split holds about 50 drops_no items; the
+    # project's world has only some 420 scenes whose captions are true of no other
+    parser.add_argument("--test-items", type=int, default=None,
+                        help="held-out test scenes (default 2,000; 300 on the project's world and before the eighth round)")
     parser.add_argument("--plain-items", type=int, default=2000, help="held-out plain captions for caption_r1")
     parser.add_argument("--steps", type=int, default=400, help="fine-tuning steps")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -96,6 +100,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--text-width", type=int, default=PRESET["text"]["hidden_size"],
                         help="the text tower's hidden size (its MLP is twice that)")
     parser.add_argument("--text-layers", type=int, default=PRESET["text"]["num_hidden_layers"])
+    parser.add_argument("--vision-width", type=int, default=PRESET["vision"]["hidden_size"],
+                        help="the vision tower's hidden size (its MLP is twice that)")
+    parser.add_argument("--patch-size", type=int, default=PRESET["vision"]["patch_size"],
+                        help="the vision tower's patch size on 32-pixel images")
     parser.add_argument("--reuse", action="store_true",
                         help="score, not retrain, runs already trained with the same config on the same data")
     parser.add_argument("--pretrain-only", action="store_true",
@@ -116,6 +124,7 @@ def prepare(folder: Path, seed: int, args, world) -> dict:
     import pyarrow.parquet as pq
 
     from semclip_train.evaluation.synthetic_data import write_benchmark
+    from semclip_train.evaluation.worlds import DEFAULT
     from semclip_train.random_model import write_random_clip_folder
     from triplegen import GenerateConfig, generate
 
@@ -126,7 +135,7 @@ def prepare(folder: Path, seed: int, args, world) -> dict:
                                world=world)["captions"]
     if args.labelled_share < 1.0:
         captions = unlabel(captions, args.labelled_share, seed)
-    test = write_benchmark(data, test_count=args.test_items, seed=seed, absent_rate=0.5, splits=("test",),
+    test = write_benchmark(data, test_count=args.test_items or (300 if world is DEFAULT else 2000), seed=seed, absent_rate=0.5, splits=("test",),
                            world=world)["test"]
     plain = write_benchmark(data / "plain", args.plain_items, seed=seed + 200, absent_rate=0.0, splits=("train",),
                             world=world)["train"]
@@ -140,8 +149,10 @@ def prepare(folder: Path, seed: int, args, world) -> dict:
              for row in pq.read_table(path, columns=["caption", "paraphrase", "negation"]).to_pylist() for k in row]
     text = {**PRESET["text"], "hidden_size": args.text_width, "intermediate_size": 2 * args.text_width,
             "num_hidden_layers": args.text_layers}
-    model_config = write_random_clip_folder(data / "model-config", texts, preset={**PRESET, "text": text},
-                                            vocab_size=400)
+    vision = {**PRESET["vision"], "hidden_size": args.vision_width, "intermediate_size": 2 * args.vision_width,
+              "patch_size": args.patch_size}
+    model_config = write_random_clip_folder(data / "model-config", texts,
+                                            preset={**PRESET, "text": text, "vision": vision}, vocab_size=400)
     return {"pretrain": pretrain, "triples": triples, "test": test, "plain": plain, "plain_truth": truth_matrix(plain),
             "model_config": model_config,
             "made": made,

@@ -11,7 +11,9 @@ split by whether the true caption already denies an object. The `drops_no` items
 denies an object, the negation claims it) are split by how far the denied object is from the nearest
 object shown: one attribute away ("no brown cross" beside a blue cross) asks the eyes more than the
 reading of "no". Prints one row per kind: items and the share in which the image is closer to the
-caption than to the negation.
+caption than to the negation; then the caption shapes (each object named replaced by X: "A X with a X
+beneath it and no X.") that the model gets wrong most often, which points at a wording or a relation
+word rather than a kind of negation.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -46,6 +49,14 @@ def distance_kind(caption_form: list, scene: list[dict]) -> str:
                                             f"{distance} attributes from any shown object")
 
 
+def caption_shape(caption: str, caption_form: list) -> str:
+    """The caption with every object it names (present or denied) replaced by X."""
+    names = {" ".join(words) for clause in caption_form for words in clause[1:] if isinstance(words, list)}
+    for name in sorted(names, key=len, reverse=True):
+        caption = re.sub(re.escape(name), "X", caption, flags=re.IGNORECASE)
+    return caption
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path, help="a model folder (a run's final/)")
@@ -70,27 +81,37 @@ def main() -> None:
     right = metrics.ccneg_wins(embedder.images(items.images, "test"), embedder.texts(items.captions, "caption"),
                                embedder.texts(items.negations, "negation")).tolist()
     by_kind: dict[str, dict[str, list[bool]]] = {"adds_no": defaultdict(list), "drops_no": defaultdict(list)}
-    for adds, row, ok in zip(adds_negation(items.captions, items.negations), rows, right):
+    by_shape: dict[str, list[bool]] = defaultdict(list)
+    for adds, caption, row, ok in zip(adds_negation(items.captions, items.negations), items.captions, rows, right):
         caption_form = json.loads(row["caption_form"])
         if adds:
             by_kind["adds_no"][kind_of(caption_form, json.loads(row["negation_form"]))].append(ok)
         else:
             by_kind["drops_no"][distance_kind(caption_form, json.loads(row["scene"]))].append(ok)
+        by_shape[f"{'adds_no' if adds else 'drops_no'}: {caption_shape(caption, caption_form)}"].append(ok)
+    console = Console(width=160)
     for direction, kinds in by_kind.items():
         if kinds:
-            Console(width=160).print(kind_table(f"{direction} per kind of negation: {args.model}", direction, kinds))
+            console.print(kind_table(f"{direction} per kind of negation: {args.model}", dict(sorted(kinds.items())),
+                                     total=f"all ({direction})"))
+    worst = sorted(((shape, oks) for shape, oks in by_shape.items() if len(oks) >= 5 and not all(oks)),
+                   key=lambda pair: sum(pair[1]) / len(pair[1]))[:8]
+    if worst:
+        console.print(kind_table("the caption shapes most often wrong (5 items or more)", dict(worst), "caption shape"))
 
 
-def kind_table(title: str, direction: str, kinds: dict[str, list[bool]]):
+def kind_table(title: str, kinds: dict[str, list[bool]], first: str = "negation", total: str | None = None):
+    """One row per kind (in the given order): items and the share right; `total` names a pooled last row."""
     from rich.table import Table
 
     view = Table(title=title)
-    for column in ("negation", "items", "right"):
-        view.add_column(column, justify="left" if column == "negation" else "right")
-    for kind, oks in sorted(kinds.items()):
+    for column in (first, "items", "right"):
+        view.add_column(column, justify="left" if column == first else "right")
+    rows = list(kinds.items())
+    if total:
+        rows.append((total, [ok for oks in kinds.values() for ok in oks]))
+    for kind, oks in rows:
         view.add_row(kind, str(len(oks)), f"{100 * sum(oks) / len(oks):.1f}%")
-    everything = [ok for oks in kinds.values() for ok in oks]
-    view.add_row(f"all ({direction})", str(len(everything)), f"{100 * sum(everything) / len(everything):.1f}%")
     return view
 
 

@@ -12,8 +12,8 @@ affirmative, and each image has object labels. Per seed:
    (`absent`: also true captions that deny a missing object, with negations that claim it or move
    the "no" onto a shown object);
 3. the pretrained model is fine-tuned with the vision tower frozen, with each loss, on each set;
-4. every model is scored on a held-out test split (2,000 scenes, 300 in the project's world; one right
-   answer per caption):
+4. every model is scored on a held-out test split (up to 2,000 scenes, 300 in the project's world;
+   one right answer per caption):
    `adds_no` / `drops_no`: cos(I, caption) > cos(I, negation) where the negation adds a "no" /
    where the true caption holds it; `scope_after` / `scope_before`: "a A and no B" over "a B and no A"
    and "no B and a A" over "no A and a B" (same words, the scope of "no" decides); `scope_other`:
@@ -88,10 +88,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--captions", type=int, default=10_000, help="affirmative captions given to triplegen")
     parser.add_argument("--labelled-share", type=float, default=1.0,
                         help="share of those captions whose image has object labels (the rest get none)")
-    # the bar's margins are a point or two, and a 300-item split holds about 50 drops_no items; the
-    # project's world has only some 420 scenes whose captions are true of no other
+    # the bar's margins are a point or two, and a 300-item split holds about 50 drops_no items
     parser.add_argument("--test-items", type=int, default=None,
-                        help="held-out test scenes (default 2,000; 300 on the project's world and before the eighth round)")
+                        help="held-out test scenes (default: up to 2,000, as many as the world has whose captions are "
+                             "true of no other; 300 on the project's world, and on every world before the eighth round)")
     parser.add_argument("--plain-items", type=int, default=2000, help="held-out plain captions for caption_r1")
     parser.add_argument("--steps", type=int, default=400, help="fine-tuning steps")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -135,8 +135,8 @@ def prepare(folder: Path, seed: int, args, world) -> dict:
                                world=world)["captions"]
     if args.labelled_share < 1.0:
         captions = unlabel(captions, args.labelled_share, seed)
-    test = write_benchmark(data, test_count=args.test_items or (300 if world is DEFAULT else 2000), seed=seed, absent_rate=0.5, splits=("test",),
-                           world=world)["test"]
+    test = write_benchmark(data, test_count=args.test_items or (300 if world is DEFAULT else 2000), seed=seed,
+                           absent_rate=0.5, splits=("test",), world=world, test_at_most=not args.test_items)["test"]
     plain = write_benchmark(data / "plain", args.plain_items, seed=seed + 200, absent_rate=0.0, splits=("train",),
                             world=world)["train"]
     triples, made = {}, {}

@@ -184,8 +184,10 @@ def write_benchmark(
     splits: tuple[str, ...] = ("train", "test"),
     absent_rate: float = 0.5,
     world: World = DEFAULT,
+    test_at_most: bool = False,
 ) -> dict[str, Path]:
-    """`train.parquet` and `test.parquet` (held-out images, one right answer per caption).
+    """`train.parquet` and `test.parquet` (held-out images, one right answer per caption; with
+    `test_at_most`, up to `test_count` of them where the world has fewer).
 
     `absent_rate` is the share of captions that also name an absent object ("... and no green
     triangle"); at 0 the captions never negate, and "no" appears only in the negations, as in web
@@ -204,7 +206,7 @@ def write_benchmark(
     makers = {
         "train": lambda: list(generate_items(train_count, seed, absent_rate, world)),
         "captions": lambda: list(generate_items(train_count, seed, absent_rate, world)),
-        "test": lambda: generate_test_items(test_count, seed + 1, absent_rate, world),
+        "test": lambda: generate_test_items(test_count, seed + 1, absent_rate, world, at_most=test_at_most),
     }
     paths = {}
     for split in splits:

@@ -162,3 +162,15 @@ def test_semclip_eval_scores_a_model_on_any_world(tmp_path):
         result = runner.invoke(app, ["synthetic", "--model", str(tmp_path / "m"), *args])
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], result.output
+
+
+def test_a_test_split_holds_at_most_the_scenes_a_world_tells_apart(tmp_path):
+    """Asking a small world for more scenes than it has is an error, unless the count is an upper bound."""
+    with pytest.raises(ValueError, match="mutually distinct scenes"):
+        generate_test_items(2000, 1, 0.5, DEFAULT)
+    test = write_benchmark(tmp_path, test_count=2000, seed=0, splits=("test",), test_at_most=True)["test"]
+    items, scenes = pq.read_table(test, columns=["caption_form"]).column("caption_form").to_pylist(), load_scenes(test)
+    assert 300 < len(items) < 2000
+    forms = [[tuple(tuple(x) if isinstance(x, list) else x for x in clause) for clause in json.loads(f)] for f in items]
+    for i in range(0, len(forms), 7):
+        assert [j for j, scene in enumerate(scenes) if holds_all(forms[i], scene)] == [i]
